@@ -1,0 +1,30 @@
+import type { Duplex } from 'node:stream';
+
+export type CodecKind = 'compression' | 'encryption';
+
+/** What the manifest records of one codec applied to an artifact. */
+export interface CodecRecord {
+  name: string;
+  /** Non-secret parameters, e.g. `{ level: 3 }` or `{ recipients: ['<key id>'] }`. */
+  params?: Record<string, unknown>;
+}
+
+/**
+ * A named pair of stream transforms. Encoders run in configured order on backup and decoders
+ * in reverse order on restore; the manifest records which ran so any set can be read back.
+ */
+export interface Codec {
+  readonly specVersion: 'v1';
+  /** Stable name recorded in manifests: 'gzip', 'zstd', 'age'. */
+  readonly name: string;
+  readonly kind: CodecKind;
+  /** File name suffix added to artifacts: '.gz', '.zst', '.age'. */
+  readonly extension: string;
+  encode(): Duplex;
+  /** `record` is what `describe()` wrote at backup time. Throws a BackupError if it cannot decode. */
+  decode(record?: CodecRecord): Duplex;
+  /** Parameters to record in the manifest (never secrets). */
+  describe(): CodecRecord;
+  /** The shell command that reverses this codec by hand, e.g. 'zstd -d' or 'age -d -i KEY_FILE'. */
+  readonly manualDecode: string;
+}

@@ -1,0 +1,99 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Codec } from './codec.js';
+import type { Logger } from './logger.js';
+import type { Tier } from './events.js';
+import type { ComponentManifest, ArtifactRecord } from '../manifest/manifest-schema.js';
+
+export interface ArtifactOptions {
+  /** MIME-like type recorded in the manifest, e.g. 'application/x-postgresql-custom-dump'. */
+  contentType?: string;
+  /**
+   * Compression for this artifact: undefined uses the engine's compression codecs, a Codec
+   * replaces them for this artifact (pg_dump -Z0 piped to zstd), false stores it uncompressed
+   * (already compressed data such as RDB files). Encryption codecs always apply.
+   */
+  compression?: Codec | false;
+  /** How to restore this artifact by hand after the codecs are undone, e.g. 'pg_restore -d DBNAME'. */
+  restoreHint?: string;
+  /** Extra non-secret facts recorded with the artifact. */
+  metadata?: Record<string, unknown>;
+}
+
+export interface SourceBackupContext {
+  setId: string;
+  tier: Tier;
+  signal: AbortSignal;
+  logger: Logger;
+  /**
+   * Opens a sink for one artifact: bytes written to it flow through codecs, hashing and every
+   * storage. `name` is relative to the component's folder ('scholaria.dump'). The sink
+   * finishes only when the artifact is durably stored, so `await pipeline(src, sink)` is enough.
+   */
+  artifact(name: string, options?: ArtifactOptions): Writable;
+  /** Convenience over `artifact()`: pipes a stream or async iterable into it and waits. */
+  writeArtifact(name: string, body: Readable | AsyncIterable<Uint8Array>, options?: ArtifactOptions): Promise<void>;
+}
+
+/** What `backup()` returns: recorded in the manifest under the component. */
+export interface SourceBackupResult {
+  /** Non-secret facts: tool and server versions, database/collection names, counts. */
+  metadata: Record<string, unknown>;
+  warnings?: string[];
+}
+
+export interface SourceRestoreContext {
+  setId: string;
+  signal: AbortSignal;
+  logger: Logger;
+  /** When true the source must not write to any target; it reports what it would do. */
+  dryRun: boolean;
+  /** The component's manifest entry: artifacts (name, path, size, sha256) and backup metadata. */
+  component: ComponentManifest;
+  /** Opens an artifact by name with the codecs undone; the stream errors if its checksum does not match. */
+  open(name: string): Promise<Readable>;
+  /** Restore-time options for this component passed to engine.restore({ componentOptions }). */
+  options: Record<string, unknown>;
+}
+
+export interface SourceRestoreResult {
+  /** What was (or, on dry-run, would be) done, one line each. */
+  plan?: string[];
+  metadata?: Record<string, unknown>;
+  warnings?: string[];
+}
+
+export interface SourceCheckResult {
+  ok: boolean;
+  /** Server version, tool versions, reachable targets... */
+  details?: Record<string, unknown>;
+  /** Problems with what to do about each; empty when ok. */
+  problems?: string[];
+  warnings?: string[];
+}
+
+export interface SourceVerifyContext {
+  component: ComponentManifest;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+export interface SourceVerifyResult {
+  ok: boolean;
+  mismatches: string[];
+}
+
+/** One data store to back up (pinned v1 interface). */
+export interface BackupSource {
+  readonly specVersion: 'v1';
+  /** Component name used in manifests, paths and `--component`: 'postgres', 'redis', 'qdrant'. */
+  readonly name: string;
+  backup(ctx: SourceBackupContext): Promise<SourceBackupResult>;
+  restore(ctx: SourceRestoreContext): Promise<SourceRestoreResult>;
+  /** Reachability, credentials and tool versions; never writes. */
+  check(options?: { signal?: AbortSignal }): Promise<SourceCheckResult>;
+  /** Compares the live target with the manifest's counts. */
+  verify?(ctx: SourceVerifyContext): Promise<SourceVerifyResult>;
+  close?(): Promise<void>;
+}
+
+export type { ArtifactRecord };

@@ -1,0 +1,46 @@
+import type { Readable } from 'node:stream';
+
+export interface StorageEntry {
+  /** Relative, '/'-separated key. */
+  key: string;
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface StoragePutOptions {
+  signal?: AbortSignal;
+  contentType?: string;
+  /** Size in bytes when known in advance (helps multipart part sizing). */
+  size?: number;
+  /** When the set this object belongs to may be deleted at the earliest (object lock). */
+  retainUntil?: Date;
+}
+
+export interface StorageCapacity {
+  free: number;
+  total: number;
+}
+
+/**
+ * Where backup sets live. Keys are relative '/'-separated paths; storages reject keys with
+ * '..', absolute paths or NUL bytes. `put` is all or nothing: a failed or aborted put leaves
+ * no object behind under `key`.
+ */
+export interface Storage {
+  readonly specVersion: 'v1';
+  /** Human readable identity without secrets, e.g. 'fs:/backup' or 's3://bucket/prefix'. */
+  readonly name: string;
+  put(key: string, body: Readable, options?: StoragePutOptions): Promise<{ size: number }>;
+  /** Throws NotFoundError (code NOT_FOUND) when the key does not exist. */
+  get(key: string, options?: { signal?: AbortSignal }): Promise<Readable>;
+  /** Every object whose key starts with `prefix` (recursive), in any order. */
+  list(prefix: string, options?: { signal?: AbortSignal }): Promise<StorageEntry[]>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  deleteMany?(keys: string[]): Promise<{ deleted: string[]; failed: { key: string; error: string }[] }>;
+  stat?(key: string): Promise<StorageEntry | undefined>;
+  capacity?(): Promise<StorageCapacity>;
+  /** Atomically creates `key` only if it does not exist; returns false if it existed. Used for locks. */
+  createExclusive?(key: string, body: Buffer): Promise<boolean>;
+  close?(): Promise<void>;
+}

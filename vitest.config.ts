@@ -1,0 +1,23 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Tests import workspace packages from source, so they run without a build; the
+// "published packages" test imports the built dist/ on purpose.
+const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
+export const workspaceAliases = readdirSync(packagesDir).map((dir) => ({
+  find: new RegExp(`^@scholaria/backup-${dir}$`),
+  replacement: `${packagesDir}${dir}/src/index.ts`,
+}));
+
+export default defineConfig({
+  resolve: { alias: workspaceAliases },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/*.faults.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
