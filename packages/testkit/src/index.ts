@@ -2,6 +2,7 @@ export * from './temp-dir.js';
 export * from './free-port.js';
 export * from './cleanup.js';
 export * from './test-source.js';
+export * from './memory-storage.js';
 export * from './storage-conformance.js';
 export * from './source-conformance.js';
 export * from './notifier-conformance.js';

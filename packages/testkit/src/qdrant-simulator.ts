@@ -1,2 +1,649 @@
-// placeholder: filled in by the module's owner
-export {};
+/**
+ * A Qdrant REST API SIMULATOR for tests (no Qdrant server can be installed on the test
+ * machines). It is a real HTTP server on loopback that follows Qdrant's OpenAPI for the
+ * endpoints the Qdrant source uses: the `{ result, status, time }` envelope, error bodies,
+ * the `api-key` header, `wait`, snapshot descriptions and snapshot upload with `priority` and
+ * `checksum`. Snapshot files are tar archives in a format of the simulator's own (see
+ * ./qdrant-simulator/snapshot-file.ts), not Qdrant's segment format.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
+import { makeTempDir } from './temp-dir.js';
+import { registerCleanup } from './cleanup.js';
+import {
+  QdrantSimError,
+  badRequest,
+  collectionInfo,
+  collectionNotFound,
+  configFromCreateRequest,
+  formatError,
+  isObject,
+  normalizePointId,
+  notFound,
+  preparePoint,
+  selectPayload,
+  selectVector,
+  sortedPoints,
+  comparePointIds,
+  validateCollectionName,
+  wrongInput,
+  type PointId,
+  type PointVector,
+  type Payload,
+  type SimCollection,
+  type VectorsConfig,
+} from './qdrant-simulator/state.js';
+import { SIM_SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotFile } from './qdrant-simulator/snapshot-file.js';
+
+export interface QdrantSimulatorOptions {
+  /** When set, every endpoint except `/`, `/healthz`, `/readyz`, `/livez` needs it in `api-key` (or `Authorization: Bearer`). */
+  apiKey?: string;
+  /** A second key that may only read (Qdrant's `read_only_api_key`): writes answer 403. */
+  readOnlyApiKey?: string;
+  /** Version reported by `GET /` and written into snapshots. Default '1.13.2'. */
+  version?: string;
+  /** Flip one byte in the middle of every snapshot download (the reported checksum stays right). */
+  corruptDownloads?: boolean;
+  /** Report a cluster (`GET /cluster` status 'enabled') with this many peers; omitted: cluster disabled. */
+  peers?: number;
+}
+
+export interface QdrantSimulatorPoint {
+  id: PointId;
+  vector: PointVector;
+  payload: Payload;
+}
+
+export interface QdrantSimulatorCollection {
+  name: string;
+  vectors: VectorsConfig;
+  pointsCount: number;
+  /** Sorted as Qdrant's scroll returns them (integer ids first, then UUIDs). */
+  points: QdrantSimulatorPoint[];
+  aliases: string[];
+}
+
+export interface QdrantSimulatorRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  status?: number;
+}
+
+export interface QdrantSimulatorFailure {
+  /** How many matching requests fail. Default 1. */
+  count?: number;
+  /** HTTP status of the failure, default 503. Ignored with `reset`. */
+  status?: number;
+  /** Destroy the socket instead of answering (the client sees ECONNRESET). */
+  reset?: boolean;
+  method?: string;
+  /** Matches the request path (a string matches as a prefix). */
+  path?: string | RegExp;
+}
+
+export interface QdrantSimulator {
+  /** Base URL, e.g. http://127.0.0.1:40123 (no trailing slash). */
+  url: string;
+  apiKey?: string;
+  version: string;
+  /** This node's peer id (a u64, as a decimal string). */
+  peerId: string;
+  /** Folder holding the snapshot files. */
+  snapshotsDir: string;
+  stop(): Promise<void>;
+  /** A deep copy of every collection with its points and aliases. */
+  collections(): QdrantSimulatorCollection[];
+  /** Snapshot files currently on the "server". */
+  snapshots(): { collection: string; name: string; size: number; checksum: string }[];
+  /** Every request received so far, in order. */
+  requests(): QdrantSimulatorRequest[];
+  setCorruptDownloads(on: boolean): void;
+  /** Makes the next matching request(s) fail, to exercise retries. */
+  failNext(failure?: QdrantSimulatorFailure): void;
+}
+
+interface SnapshotRecord {
+  name: string;
+  path: string;
+  size: number;
+  checksum: string;
+  creationTime: string;
+}
+
+const PRIORITIES = ['no_sync', 'snapshot', 'replica'] as const;
+type Priority = (typeof PRIORITIES)[number];
+const AUTH_WHITELIST = new Set(['/', '/healthz', '/readyz', '/livez']);
+const MAX_JSON_BODY = 64 * 1024 * 1024;
+
+function majorMinor(version: string): string {
+  return version.split('.').slice(0, 2).join('.');
+}
+
+function randomU64(): bigint {
+  return randomBytes(8).readBigUInt64BE() | (1n << 62n);
+}
+
+/** JSON with u64 numbers written as plain digits, as Qdrant writes peer ids. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `__u64__${v.toString()}__` : v)).replace(
+    /"__u64__(\d+)__"/g,
+    '$1',
+  );
+}
+
+function snapshotTimestamp(date: Date): { suffix: string; creationTime: string } {
+  const iso = date.toISOString().slice(0, 19);
+  return { suffix: iso.replace('T', '-').replace(/:/g, '-'), creationTime: iso };
+}
+
+export async function startQdrantSimulator(options: QdrantSimulatorOptions = {}): Promise<QdrantSimulator> {
+  const version = options.version ?? '1.13.2';
+  const apiKey = options.apiKey;
+  const readOnlyApiKey = options.readOnlyApiKey;
+  let corruptDownloads = options.corruptDownloads ?? false;
+  const peerIds: bigint[] = Array.from({ length: Math.max(1, options.peers ?? 1) }, () => randomU64());
+  const peerId = peerIds[0] as bigint;
+  const clusterEnabled = options.peers !== undefined;
+
+  const dir = await makeTempDir('qdrant-simulator-');
+  const snapshotsDir = dir.path;
+  const collections = new Map<string, SimCollection>();
+  const aliases = new Map<string, string>();
+  const snapshots = new Map<string, Map<string, SnapshotRecord>>();
+  const requestLog: QdrantSimulatorRequest[] = [];
+  const failures: (QdrantSimulatorFailure & { remaining: number })[] = [];
+  let operationId = 0;
+
+  const send = (res: ServerResponse, httpStatus: number, body: unknown) => {
+    const text = toJson(body);
+    res.writeHead(httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  const ok = (res: ServerResponse, started: bigint, result: unknown) =>
+    send(res, 200, { result, status: 'ok', time: Number(process.hrtime.bigint() - started) / 1e9 });
+  const accepted = (res: ServerResponse, started: bigint) =>
+    send(res, 202, { result: null, status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
+  const fail = (res: ServerResponse, started: bigint, error: QdrantSimError) =>
+    send(res, error.httpStatus, { status: { error: error.message }, time: Number(process.hrtime.bigint() - started) / 1e9 });
+  const text = (res: ServerResponse, httpStatus: number, body: string) => {
+    res.writeHead(httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  const getCollection = (name: string): SimCollection => {
+    const c = collections.get(name) ?? collections.get(aliases.get(name) ?? '');
+    if (!c) throw collectionNotFound(name);
+    return c;
+  };
+  const aliasesOf = (name: string) =>
+    [...aliases.entries()].filter(([, c]) => c === name).map(([alias_name, collection_name]) => ({ alias_name, collection_name }));
+
+  async function readJson(req: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_JSON_BODY) throw new QdrantSimError(413, 'Payload too large');
+      chunks.push(chunk as Buffer);
+    }
+    if (size === 0) return {};
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    } catch (error) {
+      throw formatError((error as Error).message);
+    }
+  }
+
+  function boolParam(query: URLSearchParams, key: string, dflt: boolean): boolean {
+    const v = query.get(key);
+    if (v === null) return dflt;
+    if (v === 'true') return true;
+    if (v === 'false') return false;
+    throw badRequest(`Query deserialize error: ${key}: provided string was not \`true\` or \`false\``);
+  }
+
+  async function createSnapshot(collection: SimCollection): Promise<SnapshotRecord> {
+    const { suffix, creationTime } = snapshotTimestamp(new Date());
+    const name = `${collection.name}-${peerId.toString()}-${suffix}.snapshot`;
+    const path = join(snapshotsDir, `${randomUUID()}.snapshot`);
+    const { size, checksum } = await writeSnapshotFile(path, {
+      meta: {
+        format: SIM_SNAPSHOT_FORMAT,
+        formatVersion: 1,
+        qdrantVersion: version,
+        collection: collection.name,
+        createdAt: new Date().toISOString(),
+        config: structuredClone(collection.config),
+      },
+      points: sortedPoints(collection),
+    });
+    const record: SnapshotRecord = { name, path, size, checksum, creationTime };
+    const forCollection = snapshots.get(collection.name) ?? new Map<string, SnapshotRecord>();
+    const previous = forCollection.get(name);
+    if (previous) await rm(previous.path, { force: true });
+    forCollection.set(name, record);
+    snapshots.set(collection.name, forCollection);
+    return record;
+  }
+
+  const describe = (s: SnapshotRecord) => ({ name: s.name, creation_time: s.creationTime, size: s.size, checksum: s.checksum });
+
+  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number }> {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16 } });
+    } catch (error) {
+      req.resume();
+      throw badRequest(`Content type error: ${(error as Error).message}`);
+    }
+    let upload: { path: string; checksum: string; size: number } | undefined;
+    const writes: Promise<void>[] = [];
+    bb.on('file', (field, file) => {
+      if (field !== 'snapshot' || upload) {
+        file.resume();
+        return;
+      }
+      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0 };
+      upload = entry;
+      const hash = createHash('sha256');
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          entry.size += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      writes.push(
+        pipeline(file, counter, createWriteStream(entry.path, { mode: 0o600 })).then(() => {
+          entry.checksum = hash.digest('hex');
+        }),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      bb.on('close', resolve);
+      bb.on('error', reject);
+      req.on('error', reject);
+      req.pipe(bb);
+    }).catch((error: Error) => {
+      throw badRequest(`Multipart error: ${error.message}`);
+    });
+    await Promise.all(writes);
+    if (!upload) throw badRequest('Multipart error: field `snapshot` is missing');
+    return upload;
+  }
+
+  async function recover(name: string, uploadPath: string, priority: Priority): Promise<true> {
+    let content;
+    try {
+      content = await readSnapshotFile(uploadPath);
+    } catch (error) {
+      throw wrongInput(`Snapshot is not a valid snapshot archive: ${(error as Error).message}`);
+    }
+    if (majorMinor(content.meta.qdrantVersion) !== majorMinor(version)) {
+      throw wrongInput(
+        `Snapshot of Qdrant ${content.meta.qdrantVersion} is not compatible with Qdrant ${version}: snapshots restore only into the same minor version`,
+      );
+    }
+    const existing = collections.get(name);
+    if (aliases.has(name)) throw wrongInput(`Alias with name \`${name}\` already exists`);
+    const fromSnapshot = (): SimCollection => ({
+      name,
+      config: structuredClone(content.meta.config),
+      points: new Map(content.points.map((p) => [String(p.id), structuredClone(p)])),
+    });
+    if (priority === 'replica') {
+      // Qdrant prefers the data already on the node: a new collection stays empty.
+      if (!existing) collections.set(name, { ...fromSnapshot(), points: new Map() });
+    } else {
+      collections.set(name, fromSnapshot());
+    }
+    return true;
+  }
+
+  function applyAliasActions(body: unknown): true {
+    if (!isObject(body) || !Array.isArray(body.actions)) throw formatError('missing field `actions`');
+    const next = new Map(aliases);
+    for (const action of body.actions as unknown[]) {
+      if (!isObject(action)) throw formatError('actions: expected objects');
+      if (isObject(action.create_alias)) {
+        const { collection_name, alias_name } = action.create_alias;
+        if (typeof collection_name !== 'string' || typeof alias_name !== 'string') throw formatError('create_alias needs collection_name and alias_name');
+        if (!collections.has(collection_name)) throw collectionNotFound(collection_name);
+        if (collections.has(alias_name)) throw wrongInput(`Collection with name \`${alias_name}\` already exists`);
+        next.set(alias_name, collection_name);
+      } else if (isObject(action.delete_alias)) {
+        const { alias_name } = action.delete_alias;
+        if (typeof alias_name !== 'string' || !next.has(alias_name)) throw notFound(`Alias ${String(alias_name)} does not exists!`);
+        next.delete(alias_name);
+      } else if (isObject(action.rename_alias)) {
+        const { old_alias_name, new_alias_name } = action.rename_alias;
+        if (typeof old_alias_name !== 'string' || typeof new_alias_name !== 'string') throw formatError('rename_alias needs old_alias_name and new_alias_name');
+        const target = next.get(old_alias_name);
+        if (target === undefined) throw notFound(`Alias ${old_alias_name} does not exists!`);
+        next.delete(old_alias_name);
+        next.set(new_alias_name, target);
+      } else {
+        throw formatError('unknown alias operation');
+      }
+    }
+    aliases.clear();
+    for (const [k, v] of next) aliases.set(k, v);
+    return true;
+  }
+
+  function upsert(collection: SimCollection, body: unknown): void {
+    if (!isObject(body)) throw formatError('expected a JSON object');
+    let raw: unknown[];
+    if (Array.isArray(body.points)) raw = body.points;
+    else if (isObject(body.batch) && Array.isArray(body.batch.ids)) {
+      const { ids, vectors, payloads } = body.batch as { ids: unknown[]; vectors?: unknown; payloads?: unknown[] };
+      raw = ids.map((id, i) => ({
+        id,
+        vector: Array.isArray(vectors)
+          ? vectors[i]
+          : isObject(vectors)
+            ? Object.fromEntries(Object.entries(vectors).map(([k, list]) => [k, (list as unknown[])[i]]))
+            : undefined,
+        payload: payloads?.[i],
+      }));
+    } else throw formatError('expected `points` or `batch`');
+    const prepared = raw.map((p) => preparePoint(collection, p));
+    for (const p of prepared) collection.points.set(String(p.id), p);
+  }
+
+  function scroll(collection: SimCollection, body: unknown) {
+    const b = isObject(body) ? body : {};
+    if (b.filter !== undefined && b.filter !== null) throw badRequest('the Qdrant simulator does not support scroll filters');
+    const limit = b.limit === undefined ? 10 : Number(b.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw formatError('limit: expected a positive integer');
+    const offset = b.offset === undefined || b.offset === null ? undefined : normalizePointId(b.offset);
+    const all = sortedPoints(collection).filter((p) => offset === undefined || comparePointIds(p.id, offset) >= 0);
+    const page = all.slice(0, limit);
+    return {
+      points: page.map((p) => {
+        const payload = selectPayload(p.payload, b.with_payload ?? true);
+        const vector = selectVector(p.vector, b.with_vector ?? false);
+        return { id: p.id, ...(payload !== undefined ? { payload } : {}), ...(vector !== undefined ? { vector } : {}) };
+      }),
+      next_page_offset: all[limit]?.id ?? null,
+    };
+  }
+
+  function clusterStatus() {
+    if (!clusterEnabled) return { status: 'disabled' };
+    return {
+      status: 'enabled',
+      peer_id: peerId,
+      peers: Object.fromEntries(peerIds.map((id, i) => [id.toString(), { uri: `http://qdrant-${i}.qdrant-headless:6335/` }])),
+      raft_info: { term: 1, commit: 10, pending_operations: 0, leader: peerId, role: 'Leader', is_voter: true },
+      consensus_thread_status: { consensus_thread_status: 'working', last_update: new Date().toISOString() },
+      message_send_failures: {},
+    };
+  }
+
+  function authorize(req: IncomingMessage, path: string, readOnly: boolean): { status: number; message: string } | undefined {
+    if (!apiKey || AUTH_WHITELIST.has(path)) return undefined;
+    const header = req.headers['api-key'];
+    const bearer = req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : undefined;
+    const key = (Array.isArray(header) ? header[0] : header) ?? bearer;
+    if (!key) return { status: 401, message: 'Must provide an API key or an Authorization bearer token' };
+    if (key === apiKey) return undefined;
+    if (readOnlyApiKey && key === readOnlyApiKey) {
+      return readOnly ? undefined : { status: 403, message: 'Forbidden: Write access is forbidden with a read-only API key' };
+    }
+    return { status: 401, message: 'Invalid API key or JWT' };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, started: bigint, url: URL, parts: string[]): Promise<void> {
+    const method = req.method ?? 'GET';
+    const q = url.searchParams;
+    const [first, name, sub, subName, action] = parts;
+
+    if (parts.length === 0 && method === 'GET') {
+      return send(res, 200, { title: 'qdrant - vector search engine', version, commit: 'c0ffee'.padEnd(40, '0') });
+    }
+    if (parts.length === 1 && ['healthz', 'livez', 'readyz'].includes(first ?? '') && method === 'GET') {
+      return text(res, 200, 'healthz check passed');
+    }
+    if (first === 'cluster' && parts.length === 1 && method === 'GET') return ok(res, started, clusterStatus());
+    if (first !== 'collections') throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
+
+    if (parts.length === 1 && method === 'GET') {
+      return ok(res, started, { collections: [...collections.keys()].sort().map((n) => ({ name: n })) });
+    }
+    if (name === 'aliases' && parts.length === 2) {
+      if (method === 'GET') {
+        return ok(res, started, {
+          aliases: [...aliases.entries()].sort().map(([alias_name, collection_name]) => ({ alias_name, collection_name })),
+        });
+      }
+      if (method === 'POST') return ok(res, started, applyAliasActions(await readJson(req)));
+    }
+    if (name === undefined) throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
+
+    if (parts.length === 2) {
+      if (method === 'GET') return ok(res, started, collectionInfo(getCollection(name)));
+      if (method === 'PUT') {
+        validateCollectionName(name);
+        const body = await readJson(req);
+        if (collections.has(name)) throw new QdrantSimError(409, `Wrong input: Collection \`${name}\` already exists!`);
+        if (aliases.has(name)) throw new QdrantSimError(409, `Wrong input: Alias with name \`${name}\` already exists`);
+        collections.set(name, { name, config: configFromCreateRequest(body), points: new Map() });
+        return ok(res, started, true);
+      }
+      if (method === 'DELETE') {
+        const existed = collections.delete(name);
+        for (const [alias, target] of [...aliases]) if (target === name) aliases.delete(alias);
+        return ok(res, started, existed);
+      }
+    }
+    if (sub === 'exists' && parts.length === 3 && method === 'GET') return ok(res, started, { exists: collections.has(name) });
+    if (sub === 'aliases' && parts.length === 3 && method === 'GET') {
+      const c = getCollection(name);
+      return ok(res, started, { aliases: aliasesOf(c.name) });
+    }
+    if (sub === 'points') {
+      const c = getCollection(name);
+      if (parts.length === 3 && method === 'PUT') {
+        const wait = boolParam(q, 'wait', false);
+        upsert(c, await readJson(req));
+        return ok(res, started, { operation_id: operationId++, status: wait ? 'completed' : 'acknowledged' });
+      }
+      if (parts.length === 4 && subName === 'scroll' && method === 'POST') return ok(res, started, scroll(c, await readJson(req)));
+      if (parts.length === 4 && subName === 'count' && method === 'POST') {
+        await readJson(req);
+        return ok(res, started, { count: c.points.size });
+      }
+    }
+    if (sub === 'snapshots') {
+      if (parts.length === 3 && method === 'GET') {
+        const c = getCollection(name);
+        return ok(res, started, [...(snapshots.get(c.name)?.values() ?? [])].map(describe));
+      }
+      if (parts.length === 3 && method === 'POST') {
+        const c = getCollection(name);
+        const wait = boolParam(q, 'wait', true);
+        if (!wait) {
+          void createSnapshot(c).catch(() => undefined);
+          return accepted(res, started);
+        }
+        return ok(res, started, describe(await createSnapshot(c)));
+      }
+      if (parts.length === 4 && subName === 'upload' && method === 'POST' && action === undefined) {
+        return await handleUpload(req, res, started, name, q);
+      }
+      if (parts.length === 4 && subName !== undefined) {
+        const c = getCollection(name);
+        const record = snapshots.get(c.name)?.get(subName);
+        if (!record) throw notFound(`Snapshot file \`${subName}\` does not exist!`);
+        if (method === 'GET') return await download(res, record);
+        if (method === 'DELETE') {
+          const wait = boolParam(q, 'wait', true);
+          snapshots.get(c.name)?.delete(subName);
+          await rm(record.path, { force: true });
+          return wait ? ok(res, started, true) : accepted(res, started);
+        }
+      }
+    }
+    throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
+  }
+
+  async function download(res: ServerResponse, record: SnapshotRecord): Promise<void> {
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': record.size,
+      'content-disposition': `attachment; filename="${record.name}"`,
+    });
+    const flipAt = corruptDownloads ? Math.floor(record.size / 2) : -1;
+    let offset = 0;
+    const corrupt = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (flipAt >= offset && flipAt < offset + chunk.length) {
+          const copy = Buffer.from(chunk);
+          copy[flipAt - offset] = (copy[flipAt - offset] ?? 0) ^ 0xff;
+          chunk = copy;
+        }
+        offset += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    await pipeline(createReadStream(record.path), corrupt, res);
+  }
+
+  async function handleUpload(req: IncomingMessage, res: ServerResponse, started: bigint, name: string, q: URLSearchParams): Promise<void> {
+    validateCollectionName(name);
+    const priorityParam = q.get('priority') ?? 'replica';
+    if (!(PRIORITIES as readonly string[]).includes(priorityParam)) {
+      req.resume();
+      throw badRequest(`Query deserialize error: unknown variant \`${priorityParam}\`, expected one of \`no_sync\`, \`snapshot\`, \`replica\``);
+    }
+    const checksum = q.get('checksum');
+    if (checksum !== null && !/^[0-9a-fA-F]{64}$/.test(checksum)) {
+      req.resume();
+      throw badRequest('Validation error in query parameters: checksum: must be a SHA256 hash (64 hex characters)');
+    }
+    const wait = boolParam(q, 'wait', true);
+    const upload = await receiveUpload(req);
+    const work = async () => {
+      try {
+        if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
+          throw badRequest(`Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
+        }
+        return await recover(name, upload.path, priorityParam as Priority);
+      } finally {
+        await rm(upload.path, { force: true });
+      }
+    };
+    if (!wait) {
+      void work().catch(() => undefined);
+      return accepted(res, started);
+    }
+    return ok(res, started, await work());
+  }
+
+  const server = createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const parts = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+    const entry: QdrantSimulatorRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams) };
+    requestLog.push(entry);
+    res.on('finish', () => {
+      entry.status = res.statusCode;
+    });
+
+    const injected = failures.find(
+      (f) =>
+        f.remaining > 0 &&
+        (!f.method || f.method.toUpperCase() === entry.method) &&
+        (f.path === undefined || (typeof f.path === 'string' ? url.pathname.startsWith(f.path) : f.path.test(url.pathname))),
+    );
+    if (injected) {
+      injected.remaining -= 1;
+      if (injected.reset) {
+        req.socket.destroy();
+        return;
+      }
+      req.resume();
+      req.on('end', () => fail(res, started, new QdrantSimError(injected.status ?? 503, 'Service internal error: simulated failure')));
+      return;
+    }
+
+    const isReadOnly = req.method === 'GET' || (req.method === 'POST' && /\/points\/(scroll|count|search)$/.test(url.pathname));
+    const denied = authorize(req, url.pathname, isReadOnly);
+    if (denied) {
+      req.resume();
+      text(res, denied.status, denied.message);
+      return;
+    }
+    route(req, res, started, url, parts).catch((error: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const simError =
+        error instanceof QdrantSimError ? error : new QdrantSimError(500, `Service internal error: ${(error as Error).message}`);
+      if (!req.complete) req.resume();
+      fail(res, started, simError);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+
+  let stopped = false;
+  const unregister = registerCleanup(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    unregister();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    await dir.remove();
+  };
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    ...(apiKey !== undefined ? { apiKey } : {}),
+    version,
+    peerId: peerId.toString(),
+    snapshotsDir,
+    stop,
+    collections: () =>
+      [...collections.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : 1))
+        .map((c) => ({
+          name: c.name,
+          vectors: structuredClone(c.config.params.vectors),
+          pointsCount: c.points.size,
+          points: sortedPoints(c).map((p) => structuredClone(p)),
+          aliases: aliasesOf(c.name).map((a) => a.alias_name),
+        })),
+    snapshots: () =>
+      [...snapshots.entries()].flatMap(([collection, m]) =>
+        [...m.values()].map((s) => ({ collection, name: s.name, size: s.size, checksum: s.checksum })),
+      ),
+    requests: () => requestLog.map((r) => ({ ...r, query: { ...r.query } })),
+    setCorruptDownloads(on: boolean) {
+      corruptDownloads = on;
+    },
+    failNext(failure: QdrantSimulatorFailure = {}) {
+      failures.push({ ...failure, remaining: failure.count ?? 1 });
+    },
+  };
+}

@@ -1,2 +1,255 @@
-// placeholder: filled in by the module's owner
-export {};
+import { Cron } from 'croner';
+import type { BackupEngine, BackupResult, PruneResult } from '../engine/types.js';
+import type { Logger } from '../interfaces/logger.js';
+import { silentLogger } from '../interfaces/logger.js';
+import { BackupError, ConfigError, LockError } from '../errors/backup-error.js';
+import { assertTimeZone } from '../util/time-zone.js';
+
+/** The strategy document's schedule: daily 02:00, weekly Sunday 03:00, monthly on the 1st 04:00. */
+export const DEFAULT_SCHEDULES: Readonly<Record<string, string>> = Object.freeze({
+  daily: '0 2 * * *',
+  weekly: '0 3 * * 0',
+  monthly: '0 4 1 * *',
+});
+
+export interface SchedulerOptions {
+  /** Cron expression per tier (5 fields, minute precision); default DEFAULT_SCHEDULES. */
+  tiers?: Record<string, string>;
+  /** IANA zone the expressions are read in, e.g. 'Asia/Seoul'. Default 'UTC'. */
+  timeZone?: string;
+  /** Run `engine.prune()` after each successful backup. Default true. */
+  pruneAfter?: boolean;
+  logger?: Logger;
+  /** Injected clock for tests; with it, drive the scheduler with `tick()` instead of `start()`. */
+  clock?: () => Date;
+  /** How late a run may still count as on time when checking for missed runs. Default 1 h. */
+  missedGraceMs?: number;
+  onRunStart?: (tier: string) => void;
+  onRunEnd?: (run: SchedulerRun) => void;
+}
+
+export interface SchedulerRun {
+  tier: string;
+  scheduledFor: Date;
+  startedAt: Date;
+  finishedAt?: Date;
+  result?: BackupResult;
+  prune?: PruneResult;
+  error?: Error;
+}
+
+export interface TierStatus {
+  tier: string;
+  cron: string;
+  nextRun: Date | null;
+  previousScheduled: Date | null;
+  lastSet?: { id: string; status: string; time: Date };
+  /** The previous scheduled run produced no set (the service was down, or the run failed). */
+  missed: boolean;
+}
+
+export interface SchedulerStatus {
+  timeZone: string;
+  running?: { tier: string; startedAt: Date };
+  queued: string[];
+  tiers: TierStatus[];
+  lastRuns: SchedulerRun[];
+}
+
+export interface Scheduler {
+  /** Starts the timer loop (real time). */
+  start(): void;
+  /** Stops scheduling; with `abort`, aborts the running job (no half set is left visible), else waits for it. */
+  stop(options?: { abort?: boolean }): Promise<void>;
+  /** Runs every tier whose scheduled time has come since the last tick; returns the runs started. */
+  tick(): Promise<SchedulerRun[]>;
+  /** Runs one tier now; refused while another run is in progress. */
+  runNow(tier: string): Promise<SchedulerRun>;
+  nextRuns(from?: Date): { tier: string; next: Date | null }[];
+  status(): Promise<SchedulerStatus>;
+  readonly running: { tier: string; startedAt: Date } | undefined;
+}
+
+export function validateCron(expression: string, field: string, timeZone = 'UTC'): Cron {
+  try {
+    return new Cron(expression, { timezone: timeZone, paused: true, mode: '5-part' });
+  } catch (error) {
+    throw new ConfigError(`${field}: "${expression}" is not a valid cron expression: ${(error as Error).message}`, [], {
+      hint: 'Use five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *" for 02:00 every day.',
+    });
+  }
+}
+
+export function createScheduler(engine: BackupEngine, options: SchedulerOptions = {}): Scheduler {
+  const timeZone = options.timeZone ?? 'UTC';
+  assertTimeZone(timeZone);
+  const tiers = options.tiers ?? { ...DEFAULT_SCHEDULES };
+  const issues: string[] = [];
+  const crons = new Map<string, Cron>();
+  for (const [tier, expression] of Object.entries(tiers)) {
+    try {
+      crons.set(tier, validateCron(expression, `schedule for tier "${tier}"`, timeZone));
+    } catch (error) {
+      issues.push((error as Error).message);
+    }
+  }
+  if (issues.length > 0) throw new ConfigError('Invalid schedule:', issues);
+  const logger = options.logger ?? silentLogger;
+  const clock = options.clock ?? (() => new Date());
+  const missedGraceMs = options.missedGraceMs ?? 3_600_000;
+  const lastRuns: SchedulerRun[] = [];
+  const queue: { tier: string; scheduledFor: Date }[] = [];
+  let running: { tier: string; startedAt: Date; controller: AbortController; done: Promise<SchedulerRun> } | undefined;
+  let lastTick = clock();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  async function execute(tier: string, scheduledFor: Date): Promise<SchedulerRun> {
+    const controller = new AbortController();
+    const run: SchedulerRun = { tier, scheduledFor, startedAt: clock() };
+    const done = (async () => {
+      options.onRunStart?.(tier);
+      logger.info(`scheduled ${tier} backup started`, { tier, scheduledFor: scheduledFor.toISOString() });
+      try {
+        run.result = await engine.backup({ tier, signal: controller.signal });
+        if (run.result.status !== 'failed' && (options.pruneAfter ?? true) && !controller.signal.aborted) {
+          try {
+            run.prune = await engine.prune();
+          } catch (error) {
+            logger.error(`prune after the ${tier} backup failed: ${(error as Error).message}`, { tier });
+            run.error = error as Error;
+          }
+        }
+      } catch (error) {
+        run.error = error as Error;
+        logger.error(`scheduled ${tier} backup failed: ${(error as Error).message}`, { tier });
+      } finally {
+        run.finishedAt = clock();
+        lastRuns.unshift(run);
+        lastRuns.splice(20);
+        running = undefined;
+        options.onRunEnd?.(run);
+      }
+      return run;
+    })();
+    running = { tier, startedAt: run.startedAt, controller, done };
+    const finished = await done;
+    // Tiers that came due while this one ran go next, one at a time.
+    const next = queue.shift();
+    if (next && !stopped) void execute(next.tier, next.scheduledFor);
+    return finished;
+  }
+
+  function due(from: Date, to: Date): { tier: string; scheduledFor: Date }[] {
+    const out: { tier: string; scheduledFor: Date }[] = [];
+    for (const [tier, cron] of crons) {
+      const next = cron.nextRun(from);
+      if (next && next.getTime() <= to.getTime()) out.push({ tier, scheduledFor: next });
+    }
+    return out.sort((a, b) => a.scheduledFor.getTime() - b.scheduledFor.getTime());
+  }
+
+  async function tick(): Promise<SchedulerRun[]> {
+    const now = clock();
+    const jobs = due(lastTick, now);
+    lastTick = now;
+    const started: Promise<SchedulerRun>[] = [];
+    for (const job of jobs) {
+      if (running || started.length > 0) {
+        if (!queue.some((q) => q.tier === job.tier) && running?.tier !== job.tier) {
+          logger.warn(`${job.tier} backup is due while ${running?.tier ?? jobs[0]!.tier} runs; it runs next`, { tier: job.tier });
+          queue.push(job);
+        }
+        continue;
+      }
+      started.push(execute(job.tier, job.scheduledFor));
+    }
+    return await Promise.all(started);
+  }
+
+  function schedule(): void {
+    if (stopped) return;
+    const now = clock();
+    const nexts = [...crons.values()].map((c) => c.nextRun(now)).filter((d): d is Date => d !== null);
+    const soonest = Math.min(...nexts.map((d) => d.getTime()));
+    // Wake at the next run, but at least once a minute so clock jumps (suspend, NTP) are caught.
+    const wait = Math.max(250, Math.min(soonest - now.getTime() + 50, 60_000));
+    timer = setTimeout(async () => {
+      try {
+        await tick();
+      } catch (error) {
+        logger.error(`scheduler tick failed: ${(error as Error).message}`);
+      }
+      schedule();
+    }, wait);
+  }
+
+  return {
+    start() {
+      stopped = false;
+      lastTick = clock();
+      schedule();
+    },
+    async stop(stopOptions = {}) {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      queue.splice(0);
+      if (running) {
+        if (stopOptions.abort) running.controller.abort(new BackupError('ABORTED', 'the scheduler is stopping'));
+        await running.done;
+      }
+    },
+    tick,
+    async runNow(tier) {
+      if (!crons.has(tier) && !['manual'].includes(tier)) {
+        throw new BackupError('USAGE', `unknown tier "${tier}" (scheduled tiers: ${[...crons.keys()].join(', ')})`);
+      }
+      if (running) {
+        throw new LockError(`a ${running.tier} backup started at ${running.startedAt.toISOString()} is still running`, {
+          hint: 'Wait for it to finish; the scheduler never runs two backups at once.',
+        });
+      }
+      return await execute(tier, clock());
+    },
+    nextRuns(from = clock()) {
+      return [...crons].map(([tier, cron]) => ({ tier, next: cron.nextRun(from) }));
+    },
+    async status() {
+      const now = clock();
+      let sets: Awaited<ReturnType<BackupEngine['list']>> = [];
+      try {
+        sets = await engine.list();
+      } catch (error) {
+        logger.warn(`status: cannot list sets: ${(error as Error).message}`);
+      }
+      const tierStatus: TierStatus[] = [...crons].map(([tier, cron]) => {
+        const previousScheduled = cron.previousRuns(1, now)[0] ?? null;
+        const last = sets.find((s) => s.tier === tier);
+        const lastComplete = sets.find((s) => s.tier === tier && s.status !== 'incomplete');
+        const missed =
+          previousScheduled !== null &&
+          now.getTime() - previousScheduled.getTime() > missedGraceMs &&
+          !(running?.tier === tier) &&
+          (!lastComplete || lastComplete.time.getTime() < previousScheduled.getTime() - missedGraceMs);
+        return {
+          tier,
+          cron: tiers[tier]!,
+          nextRun: cron.nextRun(now),
+          previousScheduled,
+          ...(last ? { lastSet: { id: last.id, status: last.status, time: last.time } } : {}),
+          missed,
+        };
+      });
+      return {
+        timeZone,
+        ...(running ? { running: { tier: running.tier, startedAt: running.startedAt } } : {}),
+        queued: queue.map((q) => q.tier),
+        tiers: tierStatus,
+        lastRuns: [...lastRuns],
+      };
+    },
+    get running() {
+      return running ? { tier: running.tier, startedAt: running.startedAt } : undefined;
+    },
+  };
+}

@@ -1,0 +1,185 @@
+import type { Codec } from '../interfaces/codec.js';
+import type { BackupSource, SourceRestoreContext } from '../interfaces/source.js';
+import type { ComponentManifest } from '../manifest/manifest-schema.js';
+import { BackupError } from '../errors/backup-error.js';
+import { chooseDecoders, openArtifact } from '../pipeline/open-artifact.js';
+import type { RestoreComponentOutcome, RestoreOptions, RestoreResult } from './types.js';
+import type { EngineContext } from './engine-context.js';
+import { resolveSet } from './set-catalog.js';
+import { lockStorages } from './run-backup.js';
+import { audit, errorReport, linkSignal, safeError } from './engine-helpers.js';
+
+function pickComponents(ctx: EngineContext, setId: string, manifestComponents: ComponentManifest[], requested?: string[]) {
+  const inSet = manifestComponents.map((c) => c.name);
+  const configured = new Map(ctx.sources.map((s) => [s.name, s] as const));
+  const chosen: { component: ComponentManifest; source: BackupSource }[] = [];
+  const skipped: string[] = [];
+  if (requested && requested.length > 0) {
+    const problems: string[] = [];
+    for (const name of requested) {
+      const component = manifestComponents.find((c) => c.name === name);
+      if (!component) problems.push(`set ${setId} has no component "${name}" (it has: ${inSet.join(', ') || 'none'})`);
+      else if (component.status !== 'ok') problems.push(`component "${name}" failed in set ${setId}, so it cannot be restored from it`);
+      else if (!configured.has(name)) problems.push(`no source is configured for component "${name}" (configured: ${[...configured.keys()].join(', ') || 'none'})`);
+      else chosen.push({ component, source: configured.get(name)! });
+    }
+    if (problems.length > 0) {
+      throw new BackupError('COMPONENT_UNKNOWN', problems.join('; '), {
+        hint: 'Choose components that the set contains and the configuration defines, or pick another set (`scholaria-backup list`).',
+      });
+    }
+    return { chosen, skipped };
+  }
+  for (const component of manifestComponents) {
+    if (component.status !== 'ok') skipped.push(`${component.name} (failed in this set)`);
+    else if (!configured.has(component.name)) skipped.push(`${component.name} (no source configured)`);
+    else chosen.push({ component, source: configured.get(component.name)! });
+  }
+  if (chosen.length === 0) {
+    throw new BackupError('COMPONENT_UNKNOWN', `nothing to restore from ${setId}: ${skipped.join(', ') || 'the set has no components'}`, {
+      hint: 'Configure the sources for the components in this set.',
+    });
+  }
+  return { chosen, skipped };
+}
+
+export async function runRestore(ctx: EngineContext, options: RestoreOptions): Promise<RestoreResult> {
+  const t0 = Date.now();
+  const dryRun = options.dryRun ?? false;
+  const { storage, entry } = await resolveSet(ctx, options.ref);
+  const manifest = entry.manifest;
+  const setId = manifest.id;
+  const { chosen, skipped } = pickComponents(ctx, setId, manifest.components, options.components);
+  const controller = linkSignal(options.signal);
+  const signal = controller.signal;
+  const held = dryRun ? undefined : await lockStorages(ctx, 'restore', ctx.storages);
+  const names = chosen.map((c) => c.component.name);
+  try {
+    ctx.logger.info(`restore of ${setId} ${dryRun ? '(dry run) ' : ''}started`, { setId, components: names, storage: storage.name });
+    if (!dryRun) await ctx.notify({ type: 'restore.started', outcome: 'start', setId, tier: manifest.tier });
+
+    // Verify before overwrite: every artifact is read in full (checksum and codecs) first.
+    const verified: RestoreResult['verified'] = [];
+    const decoders = new Map<string, Codec[]>();
+    const candidates = (name: string) => [...ctx.codecs, ...ctx.decoders].filter((c) => c.name === name);
+    for (const { component } of chosen) {
+      for (const artifact of component.artifacts) {
+        try {
+          const chosenDecoders = await chooseDecoders({
+            storage,
+            setId,
+            artifact,
+            candidates,
+            signal,
+            onBytes: (bytes) => options.onProgress?.({ phase: 'verify', component: component.name, artifact: artifact.name, bytes, totalBytes: artifact.size }),
+          });
+          decoders.set(artifact.path, chosenDecoders);
+          verified.push({ path: artifact.path, ok: true });
+        } catch (error) {
+          verified.push({ path: artifact.path, ok: false, error: ctx.redact((error as Error).message) });
+        }
+      }
+    }
+    const bad = verified.filter((v) => !v.ok);
+    const outcomes: RestoreComponentOutcome[] = [];
+    if (bad.length > 0) {
+      const error = new BackupError(
+        bad.some((b) => /checksum/i.test(b.error ?? '')) ? 'CHECKSUM_MISMATCH' : 'VERIFY_FAILED',
+        `set ${setId} failed verification, nothing was restored: ${bad.map((b) => `${b.path}: ${b.error}`).join('; ')}`,
+        { hint: 'Restore from another set or another storage; run `scholaria-backup verify --all` to find intact sets.' },
+      );
+      for (const { component } of chosen) {
+        outcomes.push({ name: component.name, status: 'failed', plan: [], warnings: [], durationMs: 0, error });
+      }
+      return await finish(ctx, { setId, dryRun, status: 'failed', verified, components: outcomes, durationMs: Date.now() - t0 }, held?.live ?? [], manifest.tier, error);
+    }
+
+    let failure: Error | undefined;
+    for (const { component, source } of chosen) {
+      const c0 = Date.now();
+      const rctx: SourceRestoreContext = {
+        setId,
+        signal,
+        logger: ctx.logger,
+        dryRun,
+        component,
+        options: options.componentOptions?.[component.name] ?? {},
+        async open(name) {
+          const artifact = component.artifacts.find((a) => a.name === name);
+          if (!artifact) {
+            throw new BackupError('NOT_FOUND', `${component.name}: set ${setId} has no artifact "${name}"`, { component: component.name });
+          }
+          return await openArtifact({
+            storage,
+            setId,
+            artifact,
+            decoders: decoders.get(artifact.path)!,
+            signal,
+            onBytes: (bytes) => options.onProgress?.({ phase: 'restore', component: component.name, artifact: name, bytes, totalBytes: artifact.size }),
+          });
+        },
+      };
+      try {
+        const res = await source.restore(rctx);
+        outcomes.push({
+          name: component.name,
+          status: dryRun ? 'planned' : 'ok',
+          plan: (res.plan ?? []).map(ctx.redact),
+          warnings: (res.warnings ?? []).map(ctx.redact),
+          durationMs: Date.now() - c0,
+        });
+      } catch (raw) {
+        const error = safeError(ctx, raw, 'RESTORE_FAILED', component.name);
+        failure ??= error;
+        ctx.logger.error(`restore of ${component.name} from ${setId} failed: ${error.message}`, { component: component.name });
+        outcomes.push({ name: component.name, status: 'failed', plan: [], warnings: [], durationMs: Date.now() - c0, error });
+      }
+    }
+    for (const s of skipped) outcomes.push({ name: s.split(' ')[0]!, status: 'planned', plan: [`skipped: ${s}`], warnings: [`skipped: ${s}`], durationMs: 0 });
+    return await finish(
+      ctx,
+      { setId, dryRun, status: failure ? 'failed' : 'ok', verified, components: outcomes, durationMs: Date.now() - t0 },
+      held?.live ?? [],
+      manifest.tier,
+      failure,
+    );
+  } finally {
+    await Promise.all((held?.locks ?? []).map((l) => l.release()));
+  }
+}
+
+async function finish(
+  ctx: EngineContext,
+  result: RestoreResult,
+  storages: import('../interfaces/storage.js').Storage[],
+  tier: string,
+  error?: Error,
+): Promise<RestoreResult> {
+  ctx.logger[result.status === 'ok' ? 'info' : 'error'](`restore of ${result.setId} ${result.dryRun ? '(dry run) ' : ''}${result.status}`, {
+    setId: result.setId,
+    durationMs: result.durationMs,
+  });
+  if (result.dryRun) return result;
+  await audit(ctx, storages, {
+    action: 'restore',
+    setId: result.setId,
+    components: result.components.map((c) => c.name),
+    result: result.status === 'ok' ? 'ok' : 'failed',
+    ...(error ? { error: error.message } : {}),
+  });
+  await ctx.notify({
+    type: result.status === 'ok' ? 'restore.succeeded' : 'restore.failed',
+    outcome: result.status === 'ok' ? 'success' : 'failure',
+    setId: result.setId,
+    tier,
+    durationMs: result.durationMs,
+    components: result.components.map((c) => ({
+      name: c.name,
+      status: c.status === 'failed' ? 'failed' : 'ok',
+      durationMs: c.durationMs,
+      ...(c.error ? { error: errorReport(c.error)! } : {}),
+    })),
+    ...(error ? { error: errorReport(error)! } : {}),
+  });
+  return result;
+}

@@ -1,0 +1,153 @@
+import { PassThrough, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Codec } from '../interfaces/codec.js';
+import type { Storage } from '../interfaces/storage.js';
+import type { ArtifactOptions } from '../interfaces/source.js';
+import type { ArtifactRecord } from '../manifest/manifest-schema.js';
+import { safeRelativePath } from '../manifest/manifest-schema.js';
+import { BackupError } from '../errors/backup-error.js';
+import { HashStream } from './hash-stream.js';
+import { FanOut } from './fan-out.js';
+
+class CountStream extends Transform {
+  size = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.size += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+export interface ArtifactSinkParams {
+  setId: string;
+  component: string;
+  name: string;
+  options: ArtifactOptions;
+  /** The engine's configured codecs; compression ones may be replaced per artifact. */
+  engineCodecs: Codec[];
+  storages: Storage[];
+  signal: AbortSignal;
+  onBytes?: (storedBytes: number) => void;
+  onStorageError: (storage: Storage, error: unknown) => void;
+}
+
+export interface ArtifactSink {
+  sink: Writable;
+  /** Resolves with the manifest record once every live storage has the artifact. */
+  record: Promise<ArtifactRecord>;
+  path: string;
+}
+
+export function codecsForArtifact(engineCodecs: Codec[], options: ArtifactOptions): Codec[] {
+  const compression =
+    options.compression === undefined
+      ? engineCodecs.filter((c) => c.kind === 'compression')
+      : options.compression === false
+        ? []
+        : [options.compression];
+  return [...compression, ...engineCodecs.filter((c) => c.kind === 'encryption')];
+}
+
+/** The shell pipeline that turns the stored artifact back into what the source wrote. */
+export function manualRestoreCommand(path: string, codecs: Codec[] | { manualDecode: string }[], restoreHint?: string): string {
+  const decoders = [...codecs].reverse().map((c) => c.manualDecode);
+  const steps: string[] = [];
+  if (decoders.length === 0) steps.push(`cat ${path}`);
+  else {
+    steps.push(`${decoders[0]} < ${path}`);
+    steps.push(...decoders.slice(1));
+  }
+  return restoreHint ? `${steps.join(' | ')} | ${restoreHint}` : steps.join(' | ');
+}
+
+/**
+ * Opens the write side of one artifact: source bytes -> codecs -> sha256 -> every storage.
+ * The returned sink emits 'finish' only after every live storage committed the object.
+ */
+export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
+  const { setId, component, name, options, signal } = params;
+  if (!safeRelativePath.safeParse(name).success || name.startsWith('.')) {
+    throw new BackupError('INVALID_KEY', `${component}: artifact name "${name}" must be a relative path without "..", leading dots or backslashes`, {
+      component,
+    });
+  }
+  if (params.storages.length === 0) {
+    throw new BackupError('STORAGE_FAILED', `${component}: no storage is available to write ${name} to`, { component });
+  }
+  const codecs = codecsForArtifact(params.engineCodecs, options);
+  const path = `${component}/${name}${codecs.map((c) => c.extension).join('')}`;
+  const key = `${setId}/${path}`;
+
+  const counter = new CountStream();
+  const stored = new HashStream(params.onBytes);
+  const branches = params.storages.map((storage) => {
+    const stream = new PassThrough({ highWaterMark: 1 << 20 });
+    const done = storage.put(key, stream, { signal, ...(options.contentType ? { contentType: options.contentType } : {}) });
+    return { name: storage.name, stream, done, storage };
+  });
+  const fan = new FanOut(branches, (branch, error) => {
+    const storage = branches.find((b) => b === branch)?.storage;
+    if (storage) params.onStorageError(storage, error);
+  });
+  const head = new PassThrough({ highWaterMark: 1 << 20 });
+  const encoders = codecs.map((c) => c.encode());
+  const done = pipeline([head, counter, ...encoders, stored, fan], { signal });
+  // Reported through `record`/the sink; avoid an unhandled rejection in between.
+  done.catch(() => {});
+
+  const sink = new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) {
+      if (head.write(chunk)) return cb();
+      const onDrain = () => {
+        head.off('close', onClose);
+        cb();
+      };
+      const onClose = () => {
+        head.off('drain', onDrain);
+        cb(new BackupError('STORAGE_FAILED', `${component}: writing ${path} stopped`, { component }));
+      };
+      head.once('drain', onDrain);
+      head.once('close', onClose);
+    },
+    final(cb) {
+      head.end();
+      done.then(
+        () => cb(),
+        (error) => cb(error as Error),
+      );
+    },
+    destroy(error, cb) {
+      if (!head.destroyed) head.destroy(error ?? new Error(`${component}: ${path} was closed before it was complete`));
+      cb(error);
+    },
+  });
+  done.catch((error) => {
+    if (!sink.destroyed) sink.destroy(error as Error);
+  });
+
+  const record = new Promise<ArtifactRecord>((resolve, reject) => {
+    sink.on('finish', () => {
+      resolve({
+        name,
+        path,
+        size: stored.size,
+        sha256: stored.sha256,
+        rawSize: counter.size,
+        codecs: codecs.map((c) => c.describe()),
+        ...(options.contentType ? { contentType: options.contentType } : {}),
+        manualRestore: manualRestoreCommand(path, codecs, options.restoreHint),
+        ...(options.metadata ? { metadata: options.metadata } : {}),
+      });
+    });
+    sink.on('error', reject);
+    sink.on('close', () => {
+      if (!sink.writableFinished) reject(new BackupError('SOURCE_FAILED', `${component}: ${path} was closed before it was complete`, { component }));
+    });
+  });
+  record.catch(() => {});
+  return { sink, record, path };
+}
+
+export function toReadable(body: Readable | AsyncIterable<Uint8Array>): Readable {
+  return body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+}

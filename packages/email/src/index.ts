@@ -1,0 +1,2 @@
+export * from './email-notifier.js';
+export * from './email-options.js';

@@ -1,0 +1,461 @@
+import { randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import {
+  chmod,
+  link,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rmdir,
+  stat as fsStat,
+  statfs,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
+import path from 'node:path';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  NotFoundError,
+  type Storage,
+  type StorageCapacity,
+  type StorageEntry,
+  type StoragePutOptions,
+} from '@scholaria/backup-core';
+import { abortedError, fsFailure } from './fs-errors.js';
+import { TEMP_PREFIX, validateKey, validatePrefix } from './fs-keys.js';
+import { parseFsStorageOptions, type FsStorageOptions } from './fs-storage-options.js';
+
+/** The fs storage: every optional method of `Storage` is present, plus fs-only helpers. */
+export interface FsStorage extends Storage {
+  /** Absolute root directory. */
+  readonly root: string;
+  deleteMany(keys: string[]): Promise<{ deleted: string[]; failed: { key: string; error: string }[] }>;
+  stat(key: string): Promise<StorageEntry | undefined>;
+  capacity(): Promise<StorageCapacity>;
+  createExclusive(key: string, body: Buffer): Promise<boolean>;
+  /**
+   * Removes temp files left by killed writers (they are invisible to `list`) that have not been
+   * modified for `olderThanMs` (default: the `staleTempAfterMs` option). Returns their keys.
+   */
+  removeStaleTempFiles(options?: { prefix?: string; olderThanMs?: number }): Promise<string[]>;
+}
+
+const errnoOf = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
+const DELETE_CONCURRENCY = 8;
+
+export function createFsStorage(options: FsStorageOptions): FsStorage {
+  const opts = parseFsStorageOptions(options);
+  const root = path.resolve(opts.root);
+  const name = `fs:${root}`;
+
+  const pathOf = (segments: string[]) => path.join(root, ...segments);
+  const tempName = () => `${TEMP_PREFIX}${process.pid}-${randomBytes(8).toString('hex')}`;
+
+  /**
+   * mkdir -p with an explicit mode on every directory it creates (mkdir's own mode is cut by
+   * the umask). Directories that already exist, including a pre-existing root, keep their mode.
+   */
+  async function ensureDir(dir: string): Promise<void> {
+    try {
+      await mkdir(dir, { mode: opts.dirMode });
+    } catch (error) {
+      const errno = errnoOf(error);
+      if (errno === 'EEXIST') return;
+      if (errno !== 'ENOENT') throw error;
+      const parent = path.dirname(dir);
+      if (parent === dir) throw error;
+      await ensureDir(parent);
+      try {
+        await mkdir(dir, { mode: opts.dirMode });
+      } catch (retryError) {
+        if (errnoOf(retryError) === 'EEXIST') return;
+        throw retryError;
+      }
+    }
+    await chmod(dir, opts.dirMode);
+  }
+
+  /** Opens a fresh temp file in `dir`. Retries when a concurrent delete removed the empty dir. */
+  async function openTemp(dir: string): Promise<{ handle: FileHandle; tempPath: string }> {
+    for (let attempt = 0; ; attempt++) {
+      await ensureDir(dir);
+      const tempPath = path.join(dir, tempName());
+      try {
+        const handle = await open(tempPath, 'wx', opts.fileMode);
+        try {
+          await handle.chmod(opts.fileMode);
+        } catch (error) {
+          await handle.close().catch(() => undefined);
+          await unlink(tempPath).catch(() => undefined);
+          throw error;
+        }
+        return { handle, tempPath };
+      } catch (error) {
+        if (errnoOf(error) === 'ENOENT' && attempt < 5) continue;
+        throw error;
+      }
+    }
+  }
+
+  async function syncDir(dir: string): Promise<void> {
+    if (!opts.fsync) return;
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } catch (error) {
+      // Some file systems (and some FUSE mounts) refuse fsync on a directory; the rename is
+      // still atomic there, only its durability across a power cut is up to the file system.
+      if (errnoOf(error) !== 'EINVAL' && errnoOf(error) !== 'ENOTSUP') throw error;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  function isStaleTemp(name: string, mtimeMs: number, olderThanMs: number): boolean {
+    return name.startsWith(TEMP_PREFIX) && Date.now() - mtimeMs >= olderThanMs;
+  }
+
+  /**
+   * Removes `dir` and its parents up to (not including) the root while they are empty. Temp
+   * files of writers that died long ago do not keep a directory alive.
+   */
+  async function pruneEmptyDirs(dir: string): Promise<void> {
+    let current = dir;
+    while (current.startsWith(root + path.sep)) {
+      try {
+        await rmdir(current);
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno === 'ENOENT') {
+          current = path.dirname(current);
+          continue;
+        }
+        if (errno !== 'ENOTEMPTY' && errno !== 'EEXIST') return;
+        if (!(await removeOnlyStaleTemps(current))) return;
+        try {
+          await rmdir(current);
+        } catch {
+          return;
+        }
+      }
+      current = path.dirname(current);
+    }
+  }
+
+  /** True when `dir` held nothing but stale temp files, which are now removed. */
+  async function removeOnlyStaleTemps(dir: string): Promise<boolean> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return false;
+    }
+    const stale: string[] = [];
+    for (const entry of entries) {
+      if (!entry.isFile()) return false;
+      const full = path.join(dir, entry.name);
+      const info = await fsStat(full).catch(() => undefined);
+      if (!info || !isStaleTemp(entry.name, info.mtimeMs, opts.staleTempAfterMs)) return false;
+      stale.push(full);
+    }
+    await Promise.all(stale.map((file) => unlink(file).catch(() => undefined)));
+    return true;
+  }
+
+  async function writeTempFile(
+    dir: string,
+    body: Readable | Buffer,
+    signal: AbortSignal | undefined,
+  ): Promise<{ tempPath: string; size: number }> {
+    const { handle, tempPath } = await openTemp(dir);
+    let closed = false;
+    try {
+      let size: number;
+      if (Buffer.isBuffer(body)) {
+        await handle.writeFile(body);
+        size = body.length;
+      } else {
+        const out = handle.createWriteStream({ autoClose: false });
+        await pipeline(body, out, signal ? { signal } : {});
+        size = out.bytesWritten;
+      }
+      if (opts.fsync) await handle.sync();
+      closed = true;
+      await handle.close();
+      return { tempPath, size };
+    } catch (error) {
+      if (!closed) await handle.close().catch(() => undefined);
+      await unlink(tempPath).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  const storage: FsStorage = {
+    specVersion: 'v1',
+    name,
+    root,
+
+    async put(key: string, body: Readable, options: StoragePutOptions = {}) {
+      const { signal } = options;
+      let segments: string[];
+      try {
+        segments = validateKey(key);
+        if (signal?.aborted) throw abortedError(root, 'put', key, signal);
+      } catch (error) {
+        // The caller's pipeline would otherwise wait forever on a stream nobody reads.
+        if (!body.destroyed) body.destroy();
+        throw error;
+      }
+      const finalPath = pathOf(segments);
+      const dir = path.dirname(finalPath);
+      let tempPath: string | undefined;
+      try {
+        const written = await writeTempFile(dir, body, signal);
+        tempPath = written.tempPath;
+        // Abort is honoured up to the rename; after it the object exists and put succeeded.
+        if (signal?.aborted) throw abortedError(root, 'put', key, signal);
+        await rename(tempPath, finalPath);
+        tempPath = undefined;
+        await syncDir(dir);
+        return { size: written.size };
+      } catch (error) {
+        if (!body.destroyed) body.destroy();
+        if (tempPath) await unlink(tempPath).catch(() => undefined);
+        await pruneEmptyDirs(dir);
+        if (signal?.aborted) throw abortedError(root, 'put', key, signal);
+        throw fsFailure(error, { root, op: 'put', key });
+      }
+    },
+
+    async get(key: string, options: { signal?: AbortSignal } = {}) {
+      const segments = validateKey(key);
+      const { signal } = options;
+      if (signal?.aborted) throw abortedError(root, 'get', key, signal);
+      const notFound = (cause?: unknown) =>
+        new NotFoundError(`fs:${root}: object "${key}" not found`, {
+          cause,
+          hint: 'check the key (list the storage to see what exists)',
+          details: { root, key },
+        });
+      let handle: FileHandle;
+      try {
+        handle = await open(pathOf(segments), 'r');
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno === 'ENOENT' || errno === 'ENOTDIR') throw notFound(error);
+        throw fsFailure(error, { root, op: 'get', key });
+      }
+      try {
+        const info = await handle.stat();
+        // open(2) succeeds on a directory: a prefix is not an object.
+        if (!info.isFile()) throw notFound();
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw fsFailure(error, { root, op: 'get', key });
+      }
+      const stream = handle.createReadStream();
+      return signal ? addAbortSignal(signal, stream) : stream;
+    },
+
+    async list(prefix: string, options: { signal?: AbortSignal } = {}) {
+      const { dirSegments } = validatePrefix(prefix);
+      const { signal } = options;
+      const entries: StorageEntry[] = [];
+
+      const walk = async (dir: string, rel: string): Promise<void> => {
+        if (signal?.aborted) throw abortedError(root, 'list', prefix, signal);
+        let dirents: Dirent[];
+        try {
+          dirents = await readdir(dir, { withFileTypes: true });
+        } catch (error) {
+          const errno = errnoOf(error);
+          if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
+          throw fsFailure(error, { root, op: 'list', key: prefix });
+        }
+        await Promise.all(
+          dirents.map(async (dirent) => {
+            if (dirent.name.startsWith(TEMP_PREFIX)) return;
+            const key = rel ? `${rel}/${dirent.name}` : dirent.name;
+            const full = path.join(dir, dirent.name);
+            if (dirent.isDirectory()) {
+              const asDir = `${key}/`;
+              if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) await walk(full, key);
+              return;
+            }
+            // Symlinks and special files are not objects this storage wrote.
+            if (!dirent.isFile() || !key.startsWith(prefix)) return;
+            try {
+              const info = await fsStat(full);
+              entries.push({ key, size: info.size, modifiedAt: info.mtime });
+            } catch (error) {
+              if (errnoOf(error) === 'ENOENT') return; // deleted while listing
+              throw fsFailure(error, { root, op: 'list', key: prefix });
+            }
+          }),
+        );
+      };
+
+      await walk(pathOf(dirSegments), dirSegments.join('/'));
+      return entries;
+    },
+
+    async delete(key: string) {
+      const segments = validateKey(key);
+      const target = pathOf(segments);
+      try {
+        await unlink(target);
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
+        if (errno === 'EISDIR' || errno === 'EPERM') {
+          // Linux reports unlink(directory) as EISDIR, others as EPERM: a prefix is not an object.
+          const info = await fsStat(target).catch(() => undefined);
+          if (info?.isDirectory()) return;
+        }
+        throw fsFailure(error, { root, op: 'delete', key });
+      }
+      await pruneEmptyDirs(path.dirname(target));
+    },
+
+    async deleteMany(keys: string[]) {
+      const deleted: string[] = [];
+      const failed: { key: string; error: string }[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < keys.length) {
+          const key = keys[next++] as string;
+          try {
+            await storage.delete(key);
+            deleted.push(key);
+          } catch (error) {
+            failed.push({ key, error: error instanceof Error ? error.message : String(error) });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker));
+      return { deleted, failed };
+    },
+
+    async stat(key: string) {
+      const segments = validateKey(key);
+      try {
+        const info = await fsStat(pathOf(segments));
+        return info.isFile() ? { key, size: info.size, modifiedAt: info.mtime } : undefined;
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno === 'ENOENT' || errno === 'ENOTDIR') return undefined;
+        throw fsFailure(error, { root, op: 'stat', key });
+      }
+    },
+
+    async capacity() {
+      // The root may not exist before the first write; its nearest existing ancestor is on the
+      // file system it will be created on.
+      let probe = root;
+      for (;;) {
+        try {
+          const info = await statfs(probe);
+          return { free: info.bavail * info.bsize, total: info.blocks * info.bsize };
+        } catch (error) {
+          const parent = path.dirname(probe);
+          if (errnoOf(error) !== 'ENOENT' || parent === probe) {
+            throw fsFailure(error, { root, op: 'capacity' });
+          }
+          probe = parent;
+        }
+      }
+    },
+
+    async createExclusive(key: string, body: Buffer) {
+      const segments = validateKey(key);
+      const finalPath = pathOf(segments);
+      const dir = path.dirname(finalPath);
+      let tempPath: string | undefined;
+      try {
+        // Written in full, then hard-linked into place: link(2) fails with EEXIST atomically,
+        // and a reader never sees a half-written lock.
+        tempPath = (await writeTempFile(dir, body, undefined)).tempPath;
+        let created: boolean;
+        try {
+          await link(tempPath, finalPath);
+          created = true;
+        } catch (error) {
+          const errno = errnoOf(error);
+          if (errno === 'EEXIST') created = false;
+          else if (errno === 'EPERM' || errno === 'ENOTSUP' || errno === 'EOPNOTSUPP' || errno === 'ENOSYS') {
+            created = await createWithOpenWx(finalPath, body);
+          } else throw error;
+        }
+        await unlink(tempPath);
+        tempPath = undefined;
+        if (created) await syncDir(dir);
+        return created;
+      } catch (error) {
+        if (tempPath) await unlink(tempPath).catch(() => undefined);
+        throw fsFailure(error, { root, op: 'createExclusive', key });
+      }
+    },
+
+    async removeStaleTempFiles(options: { prefix?: string; olderThanMs?: number } = {}) {
+      const { dirSegments } = validatePrefix(options.prefix ?? '');
+      const olderThanMs = options.olderThanMs ?? opts.staleTempAfterMs;
+      const removed: string[] = [];
+      const sweep = async (dir: string, rel: string): Promise<void> => {
+        let dirents: Dirent[];
+        try {
+          dirents = await readdir(dir, { withFileTypes: true });
+        } catch (error) {
+          const errno = errnoOf(error);
+          if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
+          throw fsFailure(error, { root, op: 'removeStaleTempFiles' });
+        }
+        for (const dirent of dirents) {
+          const full = path.join(dir, dirent.name);
+          const key = rel ? `${rel}/${dirent.name}` : dirent.name;
+          if (dirent.isDirectory()) {
+            await sweep(full, key);
+          } else if (dirent.isFile() && dirent.name.startsWith(TEMP_PREFIX)) {
+            const info = await fsStat(full).catch(() => undefined);
+            if (info && isStaleTemp(dirent.name, info.mtimeMs, olderThanMs)) {
+              await unlink(full).catch(() => undefined);
+              removed.push(key);
+            }
+          }
+        }
+        if (dir !== root) await pruneEmptyDirs(dir);
+      };
+      await sweep(pathOf(dirSegments), dirSegments.join('/'));
+      return removed;
+    },
+  };
+
+  /** For file systems without hard links: O_EXCL create, at the price of a brief partial read window. */
+  async function createWithOpenWx(finalPath: string, body: Buffer): Promise<boolean> {
+    let handle: FileHandle;
+    try {
+      handle = await open(finalPath, 'wx', opts.fileMode);
+    } catch (error) {
+      if (errnoOf(error) === 'EEXIST') return false;
+      throw error;
+    }
+    try {
+      await handle.chmod(opts.fileMode);
+      await handle.writeFile(body);
+      if (opts.fsync) await handle.sync();
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await unlink(finalPath).catch(() => undefined);
+      throw error;
+    }
+    await handle.close();
+    return true;
+  }
+
+  return storage;
+}

@@ -1,0 +1,3 @@
+export * from './fs-storage.js';
+export * from './fs-storage-options.js';
+export { validateKey, validatePrefix, TEMP_PREFIX } from './fs-keys.js';

@@ -1,0 +1,211 @@
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
+import { type BackupError, type BackupErrorCode, type Logger } from '@scholaria/backup-core';
+import type { ResolvedQdrantOptions } from './qdrant-options.js';
+import { translateError } from './qdrant-errors.js';
+import { multipartFileBody, rawRequest, readResult, type RawHttpConfig } from './qdrant-http.js';
+import { withRetry } from './retry.js';
+
+export type CollectionInfo = Schemas['CollectionInfo'];
+export type SnapshotDescription = Schemas['SnapshotDescription'];
+export type AliasDescription = Schemas['AliasDescription'];
+export type AliasOperation = Schemas['AliasOperations'];
+
+export interface ClusterInfo {
+  enabled: boolean;
+  peerId?: string;
+  peers: { id: string; uri: string }[];
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  logger?: Logger;
+  failCode?: BackupErrorCode;
+}
+
+const USER_AGENT = 'scholaria-backup-qdrant';
+
+/** Qdrant's u64 ids (peer ids) come back as BigInt from the client's JSON reviver; manifests need JSON. */
+export function plainJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v))) as T;
+}
+
+export const enc = encodeURIComponent;
+
+/** 'http://host:6333/prefix' for messages: never credentials, query or fragment. */
+export function displayUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Every Qdrant call the source makes: JSON endpoints through @qdrant/js-client-rest, snapshot
+ * transfers through raw HTTP. Each call is retried on transient errors and its failure is
+ * translated into a BackupError that names the call and the server.
+ */
+export class QdrantApi {
+  readonly url: URL;
+  readonly target: string;
+  private fastClient: QdrantClient | undefined;
+  private slowClient: QdrantClient | undefined;
+  private readonly raw: RawHttpConfig;
+
+  constructor(
+    private readonly options: ResolvedQdrantOptions,
+    private readonly component: string,
+  ) {
+    this.url = new URL(options.url);
+    this.target = displayUrl(this.url);
+    this.raw = { baseUrl: this.url, userAgent: USER_AGENT, ...(options.apiKey ? { apiKey: options.apiKey } : {}) };
+  }
+
+  private makeClient(timeout: number): QdrantClient {
+    const port = this.url.port ? Number(this.url.port) : this.url.protocol === 'https:' ? 443 : 80;
+    const prefix = this.url.pathname.replace(/\/+$/, '');
+    return new QdrantClient({
+      url: `${this.url.protocol}//${this.url.host}`,
+      port,
+      ...(prefix ? { prefix } : {}),
+      timeout,
+      // The version check would run in the background and print with console.warn.
+      checkCompatibility: false,
+      // Passed as a header rather than `apiKey`, which warns on the console over plain http.
+      headers: { 'user-agent': USER_AGENT, ...(this.options.apiKey ? { 'api-key': this.options.apiKey } : {}) },
+    });
+  }
+
+  private client(slow = false): QdrantClient {
+    if (slow) return (this.slowClient ??= this.makeClient(this.options.snapshotTimeoutMs));
+    return (this.fastClient ??= this.makeClient(this.options.timeoutMs));
+  }
+
+  translate(error: unknown, op: string, failCode: BackupErrorCode = 'SOURCE_FAILED'): BackupError {
+    return translateError(error, {
+      op,
+      target: this.target,
+      hasApiKey: Boolean(this.options.apiKey),
+      failCode,
+      secrets: this.options.apiKey ? [this.options.apiKey] : [],
+      component: this.component,
+    });
+  }
+
+  call<T>(op: string, fn: (attempt: number) => Promise<T>, options: CallOptions = {}): Promise<T> {
+    return withRetry(op, fn, {
+      retries: this.options.retries,
+      delayMs: this.options.retryDelayMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      translate: (error) => this.translate(error, op, options.failCode),
+    });
+  }
+
+  async version(options?: CallOptions): Promise<{ version: string; commit?: string }> {
+    const info = await this.call('reading the server version (GET /)', () => this.client().versionInfo(), options);
+    if (!info || typeof info.version !== 'string') {
+      throw this.translate(new Error('GET / did not return a version: is this a Qdrant server?'), 'reading the server version (GET /)', options?.failCode);
+    }
+    return { version: info.version, ...(info.commit ? { commit: info.commit } : {}) };
+  }
+
+  async collections(options?: CallOptions): Promise<string[]> {
+    const res = await this.call('listing collections (GET /collections)', () => this.client().getCollections(), options);
+    return res.collections.map((c) => c.name).sort();
+  }
+
+  async collection(name: string, options?: CallOptions): Promise<CollectionInfo> {
+    return plainJson(await this.call(`reading collection "${name}"`, () => this.client().getCollection(name), options));
+  }
+
+  async aliases(options?: CallOptions): Promise<AliasDescription[]> {
+    const res = await this.call('listing aliases (GET /collections/aliases)', () => this.client().getAliases(), options);
+    return res.aliases;
+  }
+
+  async updateAliases(actions: AliasOperation[], options?: CallOptions): Promise<void> {
+    await this.call('updating aliases (POST /collections/aliases)', () => this.client().updateCollectionAliases({ actions }), options);
+  }
+
+  async cluster(options?: CallOptions): Promise<ClusterInfo> {
+    const res = await this.call('reading the cluster status (GET /cluster)', () => this.client().api().clusterStatus({}), options);
+    const status = plainJson(res.data.result) as { status?: string; peer_id?: number | string; peers?: Record<string, { uri?: string }> } | undefined;
+    if (!status || status.status !== 'enabled') return { enabled: false, peers: [] };
+    return {
+      enabled: true,
+      ...(status.peer_id !== undefined ? { peerId: String(status.peer_id) } : {}),
+      peers: Object.entries(status.peers ?? {}).map(([id, p]) => ({ id, uri: p?.uri ?? '' })),
+    };
+  }
+
+  async createSnapshot(collection: string, options?: CallOptions): Promise<SnapshotDescription> {
+    const op = `creating a snapshot of collection "${collection}"`;
+    const desc = await this.call(op, () => this.client(true).createSnapshot(collection, { wait: true }), options);
+    if (!desc || typeof desc.name !== 'string') {
+      throw this.translate(new Error('Qdrant answered without a snapshot description'), op, options?.failCode);
+    }
+    return desc;
+  }
+
+  async deleteSnapshot(collection: string, snapshot: string, options?: CallOptions): Promise<void> {
+    await this.call(
+      `deleting snapshot "${snapshot}" of collection "${collection}"`,
+      () => this.client().deleteSnapshot(collection, snapshot, { wait: true }),
+      options,
+    );
+  }
+
+  /**
+   * Opens the download of a snapshot. Retries cover failures before the first byte; once the
+   * response is handed out, a broken transfer fails (its bytes already went to the artifact).
+   */
+  download(collection: string, snapshot: string, options: CallOptions = {}): Promise<IncomingMessage> {
+    return this.call(
+      `downloading snapshot "${snapshot}" of collection "${collection}"`,
+      () =>
+        rawRequest(this.raw, {
+          method: 'GET',
+          path: `/collections/${enc(collection)}/snapshots/${enc(snapshot)}`,
+          headers: { accept: 'application/octet-stream' },
+          idleTimeoutMs: this.options.snapshotTimeoutMs,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      options,
+    );
+  }
+
+  /**
+   * Upload-recovers `target` from a snapshot: multipart field `snapshot`, `priority=snapshot`
+   * (the default `replica` leaves a new collection empty), `checksum` verified by Qdrant before
+   * it touches the collection, `wait=true`. `open` is called per attempt for a fresh stream.
+   */
+  async upload(
+    target: string,
+    open: () => Promise<{ stream: Readable; size?: number; filename: string }>,
+    checksum: string | undefined,
+    options: CallOptions = {},
+  ): Promise<void> {
+    const op = `uploading a snapshot into collection "${target}"`;
+    await this.call(
+      op,
+      async () => {
+        const file = await open();
+        const multipart = multipartFileBody('snapshot', file.filename, file.stream, file.size);
+        const res = await rawRequest(this.raw, {
+          method: 'POST',
+          path: `/collections/${enc(target)}/snapshots/upload`,
+          query: { priority: 'snapshot', wait: 'true', ...(checksum ? { checksum } : {}) },
+          headers: {
+            'content-type': multipart.contentType,
+            ...(multipart.contentLength !== undefined ? { 'content-length': multipart.contentLength } : {}),
+          },
+          body: multipart.body,
+          idleTimeoutMs: this.options.snapshotTimeoutMs,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        const result = await readResult(res);
+        if (result !== true) throw new Error(`Qdrant answered ${JSON.stringify(result)} instead of true`);
+      },
+      { ...options, failCode: options.failCode ?? 'RESTORE_FAILED' },
+    );
+  }
+}

@@ -1,0 +1,31 @@
+import { test, expect } from 'vitest';
+import { S3Client, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, DeleteObjectsCommand, ListMultipartUploadsCommand, CreateMultipartUploadCommand, AbortMultipartUploadCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { startS3 } from '@scholaria/backup-testkit';
+
+test('probe', async () => {
+  const s3 = await startS3();
+  const c = new S3Client({ ...s3.clientConfig });
+  await c.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'a/b c+d&e', Body: 'hello' }));
+  const g = await c.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'a/b c+d&e' }));
+  expect(await g.Body!.transformToString()).toBe('hello');
+  const l = await c.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'a/' }));
+  console.log(l.Contents);
+  const v = await c.send(new ListObjectVersionsCommand({ Bucket: s3.bucket, Prefix: 'a/' }));
+  console.log(v.Versions);
+  const cm = await c.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: 'x/y' }));
+  console.log((await c.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket }))).Uploads);
+  await c.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: 'x/y', UploadId: cm.UploadId }));
+  console.log((await c.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket }))).Uploads);
+  s3.lockObject('a/b c+d&e');
+  const d = await c.send(new DeleteObjectsCommand({ Bucket: s3.bucket, Delete: { Objects: [{ Key: 'a/b c+d&e' }, { Key: '0012' }], Quiet: true } }));
+  console.log(d);
+  const bad = new S3Client({ ...s3.clientConfig, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'nope' }, maxAttempts: 1 });
+  await expect(bad.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'a/b c+d&e' }))).rejects.toMatchObject({ name: 'SignatureDoesNotMatch' });
+  const bad2 = new S3Client({ ...s3.clientConfig, credentials: { accessKeyId: 'NOPE', secretAccessKey: 'nope' }, maxAttempts: 1 });
+  await expect(bad2.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'a/b c+d&e' }))).rejects.toMatchObject({ name: 'InvalidAccessKeyId' });
+  await expect(c.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'a/b c+d&e', Body: 'x', IfNoneMatch: '*' }))).rejects.toMatchObject({ name: 'PreconditionFailed' });
+  await expect(c.send(new GetObjectCommand({ Bucket: 'nobucket', Key: 'k' }))).rejects.toMatchObject({ name: 'NoSuchBucket' });
+  await expect(c.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'nokey' }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+  c.destroy();
+  await s3.stop();
+});
