@@ -274,6 +274,47 @@ describe('age codec', () => {
     expect(expectDecryptFailed(error).message).toContain('not recorded');
   });
 
+  test('destroying or aborting mid-stream tears everything down without unhandled rejections', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const codec = createAgeCodec({ recipients: [k1.recipient], identities: [k1.identity] });
+      const enc = codec.encode();
+      enc.on('error', () => {});
+      enc.write(randomData(300_000));
+      enc.destroy(new Error('stop'));
+      await new Promise((resolve) => enc.once('close', resolve));
+
+      const dec = codec.decode(codec.describe());
+      dec.destroy();
+      await new Promise((resolve) => dec.once('close', resolve));
+
+      const controller = new AbortController();
+      let seen = 0;
+      const endless = new Readable({
+        read() {
+          this.push(Buffer.alloc(65_536, 1));
+        },
+      });
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          seen += chunk.length;
+          if (seen > 2_000_000) controller.abort();
+          cb();
+        },
+      });
+      await expect(pipeline(endless, codec.encode(), codec.decode(codec.describe()), sink, { signal: controller.signal })).rejects.toThrow(/abort/i);
+
+      codec.encode();
+      codec.decode(codec.describe());
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   test('a record from another codec is refused', () => {
     const codec = createAgeCodec({ identities: [k1.identity] });
     expect(() => codec.decode({ name: 'gzip' })).toThrow(/"gzip" codec/);

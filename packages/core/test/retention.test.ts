@@ -363,7 +363,7 @@ const narrowPolicyArb: fc.Arbitrary<RetentionPolicy> = fc.oneof(
   fc.record({ daily: fc.integer({ min: 1, max: 2 }) }),
   fc.record({ within: fc.constantFrom('1h', '1d') }),
   fc.record({ withinWeekly: fc.constantFrom('1d', '7d') }),
-  fc.constant({ tags: [['a']] }),
+  fc.constant<RetentionPolicy>({ tags: [['a']] }),
 );
 const anyPolicyArb = fc.oneof(policyArb, narrowPolicyArb);
 

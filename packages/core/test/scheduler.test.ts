@@ -41,14 +41,14 @@ describe('scheduler', () => {
 
   it('fires each daily run exactly once per local day across DST changes', async () => {
     const ny = createBackupEngine({ sources: [createTestSource()], storage: createFsStorage({ root: dir.path }), clock, timeZone: 'America/New_York' });
-    const scheduler = createScheduler(ny, { timeZone: 'America/New_York', clock, tiers: { daily: '30 1 * * *' }, pruneAfter: false });
     const fired: string[] = [];
     for (const [start, days] of [
       ['2026-03-06T12:00:00Z', 4],
       ['2026-10-30T12:00:00Z', 4],
     ] as const) {
+      // A service started at `start` that keeps running for `days`.
       now = new Date(start);
-      await scheduler.tick();
+      const scheduler = createScheduler(ny, { timeZone: 'America/New_York', clock, tiers: { daily: '30 1 * * *' }, pruneAfter: false });
       const end = now.getTime() + days * 86_400_000;
       while (now.getTime() < end) {
         now = new Date(now.getTime() + 15 * 60_000);
@@ -102,13 +102,14 @@ describe('scheduler', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(scheduler.running?.tier).toBe('daily');
     await expect(scheduler.runNow('daily')).rejects.toMatchObject({ code: 'LOCKED' });
-    now = new Date('2026-11-01T04:00:30Z'); // the 1st, 04:00 UTC: monthly comes due while daily runs
+    // Sunday the 1st, 04:00 UTC: weekly (03:00) and monthly (04:00) come due while daily runs.
+    now = new Date('2026-11-01T04:00:30Z');
     await scheduler.tick();
-    expect((await scheduler.status()).queued).toEqual(['monthly']);
+    expect((await scheduler.status()).queued).toEqual(['weekly', 'monthly']);
     await first;
-    while (ends.length < 2) await new Promise((r) => setTimeout(r, 20));
-    expect(starts).toEqual(['daily', 'monthly']);
-    expect(ends).toEqual(['daily', 'monthly']);
+    while (ends.length < 3) await new Promise((r) => setTimeout(r, 20));
+    expect(starts).toEqual(['daily', 'weekly', 'monthly']);
+    expect(ends).toEqual(['daily', 'weekly', 'monthly']);
   });
 
   it('status shows the next run, the last set per tier and missed runs', async () => {

@@ -75,13 +75,16 @@ export const emailNotifierOptionsSchema = z
       })
       .optional(),
   })
-  .superRefine((o, ctx) => {
-    if (!o.url && !o.host && !o.transport) {
-      ctx.addIssue({ code: 'custom', path: ['host'], message: 'give host (with port), url (smtp://...) or transport' });
-    }
-    if ((o.requireTLS || o.starttls) && o.ignoreTLS) {
-      ctx.addIssue({ code: 'custom', path: ['ignoreTLS'], message: 'cannot be combined with requireTLS/starttls' });
-    }
+  // `when` runs these even if other fields failed, so one error lists every problem.
+  .refine((o) => Boolean(o?.url || o?.host || o?.transport), {
+    path: ['host'],
+    message: 'give host (with port), url (smtp://...) or transport',
+    when: () => true,
+  })
+  .refine((o) => !((o?.requireTLS || o?.starttls) && o?.ignoreTLS), {
+    path: ['ignoreTLS'],
+    message: 'cannot be combined with requireTLS/starttls',
+    when: () => true,
   });
 
 export type EmailNotifierOptions = z.input<typeof emailNotifierOptionsSchema>;

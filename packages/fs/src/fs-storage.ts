@@ -14,7 +14,7 @@ import {
   type FileHandle,
 } from 'node:fs/promises';
 import path from 'node:path';
-import { addAbortSignal, type Readable } from 'node:stream';
+import { addAbortSignal, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   NotFoundError,
@@ -48,6 +48,32 @@ const errnoOf = (error: unknown): string | undefined => {
 };
 
 const DELETE_CONCURRENCY = 8;
+
+/**
+ * A Writable over a FileHandle that leaves closing to the caller (who fsyncs first).
+ * fs.WriteStream with autoClose: false never emits 'close', so pipeline() would wait forever.
+ */
+function fileHandleSink(handle: FileHandle): Writable & { bytesWritten: number } {
+  const writeAll = async (chunk: Buffer) => {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+      offset += bytesWritten;
+    }
+  };
+  const sink = new Writable({
+    highWaterMark: 256 * 1024,
+    write(chunk: Buffer | string, encoding, callback) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+      writeAll(bytes).then(() => {
+        sink.bytesWritten += bytes.length;
+        callback();
+      }, callback);
+    },
+  }) as Writable & { bytesWritten: number };
+  sink.bytesWritten = 0;
+  return sink;
+}
 
 export function createFsStorage(options: FsStorageOptions): FsStorage {
   const opts = parseFsStorageOptions(options);
@@ -181,7 +207,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
         await handle.writeFile(body);
         size = body.length;
       } else {
-        const out = handle.createWriteStream({ autoClose: false });
+        const out = fileHandleSink(handle);
         await pipeline(body, out, signal ? { signal } : {});
         size = out.bytesWritten;
       }
@@ -302,7 +328,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       };
 
       await walk(pathOf(dirSegments), dirSegments.join('/'));
-      return entries;
+      return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     },
 
     async delete(key: string) {

@@ -166,7 +166,7 @@ export function createDatabaseSql(name: string, info: Pick<DatabaseInfo, 'encodi
 
 const DB_PRIVILEGES: Record<string, string> = { C: 'CREATE', T: 'TEMPORARY', c: 'CONNECT' };
 
-/** Parses '{=Tc/postgres,alice=c*/postgres}' into grantee (''=PUBLIC) and privileges. */
+/** Parses a database aclitem[] such as '{=Tc/postgres,alice=CTc/postgres}' into grantee (''=PUBLIC) and privileges ('*' marks grant option). */
 export function parseAcl(acl: string): { grantee: string; privileges: string[]; grantable: string[] }[] {
   const inner = acl.replace(/^\{/, '').replace(/\}$/, '');
   if (!inner) return [];

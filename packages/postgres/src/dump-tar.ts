@@ -24,7 +24,7 @@ export function packDumpDirectory(dir: string): Readable {
             for await (const chunk of createReadStream(path)) {
               if (!entry.write(chunk)) await once(entry, 'drain');
             }
-            entry.end();
+            entry.end(() => undefined);
           } catch (error) {
             entry.destroy(error as Error);
             reject(error as Error);

@@ -16,7 +16,7 @@ export interface PgDumpArgsOptions extends ConnectionArgs {
   /** Output folder, required for the directory format. */
   file?: string;
   jobs?: number;
-  /** pg_dump's own compression level; 0 leaves compression to a codec outside pg_dump. */
+  /** pg_dump's own compression level; 0 leaves compression to a codec outside pg_dump; omitted = pg_dump's default. */
   compressionLevel?: number;
   /** Snapshot exported by the transaction that takes the row counts. */
   snapshot?: string;
@@ -91,7 +91,7 @@ export function buildPgDumpArgs(o: PgDumpArgsOptions): string[] {
   }
   assertNoNul([o.database, o.file, o.snapshot, o.host, o.user, ...(o.schemas ?? []), ...(o.tables ?? [])]);
   const args = [`--format=${format}`];
-  args.push(`--compress=${o.compressionLevel ?? 0}`);
+  if (o.compressionLevel !== undefined) args.push(`--compress=${o.compressionLevel}`);
   if (o.jobs !== undefined && o.jobs > 1) args.push(`--jobs=${o.jobs}`);
   if (o.file) args.push(`--file=${o.file}`);
   if (o.snapshot) args.push(`--snapshot=${o.snapshot}`);
@@ -142,6 +142,7 @@ export function buildPgDumpallArgs(o: PgDumpallArgsOptions): string[] {
   const args = ['--globals-only'];
   if (o.noRolePasswords) args.push('--no-role-passwords');
   args.push(...connectionArgs(o));
-  if (o.database) args.push(`--dbname=${conninfoForDatabase(o.database)}`);
+  // -l/--database (not --dbname, whose database pg_dumpall ignores); libpq expands it as a connection string.
+  if (o.database) args.push(`--database=${conninfoForDatabase(o.database)}`);
   return args;
 }

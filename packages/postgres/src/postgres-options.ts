@@ -122,7 +122,7 @@ export const postgresOptionsSchema = z
     }
     if (o.compressionLevel !== undefined) {
       const max = o.compression === 'zstd' ? 19 : 9;
-      const min = o.compression === 'zstd' ? 1 : 0;
+      const min = o.compression === 'pg' ? 0 : 1;
       if (o.compressionLevel < min || o.compressionLevel > max) {
         ctx.addIssue({
           code: 'custom',

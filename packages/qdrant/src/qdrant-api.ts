@@ -4,7 +4,7 @@ import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { type BackupError, type BackupErrorCode, type Logger } from '@scholaria/backup-core';
 import type { ResolvedQdrantOptions } from './qdrant-options.js';
 import { translateError } from './qdrant-errors.js';
-import { multipartFileBody, rawRequest, readResult, type RawHttpConfig } from './qdrant-http.js';
+import { multipartFileBody, rawRequest, readResult, readText, type RawHttpConfig } from './qdrant-http.js';
 import { withRetry } from './retry.js';
 
 export type CollectionInfo = Schemas['CollectionInfo'];
@@ -118,7 +118,7 @@ export class QdrantApi {
   }
 
   async aliases(options?: CallOptions): Promise<AliasDescription[]> {
-    const res = await this.call('listing aliases (GET /collections/aliases)', () => this.client().getAliases(), options);
+    const res = await this.call('listing aliases (GET /aliases)', () => this.client().getAliases(), options);
     return res.aliases;
   }
 
@@ -126,9 +126,26 @@ export class QdrantApi {
     await this.call('updating aliases (POST /collections/aliases)', () => this.client().updateCollectionAliases({ actions }), options);
   }
 
+  /**
+   * Through raw HTTP: peer ids are random u64 values that JSON.parse rounds on Node 20 (the
+   * client's BigInt reviver needs JSON.rawJSON, Node 21+), so long integers are read as strings.
+   */
   async cluster(options?: CallOptions): Promise<ClusterInfo> {
-    const res = await this.call('reading the cluster status (GET /cluster)', () => this.client().api().clusterStatus({}), options);
-    const status = plainJson(res.data.result) as { status?: string; peer_id?: number | string; peers?: Record<string, { uri?: string }> } | undefined;
+    const body = await this.call(
+      'reading the cluster status (GET /cluster)',
+      async () => {
+        const res = await rawRequest(this.raw, {
+          method: 'GET',
+          path: '/cluster',
+          idleTimeoutMs: this.options.timeoutMs,
+          ...(options?.signal ? { signal: options.signal } : {}),
+        });
+        const text = await readText(res);
+        return JSON.parse(text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"')) as { result?: unknown };
+      },
+      options,
+    );
+    const status = body.result as { status?: string; peer_id?: number | string; peers?: Record<string, { uri?: string }> } | undefined;
     if (!status || status.status !== 'enabled') return { enabled: false, peers: [] };
     return {
       enabled: true,

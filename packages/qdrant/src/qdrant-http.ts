@@ -105,6 +105,17 @@ export function rawRequest(config: RawHttpConfig, request: RawRequest): Promise<
   });
 }
 
+export async function readText(res: IncomingMessage, limit = 1024 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new Error(`answer larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** Reads a JSON answer fully (small bodies only) and returns Qdrant's `result`. */
 export async function readResult(res: IncomingMessage): Promise<unknown> {
   const body = await readSmallBody(res);

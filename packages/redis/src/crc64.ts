@@ -1,13 +1,14 @@
 /**
  * CRC-64/Jones as Redis uses it for DUMP payloads and RDB files (reflected, init 0, no final
  * xor; check value for "123456789" is 0xe9c6d914c4b8d9ca). The 64-bit state is kept in two
- * 32-bit halves so the hot loop stays in small integers instead of BigInt.
+ * 32-bit halves so the hot loop stays in small integers instead of BigInt, eight bytes a step.
  */
 const POLY_HI = 0x95ac9329; // reflected 0xad93d23594c935a9
 const POLY_LO = 0xac4bc9b5;
 
-const TABLE_HI = new Uint32Array(256);
-const TABLE_LO = new Uint32Array(256);
+// Slice-by-8 tables: SLICE_*[k * 256 + n] is the CRC of byte n followed by k zero bytes.
+const SLICE_HI = new Uint32Array(8 * 256);
+const SLICE_LO = new Uint32Array(8 * 256);
 for (let n = 0; n < 256; n++) {
   let hi = 0;
   let lo = n;
@@ -20,8 +21,17 @@ for (let n = 0; n < 256; n++) {
       lo = (lo ^ POLY_LO) >>> 0;
     }
   }
-  TABLE_HI[n] = hi;
-  TABLE_LO[n] = lo;
+  SLICE_HI[n] = hi;
+  SLICE_LO[n] = lo;
+}
+for (let k = 1; k < 8; k++) {
+  for (let n = 0; n < 256; n++) {
+    const hi = SLICE_HI[(k - 1) * 256 + n]!;
+    const lo = SLICE_LO[(k - 1) * 256 + n]!;
+    const idx = lo & 0xff;
+    SLICE_LO[k * 256 + n] = (((lo >>> 8) | (hi << 24)) ^ SLICE_LO[idx]!) >>> 0;
+    SLICE_HI[k * 256 + n] = ((hi >>> 8) ^ SLICE_HI[idx]!) >>> 0;
+  }
 }
 
 /** Incremental CRC-64 over any number of chunks. */
@@ -32,9 +42,25 @@ export class Crc64 {
   update(data: Uint8Array): this {
     let hi = this.hi;
     let lo = this.lo;
-    const th = TABLE_HI;
-    const tl = TABLE_LO;
-    for (let i = 0; i < data.length; i++) {
+    const th = SLICE_HI;
+    const tl = SLICE_LO;
+    const n = data.length;
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const a = (lo ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24))) >>> 0;
+      const b = (hi ^ (data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24))) >>> 0;
+      const i7 = 7 * 256 + (a & 0xff);
+      const i6 = 6 * 256 + ((a >>> 8) & 0xff);
+      const i5 = 5 * 256 + ((a >>> 16) & 0xff);
+      const i4 = 4 * 256 + (a >>> 24);
+      const i3 = 3 * 256 + (b & 0xff);
+      const i2 = 2 * 256 + ((b >>> 8) & 0xff);
+      const i1 = 256 + ((b >>> 16) & 0xff);
+      const i0 = b >>> 24;
+      lo = (tl[i7]! ^ tl[i6]! ^ tl[i5]! ^ tl[i4]! ^ tl[i3]! ^ tl[i2]! ^ tl[i1]! ^ tl[i0]!) >>> 0;
+      hi = (th[i7]! ^ th[i6]! ^ th[i5]! ^ th[i4]! ^ th[i3]! ^ th[i2]! ^ th[i1]! ^ th[i0]!) >>> 0;
+    }
+    for (; i < n; i++) {
       const idx = (lo ^ data[i]!) & 0xff;
       lo = (((lo >>> 8) | (hi << 24)) ^ tl[idx]!) >>> 0;
       hi = ((hi >>> 8) ^ th[idx]!) >>> 0;

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { RespWriter } from './resp-writer.js';
+import { RespWriter, encodeCommand } from './resp-writer.js';
+import type { Reply, RespConnection } from './resp-connection.js';
 import { DUMP_FOOTER_LENGTH } from './rdb-version.js';
 import { abortedError, isCommandRefused, printableKey, redisError } from './redis-errors.js';
 
@@ -8,6 +9,11 @@ export interface LogicalDumpSettings {
   scanCount: number;
   batchSize: number;
   maxBatchBytes: number;
+  /**
+   * PEXPIRETIME (Redis 7.0+) gives the exact absolute expiry; older servers get TIME + PTTL,
+   * which is early by at most the time the server spends on one batch.
+   */
+  useExpireTime: boolean;
   signal: AbortSignal;
 }
 
@@ -22,11 +28,15 @@ export interface LogicalDumpStats {
 }
 
 const RESTORE = Buffer.from('RESTORE');
+const SCAN = Buffer.from('SCAN');
+const COUNT = Buffer.from('COUNT');
+const TIME = Buffer.from('TIME');
+const DUMP = Buffer.from('DUMP');
+const PTTL = Buffer.from('PTTL');
+const PEXPIRETIME = Buffer.from('PEXPIRETIME');
 const REPLACE = Buffer.from('REPLACE');
 const ABSTTL = Buffer.from('ABSTTL');
 const ZERO = Buffer.from('0');
-
-type PipelineResult = [Error | null, unknown][];
 
 /** Which logical databases exist: CONFIG GET databases, or INFO keyspace where CONFIG is refused (managed services). */
 export async function listDatabases(client: Redis): Promise<{ databases: number[]; via: 'config' | 'info' }> {
@@ -42,32 +52,36 @@ export async function listDatabases(client: Redis): Promise<{ databases: number[
   return { databases: [...new Set([0, ...found])].sort((a, b) => a - b), via: 'info' };
 }
 
-function check(result: PipelineResult, index: number, what: string): unknown {
-  const entry = result[index];
-  if (!entry) throw redisError('SOURCE_FAILED', `no reply for ${what}`, 'Retry the backup; the connection may have been reset.');
-  if (entry[0]) throw entry[0];
-  return entry[1];
+function fail(reply: Reply | undefined, what: string): never {
+  if (reply instanceof Error) {
+    throw redisError('SOURCE_FAILED', `${what} failed: ${reply.message}`, isCommandRefused(reply)
+      ? 'The backup user needs SCAN, DUMP, PEXPIRETIME/PTTL, SELECT, TIME and INFO on all keys (ACL: +@read +scan +dump +select +time +info ~*).'
+      : 'Retry the backup; if it persists, check the server log.', { cause: reply });
+  }
+  throw redisError('SOURCE_FAILED', `unexpected reply to ${what}`, 'Retry the backup; if it persists, check that the server speaks RESP2.');
 }
 
 /**
  * Streams every key of the given databases as RESP `SELECT n` and
  * `RESTORE key absttl payload REPLACE ABSTTL` commands. Each round trip carries the SCAN for
- * the next keys together with TIME and DUMP + PTTL for the current ones, and the next round
- * trip is sent before the current one is encoded, so the server and this process work in
- * parallel. The generator only advances when the consumer pulls, which is what keeps memory
- * flat when storage is slower than Redis.
+ * the next keys together with DUMP + PEXPIRETIME (or TIME, DUMP + PTTL) for the current ones,
+ * and the next round trip is sent before the current one is encoded, so the server and this
+ * process work in parallel. The generator only advances when the consumer pulls, which is what
+ * keeps memory flat when storage is slower than Redis.
  */
-export async function* logicalDump(client: Redis, settings: LogicalDumpSettings, stats: LogicalDumpStats): AsyncGenerator<Buffer> {
+export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSettings, stats: LogicalDumpStats): AsyncGenerator<Buffer> {
   const writer = new RespWriter();
+  const request = new RespWriter();
   let batchKeys = settings.batchSize;
+  const scanCount = String(settings.scanCount);
+  const expiryCommand = settings.useExpireTime ? PEXPIRETIME : PTTL;
 
   for (const db of settings.databases) {
     if (settings.signal.aborted) throw abortedError();
-    try {
-      await client.select(db);
-    } catch (error) {
-      throw redisError('SOURCE_FAILED', `cannot SELECT database ${db}: ${(error as Error).message}`, 'Remove it from the `databases` option, or check the ACL of the backup user.', {
-        cause: error,
+    const [selected] = await conn.send([encodeCommand(['SELECT', String(db)])], 1);
+    if (selected instanceof Error) {
+      throw redisError('SOURCE_FAILED', `cannot SELECT database ${db}: ${selected.message}`, 'Remove it from the `databases` option, or check the ACL of the backup user.', {
+        cause: selected,
       });
     }
     writer.command(['SELECT', String(db)]);
@@ -80,14 +94,15 @@ export async function* logicalDump(client: Redis, settings: LogicalDumpSettings,
     const send = () => {
       const keys = queue.splice(0, batchKeys);
       const scan = !scanDone && queue.length < settings.scanCount;
-      const p = client.pipeline();
-      if (scan) p.scanBuffer(cursor, 'COUNT', settings.scanCount);
-      p.time();
+      if (scan) request.command([SCAN, cursor, COUNT, scanCount]);
+      if (!settings.useExpireTime) request.command([TIME]);
       for (const k of keys) {
-        p.dumpBuffer(k);
-        p.pttl(k);
+        request.command([DUMP, k]);
+        request.command([expiryCommand, k]);
       }
-      return { keys, scan, done: p.exec() as Promise<PipelineResult> };
+      const expected = (scan ? 1 : 0) + (settings.useExpireTime ? 0 : 1) + keys.length * 2;
+      // A round trip with nothing to ask (no keys left, scan finished) cannot happen: see the loop condition.
+      return { keys, scan, done: conn.send(request.take(), expected) };
     };
 
     let inflight: ReturnType<typeof send> | undefined = send();
@@ -97,35 +112,39 @@ export async function* logicalDump(client: Redis, settings: LogicalDumpSettings,
       if (settings.signal.aborted) throw abortedError();
       let i = 0;
       if (scan) {
-        const [next, found] = check(result, i++, 'SCAN') as [Buffer, Buffer[]];
-        cursor = next.toString();
+        const reply = result[i++];
+        if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0]) || !Array.isArray(reply[1])) fail(reply, 'SCAN');
+        cursor = (reply[0] as Buffer).toString('latin1');
         if (cursor === '0') scanDone = true;
-        for (const k of found) queue.push(k);
+        for (const k of reply[1] as Buffer[]) queue.push(k);
       }
-      const [sec, usec] = check(result, i++, 'TIME') as [string, string];
-      const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+      let now = 0;
+      if (!settings.useExpireTime) {
+        const reply = result[i++];
+        if (!Array.isArray(reply)) fail(reply, 'TIME');
+        now = Number(String(reply[0])) * 1000 + Math.floor(Number(String(reply[1])) / 1000);
+      }
 
       // Send the next round trip before encoding this one.
       inflight = queue.length > 0 || !scanDone ? send() : undefined;
 
       let batchBytes = 0;
       for (const key of keys) {
-        const dump = result[i++]!;
-        const ttl = result[i++]!;
-        if (dump[0]) throw dumpFailure(dump[0], key);
-        if (ttl[0]) throw dumpFailure(ttl[0], key);
-        const payload = dump[1] as Buffer | null;
-        const pttl = Number(ttl[1]);
+        const payload = result[i++];
+        const expiry = result[i++];
+        if (payload instanceof Error) throw dumpFailure(payload, key);
+        if (expiry instanceof Error) throw dumpFailure(expiry, key);
         // Expired or deleted between SCAN and DUMP: nothing to keep.
-        if (payload === null || pttl === -2) {
+        if (payload === null || expiry === -2) {
           stats.vanished++;
           continue;
         }
+        if (!Buffer.isBuffer(payload) || typeof expiry !== 'number') fail(payload, 'DUMP');
         const at = payload.length - DUMP_FOOTER_LENGTH;
         if (at > 0) stats.rdbVersions.add(payload.readUInt16LE(at));
         if (payload.length > stats.largestValueBytes) stats.largestValueBytes = payload.length;
         batchBytes += payload.length;
-        const expireAt = pttl >= 0 ? Buffer.from(String(now + pttl)) : ZERO;
+        const expireAt = expiry < 0 ? ZERO : Buffer.from(String(settings.useExpireTime ? expiry : now + expiry));
         writer.command([RESTORE, key, expireAt, payload, REPLACE, ABSTTL]);
         stats.keyCounts[String(db)]!++;
         stats.keys++;
@@ -134,16 +153,14 @@ export async function* logicalDump(client: Redis, settings: LogicalDumpSettings,
       if (batchBytes > settings.maxBatchBytes) batchKeys = Math.max(1, Math.floor(batchKeys / 2));
       else if (batchKeys < settings.batchSize && batchBytes < settings.maxBatchBytes / 4) batchKeys = Math.min(settings.batchSize, batchKeys * 2);
 
-      const chunks = writer.take();
-      for (const c of chunks) yield c;
+      for (const c of writer.take()) yield c;
     }
   }
-  const tail = writer.take();
-  for (const c of tail) yield c;
+  for (const c of writer.take()) yield c;
 }
 
 function dumpFailure(error: Error, key: Buffer) {
   return redisError('SOURCE_FAILED', `DUMP of key "${printableKey(key)}" failed: ${error.message}`, isCommandRefused(error)
-    ? 'The backup user needs DUMP, PTTL, SCAN, SELECT, TIME and INFO on all keys (ACL: +@read +scan +dump +select +time +info ~*).'
+    ? 'The backup user needs DUMP, PEXPIRETIME/PTTL, SCAN, SELECT, TIME and INFO on all keys (ACL: +@read +scan +dump +select +time +info ~*).'
     : 'Retry the backup; if it persists, check the server log.', { cause: error });
 }

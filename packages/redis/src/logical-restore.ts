@@ -1,11 +1,13 @@
 import type { Readable } from 'node:stream';
-import type { Redis } from 'ioredis';
+import type { RespConnection } from './resp-connection.js';
+import { RespWriter } from './resp-writer.js';
 import { RespCommandReader, RespFormatError } from './resp-reader.js';
 import { readDumpFooter } from './rdb-version.js';
 import { abortedError, printableKey, redisError } from './redis-errors.js';
 
 type Parsed = { kind: 'select'; db: number } | { kind: 'restore'; key: Buffer; args: Buffer[]; payload: Buffer };
 
+const RESTORE = Buffer.from('RESTORE');
 const RESTORE_FLAGS = new Set(['REPLACE', 'ABSTTL']);
 const RESTORE_FLAGS_WITH_VALUE = new Set(['IDLETIME', 'FREQ']);
 
@@ -112,10 +114,10 @@ export interface RestoreStats {
  * Sends the dump back pipelined: batches of up to `batchSize` commands (or `maxBatchBytes`),
  * with at most two batches in flight. The artifact is read only as fast as Redis answers.
  */
-export async function restoreDump(client: Redis, stream: Readable, artifact: string, settings: RestoreSettings, stats: RestoreStats): Promise<void> {
+export async function restoreDump(conn: RespConnection, stream: Readable, artifact: string, settings: RestoreSettings, stats: RestoreStats): Promise<void> {
   let failure: unknown;
   const inflight: Promise<void>[] = [];
-  let pipeline = client.pipeline();
+  const writer = new RespWriter();
   let labels: string[] = [];
   let pendingBytes = 0;
   let db: number | undefined;
@@ -125,23 +127,20 @@ export async function restoreDump(client: Redis, stream: Readable, artifact: str
   const submit = async () => {
     if (labels.length === 0) return;
     const sent = labels;
-    const exec = pipeline.exec().then((results) => {
-      results?.forEach(([error], i) => {
-        if (error && failure === undefined) {
-          failure = redisError('RESTORE_FAILED', `${sent[i]} failed: ${error.message}`, /payload version or checksum/i.test(error.message)
+    const exec = conn.send(writer.take(), sent.length).then((replies) => {
+      replies.forEach((reply, i) => {
+        if (reply instanceof Error && failure === undefined) {
+          failure = redisError('RESTORE_FAILED', `${sent[i]} failed: ${reply.message}`, /payload version or checksum/i.test(reply.message)
             ? 'The dump comes from a newer Redis than the target; restore into a Redis at least as new as the one backed up (see the dry-run report).'
-            : 'Check the target server (memory limit, ACL permissions for RESTORE/FLUSHDB/SELECT) and retry.', { cause: error });
+            : 'Check the target server (memory limit, ACL permissions for RESTORE/FLUSHDB/SELECT) and retry.', { cause: reply });
         }
       });
     });
-    exec.catch((error: unknown) => {
-      failure ??= redisError('RESTORE_FAILED', `sending the dump failed: ${(error as Error).message}`, 'Check that the target is reachable and retry.', {
-        cause: error,
-        retryable: true,
-      });
-    });
-    inflight.push(exec.catch(() => {}));
-    pipeline = client.pipeline();
+    inflight.push(
+      exec.catch((error: unknown) => {
+        failure ??= error;
+      }),
+    );
     labels = [];
     pendingBytes = 0;
     if (inflight.length >= 2) await inflight.shift();
@@ -154,21 +153,20 @@ export async function restoreDump(client: Redis, stream: Readable, artifact: str
         db = c.db;
         skipping = settings.databases !== undefined && !settings.databases.includes(db);
         if (skipping) continue;
-        pipeline.select(db);
+        writer.command(['SELECT', String(db)]);
         labels.push(`SELECT ${db}`);
         stats.keyCounts[String(db)] ??= 0;
         if (settings.mode === 'flush' && !flushed.has(db)) {
           flushed.add(db);
           stats.flushed.push(db);
-          if (settings.flushAsync) pipeline.flushdb('ASYNC');
-          else pipeline.flushdb();
+          writer.command(settings.flushAsync ? ['FLUSHDB', 'ASYNC'] : ['FLUSHDB']);
           labels.push(`FLUSHDB of database ${db}`);
         }
         continue;
       }
       if (db === undefined) throw invalid(artifact, 'RESTORE before any SELECT');
       if (skipping) continue;
-      pipeline.call('RESTORE', ...c.args);
+      writer.command([RESTORE, ...c.args]);
       labels.push(`RESTORE of key "${printableKey(c.key)}" in database ${db}`);
       pendingBytes += c.payload.length;
       stats.keyCounts[String(db)]!++;

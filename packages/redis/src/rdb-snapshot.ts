@@ -1,5 +1,5 @@
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
+import { openSocket } from './raw-socket.js';
 import type { RawEndpoint } from './redis-connection.js';
 import { Crc64 } from './crc64.js';
 import { encodeCommand } from './resp-writer.js';
@@ -90,30 +90,6 @@ class SocketReader {
   }
 }
 
-function openSocket(endpoint: RawEndpoint, settings: RdbSnapshotSettings): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    let socket: Socket;
-    const base = endpoint.path ? { path: endpoint.path } : { host: endpoint.host ?? 'localhost', port: endpoint.port ?? 6379 };
-    if (endpoint.tls) {
-      const servername = endpoint.tls.servername ?? (endpoint.host && !isIP(endpoint.host) ? endpoint.host : undefined);
-      socket = tlsConnect({ ...endpoint.tls, ...base, ...(servername ? { servername } : {}) });
-    } else {
-      socket = netConnect(base);
-    }
-    const timer = setTimeout(() => socket.destroy(new Error(`connect timed out after ${settings.connectTimeoutMs} ms`)), settings.connectTimeoutMs);
-    const onError = (error: Error) => {
-      clearTimeout(timer);
-      reject(error);
-    };
-    socket.once('error', onError);
-    socket.once(endpoint.tls ? 'secureConnect' : 'connect', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
-      resolve(socket);
-    });
-  });
-}
-
 /**
  * Starts a full synchronisation the way `redis-cli --rdb` does: AUTH, `REPLCONF rdb-only 1`
  * (7.0+; ignored when unknown), `REPLCONF capa eof capa psync2`, then `PSYNC ? -1` (or `SYNC`
@@ -124,14 +100,13 @@ export async function startRdbSnapshot(endpoint: RawEndpoint, settings: RdbSnaps
   if (settings.signal.aborted) throw abortedError();
   let socket: Socket;
   try {
-    socket = await openSocket(endpoint, settings);
+    socket = await openSocket(endpoint, settings.connectTimeoutMs);
   } catch (error) {
     throw redisError('CONNECTION_FAILED', `cannot open the replication connection to ${settings.target}: ${(error as Error).message}`, 'Check that the server is reachable from this host (host, port, TLS).', {
       cause: error,
       retryable: true,
     });
   }
-  socket.setNoDelay(true);
   socket.setTimeout(settings.idleTimeoutMs, () =>
     socket.destroy(new Error(`no data from the server for ${settings.idleTimeoutMs} ms`)),
   );

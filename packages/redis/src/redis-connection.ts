@@ -1,7 +1,7 @@
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedRedisSourceOptions, SecretValue } from './redis-options.js';
-import { connectionError } from './redis-errors.js';
+import { connectionError, isAuthError } from './redis-errors.js';
 
 /** Where the raw replication socket of rdb mode connects, with the same credentials as the client. */
 export interface RawEndpoint {
@@ -60,7 +60,6 @@ export function describeTarget(options: ResolvedRedisSourceOptions): string {
  */
 export async function openClient(options: ResolvedRedisSourceOptions): Promise<OpenedClient> {
   const target = describeTarget(options);
-  let ready = false;
   const common: RedisOptions = {
     lazyConnect: true,
     connectTimeout: options.connectTimeoutMs,
@@ -69,11 +68,13 @@ export async function openClient(options: ResolvedRedisSourceOptions): Promise<O
     enableAutoPipelining: false,
     keyPrefix: '',
     db: 0,
-    maxRetriesPerRequest: 2,
-    // After the first successful connect a few reconnects are fine (SCAN cursors survive them);
-    // before it, the first error is the answer.
-    retryStrategy: (times: number) => (ready && times <= 5 ? Math.min(times * 200, 2000) : null),
+    maxRetriesPerRequest: 0,
+    // No silent reconnects: a reconnect would re-SELECT the database ioredis remembers, not the
+    // one a pipeline switched to, and resend half-answered batches. A dropped connection fails
+    // the run with a retryable error instead.
+    retryStrategy: () => null,
     sentinelRetryStrategy: () => null,
+    autoResendUnfulfilledCommands: false,
   };
 
   let client: Redis;
@@ -107,8 +108,12 @@ export async function openClient(options: ResolvedRedisSourceOptions): Promise<O
       client = new Redis({ ...common, ...auth, host: options.host ?? 'localhost', port: options.port ?? 6379, ...(tls ? { tls } : {}) });
     }
   }
-  // ioredis re-emits connection errors as events; without a listener Node would print them.
-  client.on('error', () => {});
+  // ioredis reports some failures (a rejected AUTH) only as events and rejects connect() with a
+  // generic "Connection is closed"; keep the event's error, it is the one that explains.
+  let emitted: unknown;
+  client.on('error', (error: unknown) => {
+    emitted ??= error;
+  });
 
   const close = async () => {
     try {
@@ -122,10 +127,9 @@ export async function openClient(options: ResolvedRedisSourceOptions): Promise<O
     await client.connect();
     // ioredis reports a rejected AUTH through an event and a reconnect; a PING makes it an answer.
     await client.ping();
-    ready = true;
   } catch (error) {
     client.disconnect();
-    throw connectionError(error, target);
+    throw connectionError(emitted !== undefined && isAuthError(emitted) ? emitted : error, target);
   }
 
   return {

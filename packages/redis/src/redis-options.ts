@@ -67,7 +67,8 @@ export const redisSourceOptionsSchema = z
       .min(1024 * 1024)
       .default(64 * 1024 * 1024),
     connectTimeoutMs: z.number().int().min(100).default(10_000),
-    rdbIdleTimeoutMs: z.number().int().min(1000).default(60_000),
+    /** Fail when the server sends nothing for this long while an answer is awaited (RDB keep-alives count). */
+    idleTimeoutMs: z.number().int().min(1000).default(60_000),
     restoreMode: redisRestoreModeSchema.default('flush'),
   })
   .strict()

@@ -30,7 +30,7 @@ export class RespWriter {
 
   private ascii(s: string): void {
     this.ensure(s.length);
-    this.used += this.chunk.latin1Write(s, this.used);
+    this.used += this.chunk.write(s, this.used, 'latin1');
   }
 
   private bulk(value: Buffer | string): void {

@@ -63,10 +63,12 @@ interface SdkErrorLike {
 export function s3ErrorCode(error: unknown): string | undefined {
   const e = error as SdkErrorLike | null;
   if (!e || typeof e !== 'object') return undefined;
-  if (typeof e.Code === 'string') return e.Code;
-  if (typeof e.code === 'string' && e.code) return e.code;
-  if (typeof e.name === 'string' && e.name !== 'Error') return e.name;
-  return undefined;
+  let code: string | undefined;
+  if (typeof e.Code === 'string') code = e.Code;
+  else if (typeof e.code === 'string' && e.code) code = e.code;
+  else if (typeof e.name === 'string' && e.name !== 'Error') code = e.name;
+  // What the SDK calls an error answer without a body (HEAD): no code at all.
+  return code === 'Unknown' || code === 'UnknownError' ? undefined : code;
 }
 
 export function httpStatusOf(error: unknown): number | undefined {
@@ -89,8 +91,9 @@ export function isNotFound(error: unknown): boolean {
 function reasonOf(error: unknown): string {
   const e = error as SdkErrorLike | null;
   const code = s3ErrorCode(error);
-  const message = typeof e?.message === 'string' && e.message && e.message !== code ? e.message : undefined;
   const status = httpStatusOf(error);
+  if (code === undefined && status !== undefined) return `HTTP ${status} without an error code (a HEAD answer has no body)`;
+  const message = typeof e?.message === 'string' && e.message && e.message !== code ? e.message : undefined;
   if (code && message) return `${message} (${code}${status ? `, HTTP ${status}` : ''})`;
   if (code) return `${code}${status ? ` (HTTP ${status})` : ''}`;
   return message ?? String(error);
@@ -144,6 +147,14 @@ export function s3Failure(error: unknown, ctx: S3ErrorContext): BackupError {
   if (code !== undefined && code in AUTH_HINTS) {
     return make('AUTH_FAILED', `${where}: ${what} was refused: ${reason}`, AUTH_HINTS[code]!);
   }
+  if (status === 403 && (code === undefined || code === 'Forbidden' || code === '403')) {
+    // HEAD answers carry no error code: a bad key id, a bad secret and a missing permission look alike.
+    return make(
+      'AUTH_FAILED',
+      `${where}: ${what} was refused: ${reason}`,
+      `check \`credentials\` (access key id and secret) and that they have s3:GetObject and s3:ListBucket on "${ctx.bucket}"`,
+    );
+  }
   if (code === 'AccessDenied' || code === 'AllAccessDisabled' || code === 'Forbidden' || status === 403) {
     return make(
       'AUTH_FAILED',
@@ -180,7 +191,7 @@ export function s3Failure(error: unknown, ctx: S3ErrorContext): BackupError {
     return make(
       'TIMEOUT',
       `${where}: ${what} timed out talking to ${ctx.endpoint}: ${reason}`,
-      'check the network; raise `requestTimeoutMs` or `connectionTimeoutMs` for slow links',
+      'check the network; raise `socketTimeoutMs` or `connectionTimeoutMs` for slow links',
       true,
     );
   }

@@ -26,13 +26,12 @@ export const S3_STORAGE_CLASSES = [
   'REDUCED_REDUNDANCY',
 ] as const;
 
-const credentialsObject = z
-  .object({
-    accessKeyId: z.string().min(1, 'must be a non-empty access key id'),
-    secretAccessKey: z.string().min(1, 'must be a non-empty secret access key'),
-    sessionToken: z.string().min(1).optional(),
-  })
-  .strict();
+// Loose: credentials resolved by SDK providers carry extra fields (expiration, $source, ...).
+const credentialsObject = z.looseObject({
+  accessKeyId: z.string().min(1, 'must be a non-empty access key id'),
+  secretAccessKey: z.string().min(1, 'must be a non-empty secret access key'),
+  sessionToken: z.string().min(1).optional(),
+});
 
 /** Static keys or a provider function, as the SDK accepts them. */
 export type S3Credentials = NonNullable<S3ClientConfig['credentials']>;
@@ -60,14 +59,14 @@ const CLIENT_FIELDS = [
   'checksumMode',
   'maxAttempts',
   'connectionTimeoutMs',
-  'requestTimeoutMs',
+  'socketTimeoutMs',
 ] as const;
 
 export const s3StorageOptionsSchema = z
   .object({
     /** Bucket that holds the backup sets; it must exist (the storage never creates buckets). */
     bucket: z
-      .string()
+      .string({ error: (issue) => (issue.input === undefined ? 'is required: the name of an existing bucket' : 'must be a string') })
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/, {
         message: 'must be a bucket name (3-255 letters, digits, dots, hyphens or underscores, no slashes)',
       }),
@@ -91,7 +90,11 @@ export const s3StorageOptionsSchema = z
       .optional(),
     forcePathStyle: z.boolean().optional(),
     /** Static keys or an SDK credentials provider; omitted: the SDK default chain (env, profile, IMDS, ...). */
-    credentials: z.union([credentialsObject, credentialsProvider]).optional(),
+    credentials: z
+      .union([credentialsObject, credentialsProvider], {
+        error: 'must be { accessKeyId, secretAccessKey, sessionToken? } with non-empty strings, or an AWS SDK credentials provider function',
+      })
+      .optional(),
     /** A ready client; then region/endpoint/credentials/... belong to that client. */
     client: s3ClientLike.optional(),
     serverSideEncryption: z.enum(['AES256', 'aws:kms']).optional(),
@@ -115,8 +118,8 @@ export const s3StorageOptionsSchema = z
     maxAttempts: z.number().int().min(1).max(20).optional(),
     /** TCP connect timeout. Default 10 s. */
     connectionTimeoutMs: z.number().int().min(1).optional(),
-    /** Socket inactivity timeout per request. Default 120 s. */
-    requestTimeoutMs: z.number().int().min(1).optional(),
+    /** Socket inactivity timeout: a request fails when no byte moves for this long. Default 120 s. */
+    socketTimeoutMs: z.number().int().min(1).optional(),
     listPageSize: z.number().int().min(1).max(1000).default(1000),
   })
   .strict()
@@ -160,7 +163,7 @@ type ParsedS3StorageOptions = z.output<typeof s3StorageOptionsSchema>;
 export interface ResolvedS3StorageOptions
   extends Omit<
     ParsedS3StorageOptions,
-    'forcePathStyle' | 'checksumMode' | 'deleteAllVersions' | 'conditionalWrites' | 'maxAttempts' | 'connectionTimeoutMs' | 'requestTimeoutMs'
+    'forcePathStyle' | 'checksumMode' | 'deleteAllVersions' | 'conditionalWrites' | 'maxAttempts' | 'connectionTimeoutMs' | 'socketTimeoutMs'
   > {
   forcePathStyle: boolean;
   checksumMode: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
@@ -168,7 +171,7 @@ export interface ResolvedS3StorageOptions
   conditionalWrites: boolean;
   maxAttempts: number;
   connectionTimeoutMs: number;
-  requestTimeoutMs: number;
+  socketTimeoutMs: number;
 }
 
 function b2RegionOf(endpoint: string): string | undefined {
@@ -220,6 +223,6 @@ export function parseS3StorageOptions(options: unknown): ResolvedS3StorageOption
     conditionalWrites: o.conditionalWrites ?? provider !== 'b2',
     maxAttempts: o.maxAttempts ?? 5,
     connectionTimeoutMs: o.connectionTimeoutMs ?? 10_000,
-    requestTimeoutMs: o.requestTimeoutMs ?? 120_000,
+    socketTimeoutMs: o.socketTimeoutMs ?? 120_000,
   };
 }

@@ -76,8 +76,9 @@ async function run(cmd: string, args: string[], what: string): Promise<string> {
  */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
   const versions = installedPostgresVersions();
-  const version = options.version ?? versions[0];
-  if (version === undefined) throw new Error(`no PostgreSQL installed under ${PG_ROOT}`);
+  const wanted = options.version ?? versions[0];
+  if (wanted === undefined) throw new Error(`no PostgreSQL installed under ${PG_ROOT}`);
+  const version: number = wanted;
   const binDir = join(PG_ROOT, String(version), 'bin');
   if (!existsSync(join(binDir, 'initdb'))) {
     throw new Error(`PostgreSQL ${version} is not installed (no ${binDir}/initdb); installed: ${versions.join(', ')}`);

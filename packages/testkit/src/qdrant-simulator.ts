@@ -413,18 +413,19 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       return text(res, 200, 'healthz check passed');
     }
     if (first === 'cluster' && parts.length === 1 && method === 'GET') return ok(res, started, clusterStatus());
+    if (first === 'aliases' && parts.length === 1 && method === 'GET') {
+      return ok(res, started, {
+        aliases: [...aliases.entries()].sort().map(([alias_name, collection_name]) => ({ alias_name, collection_name })),
+      });
+    }
     if (first !== 'collections') throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
 
     if (parts.length === 1 && method === 'GET') {
       return ok(res, started, { collections: [...collections.keys()].sort().map((n) => ({ name: n })) });
     }
-    if (name === 'aliases' && parts.length === 2) {
-      if (method === 'GET') {
-        return ok(res, started, {
-          aliases: [...aliases.entries()].sort().map(([alias_name, collection_name]) => ({ alias_name, collection_name })),
-        });
-      }
-      if (method === 'POST') return ok(res, started, applyAliasActions(await readJson(req)));
+    // GET /collections/aliases is not an endpoint: Qdrant reads it as the collection "aliases".
+    if (name === 'aliases' && parts.length === 2 && method === 'POST') {
+      return ok(res, started, applyAliasActions(await readJson(req)));
     }
     if (name === undefined) throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
 
@@ -534,7 +535,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const work = async () => {
       try {
         if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
-          throw badRequest(`Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
+          throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
         }
         return await recover(name, upload.path, priorityParam as Priority);
       } finally {

@@ -38,9 +38,9 @@ export interface S3TestServer {
   /**
    * Settings an AWS SDK v3 S3Client needs against this server: path-style addressing and
    * checksums only when required (with the SDK's default flexible checksums s3rver stores
-   * the aws-chunked framing as object bytes).
+   * the aws-chunked framing as object bytes). A fresh copy on every read.
    */
-  clientConfig: {
+  readonly clientConfig: {
     endpoint: string;
     region: 'us-east-1';
     credentials: { accessKeyId: string; secretAccessKey: string };
@@ -101,11 +101,14 @@ const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 /**
  * Starts `s3rver` in-process on 127.0.0.1 with a random free port, its data in a temp dir and
- * `bucket` created. s3rver supports single and multipart uploads, GetObject (with Range),
- * HeadObject, ListObjects(V2), DeleteObject and DeleteObjects. It lacks AbortMultipartUpload,
- * ListMultipartUploads, ListObjectVersions and conditional PUT (`If-None-Match: *`) and does
- * not check SigV4 signatures; this helper adds those in a small middleware in front of it
- * (unversioned-bucket semantics: every object has the single version 'null').
+ * `bucket` created. s3rver itself supports single and multipart uploads (initiate, upload part,
+ * complete), GetObject with Range, HeadObject, ListObjects, DeleteObject and DeleteObjects. It
+ * lacks AbortMultipartUpload, ListMultipartUploads, ListObjectVersions and conditional PUT
+ * (`If-None-Match: *`), does not check SigV4 signatures (only the access key id), parses
+ * DeleteObjects keys as XML values (so '0012' turns into 12) and fails every truncated
+ * ListObjectsV2 on Node >= 17 (its continuation tokens use DES, which OpenSSL 3 refuses). A
+ * small middleware in front of it fills these gaps the way S3 answers (unversioned-bucket
+ * semantics: every object has the single version 'null').
  */
 export async function startS3(options: StartS3Options = {}): Promise<S3TestServer> {
   const bucket = options.bucket ?? 'scholaria-test';
@@ -176,13 +179,16 @@ export async function startS3(options: StartS3Options = {}): Promise<S3TestServe
     region: 'us-east-1',
     bucket,
     credentials,
-    clientConfig: {
-      endpoint,
-      region: 'us-east-1',
-      credentials,
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
+    // A fresh object per read: the SDK writes bookkeeping fields into the credentials it is given.
+    get clientConfig() {
+      return {
+        endpoint,
+        region: 'us-east-1' as const,
+        credentials: { ...credentials },
+        forcePathStyle: true as const,
+        requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+        responseChecksumValidation: 'WHEN_REQUIRED' as const,
+      };
     },
     directory: dir.path,
     listMultipartUploads: (b?: string) => readUploads(dir.path, b ?? bucket),
@@ -255,13 +261,19 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+function toBytes(data: string | ArrayBuffer | ArrayBufferView): string | Buffer {
+  if (typeof data === 'string') return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(data);
+}
+
 class NodeSha256 {
   private readonly hash;
-  constructor(secret?: Parameters<typeof createHmac>[1]) {
-    this.hash = secret ? createHmac('sha256', secret) : createHash('sha256');
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
   }
-  update(data: Uint8Array | string): void {
-    this.hash.update(data);
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBytes(data));
   }
   async digest(): Promise<Uint8Array> {
     return new Uint8Array(this.hash.digest());
@@ -396,6 +408,15 @@ function extensionsMiddleware(
       return;
     }
 
+    // ListObjectsV2: s3rver encrypts continuation tokens with DES, which OpenSSL 3 (Node >= 17)
+    // refuses, so any truncated listing fails with InternalError there. Answered here instead.
+    if (ctx.method === 'GET' && key === undefined && queryValue(query['list-type']) === '2') {
+      requireKnownKey(ctx);
+      requireBucket(bucket);
+      sendXml(ctx, 200, await listObjectsV2(join(root, bucket), bucket, query));
+      return;
+    }
+
     // ListObjectVersions, unversioned-bucket semantics (no pagination)
     if (ctx.method === 'GET' && key === undefined && query.versions !== undefined) {
       requireKnownKey(ctx);
@@ -468,11 +489,14 @@ function extensionsMiddleware(
           { status: 409 },
         );
       }
-      if (await s3rver.store.existsObject(bucket, key)) {
-        throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
-      }
+      // Claimed before the first await, so concurrent creators see each other.
       inFlightExclusive.add(id);
       try {
+        if (await s3rver.store.existsObject(bucket, key)) {
+          throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+            Condition: 'If-None-Match',
+          });
+        }
         await next();
       } finally {
         inFlightExclusive.delete(id);
@@ -484,18 +508,85 @@ function extensionsMiddleware(
   };
 }
 
-async function listObjectFiles(bucketDir: string, prefix: string): Promise<{ key: string; size: number; modifiedAt: Date }[]> {
-  const out: { key: string; size: number; modifiedAt: Date }[] = [];
+async function listObjectsV2(bucketDir: string, bucket: string, query: KoaContext['query']): Promise<string> {
+  const prefix = queryValue(query.prefix) ?? '';
+  const delimiter = queryValue(query.delimiter) ?? '';
+  const rawMax = queryValue(query['max-keys']);
+  const maxKeys = rawMax === undefined ? 1000 : Number(rawMax);
+  if (!Number.isInteger(maxKeys) || maxKeys < 0) {
+    throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys' });
+  }
+  const limit = Math.min(1000, maxKeys);
+  const token = queryValue(query['continuation-token']);
+  let after = queryValue(query['start-after']) ?? '';
+  if (token !== undefined) {
+    const decoded = /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
+    if (!decoded.startsWith('v1:')) {
+      throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
+    }
+    after = decoded.slice(3);
+  }
+  const urlEncode = queryValue(query['encoding-type']) === 'url';
+  const enc = (v: string) => xmlEscape(urlEncode ? encodeURIComponent(v).replace(/%2F/g, '/') : v);
+  const afterBytes = Buffer.from(after);
+  const objects = (await listObjectFiles(bucketDir, prefix)).sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  const contents: string[] = [];
+  const commonPrefixes: string[] = [];
+  let last = '';
+  let truncated = false;
+  for (const o of objects) {
+    const rest = o.key.slice(prefix.length);
+    const cut = delimiter ? rest.indexOf(delimiter) : -1;
+    const commonPrefix = cut === -1 ? undefined : o.key.slice(0, prefix.length + cut + delimiter.length);
+    const item = commonPrefix ?? o.key;
+    if (Buffer.compare(Buffer.from(item), afterBytes) <= 0) continue;
+    if (commonPrefix !== undefined && commonPrefix === last) continue;
+    if (contents.length + commonPrefixes.length >= limit) {
+      truncated = true;
+      break;
+    }
+    last = item;
+    if (commonPrefix !== undefined) {
+      commonPrefixes.push(`<CommonPrefixes><Prefix>${enc(commonPrefix)}</Prefix></CommonPrefixes>`);
+    } else {
+      contents.push(
+        `<Contents><Key>${enc(o.key)}</Key><LastModified>${o.modifiedAt.toISOString()}</LastModified>${o.etag ? `<ETag>&quot;${o.etag}&quot;</ETag>` : ''}<Size>${o.size}</Size><StorageClass>STANDARD</StorageClass></Contents>`,
+      );
+    }
+  }
+  const next = truncated ? `<NextContinuationToken>${Buffer.from(`v1:${last}`).toString('base64url')}</NextContinuationToken>` : '';
+  return (
+    `<ListBucketResult xmlns="${S3_NS}"><Name>${xmlEscape(bucket)}</Name><Prefix>${enc(prefix)}</Prefix>` +
+    `${token === undefined ? '' : `<ContinuationToken>${xmlEscape(token)}</ContinuationToken>`}` +
+    `${delimiter ? `<Delimiter>${enc(delimiter)}</Delimiter>` : ''}${urlEncode ? '<EncodingType>url</EncodingType>' : ''}` +
+    `<KeyCount>${contents.length + commonPrefixes.length}</KeyCount><MaxKeys>${maxKeys}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${next}` +
+    `${contents.join('')}${commonPrefixes.join('')}</ListBucketResult>`
+  );
+}
+
+interface StoredObject {
+  key: string;
+  size: number;
+  modifiedAt: Date;
+  etag?: string;
+}
+
+async function listObjectFiles(bucketDir: string, prefix: string): Promise<StoredObject[]> {
+  const out: StoredObject[] = [];
   const walk = async (dir: string, rel: string) => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
       if (entry.isDirectory()) {
         if (entry.name === UPLOADS_DIR && rel === '') continue;
         await walk(join(dir, entry.name), `${rel}${entry.name}/`);
       } else if (entry.name.endsWith(OBJECT_SUFFIX)) {
         const key = `${rel}${entry.name.slice(0, -OBJECT_SUFFIX.length)}`;
         if (!key.startsWith(prefix)) continue;
-        const s = await stat(join(dir, entry.name));
-        out.push({ key, size: s.size, modifiedAt: s.mtime });
+        const file = join(dir, entry.name);
+        const s = await stat(file).catch(() => undefined);
+        if (!s) continue; // deleted while listing
+        const etag = await readFile(`${file}.md5`, 'utf8').catch(() => undefined);
+        out.push({ key, size: s.size, modifiedAt: s.mtime, etag: etag?.trim() });
       }
     }
   };

@@ -1,6 +1,8 @@
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { getFreePort } from './free-port.js';
+
+export type { ParsedMail, AddressObject } from 'mailparser';
 import { registerCleanup } from './cleanup.js';
 
 export interface StartSmtpOptions {

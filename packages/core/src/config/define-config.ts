@@ -1,2 +1,16 @@
-// placeholder: filled in by the module's owner
-export {};
+import type { BackupEngineOptions } from '../engine/types.js';
+
+/** What a `scholaria-backup.config.ts` file exports: engine options plus the CLI's own settings. */
+export type ScholariaBackupConfig = BackupEngineOptions & {
+  /** Cron per tier, e.g. `{ daily: '0 2 * * *' }`; evaluated in `timeZone`. */
+  schedules?: Partial<Record<'daily' | 'weekly' | 'monthly', string>>;
+  /** Folder for the CLI's log files. */
+  logDir?: string;
+  /** Port for the scheduler's metrics endpoint. */
+  metricsPort?: number;
+};
+
+/** Identity function that gives a config file type checking and editor completion. */
+export function defineConfig(config: ScholariaBackupConfig): ScholariaBackupConfig {
+  return config;
+}

@@ -62,6 +62,13 @@ export async function deleteSet(storage: Storage, setId: string, keys: string[])
       }
     }
   }
+  if (failed.length === 0 && storage.deletePrefix) {
+    try {
+      await storage.deletePrefix(`${setId}/`);
+    } catch (error) {
+      failed.push({ key: `${setId}/`, error: (error as Error).message });
+    }
+  }
   return failed;
 }
 

@@ -3,6 +3,8 @@ import type { BackupSource, SourceRestoreContext } from '../interfaces/source.js
 import type { ComponentManifest } from '../manifest/manifest-schema.js';
 import { BackupError } from '../errors/backup-error.js';
 import { chooseDecoders, openArtifact } from '../pipeline/open-artifact.js';
+import { createGzipCodec } from '../codecs/gzip-codec.js';
+import { createZstdCodec } from '../codecs/zstd-codec.js';
 import type { RestoreComponentOutcome, RestoreOptions, RestoreResult } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { resolveSet } from './set-catalog.js';
@@ -61,7 +63,13 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
     // Verify before overwrite: every artifact is read in full (checksum and codecs) first.
     const verified: RestoreResult['verified'] = [];
     const decoders = new Map<string, Codec[]>();
-    const candidates = (name: string) => [...ctx.codecs, ...ctx.decoders].filter((c) => c.name === name);
+    // A source may pick its own compression per artifact (postgres: zstd), so the stateless
+    // built-in codecs can always decode, even when the engine is configured with others.
+    const candidates = (name: string) => {
+      const configured = [...ctx.codecs, ...ctx.decoders].filter((c) => c.name === name);
+      if (configured.length > 0) return configured;
+      return name === 'zstd' ? [createZstdCodec()] : name === 'gzip' ? [createGzipCodec()] : [];
+    };
     for (const { component } of chosen) {
       for (const artifact of component.artifacts) {
         try {
@@ -76,17 +84,29 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
           decoders.set(artifact.path, chosenDecoders);
           verified.push({ path: artifact.path, ok: true });
         } catch (error) {
-          verified.push({ path: artifact.path, ok: false, error: ctx.redact((error as Error).message) });
+          const be = BackupError.isInstance(error) ? error : undefined;
+          verified.push({
+            path: artifact.path,
+            ok: false,
+            error: ctx.redact((error as Error).message),
+            ...(be ? { code: be.code } : {}),
+            ...(be?.hint ? { hint: ctx.redact(be.hint) } : {}),
+          });
         }
       }
     }
     const bad = verified.filter((v) => !v.ok);
     const outcomes: RestoreComponentOutcome[] = [];
     if (bad.length > 0) {
+      const allDecrypt = bad.every((b) => b.code === 'DECRYPT_FAILED');
       const error = new BackupError(
-        bad.some((b) => /checksum/i.test(b.error ?? '')) ? 'CHECKSUM_MISMATCH' : 'VERIFY_FAILED',
+        allDecrypt ? 'DECRYPT_FAILED' : bad.some((b) => b.code === 'CHECKSUM_MISMATCH') ? 'CHECKSUM_MISMATCH' : 'VERIFY_FAILED',
         `set ${setId} failed verification, nothing was restored: ${bad.map((b) => `${b.path}: ${b.error}`).join('; ')}`,
-        { hint: 'Restore from another set or another storage; run `scholaria-backup verify --all` to find intact sets.' },
+        {
+          hint: allDecrypt
+            ? (bad[0]!.hint ?? 'Configure the age identity that matches the recipients this set was encrypted to (see the key ids above).')
+            : 'Restore from another set or another storage; run `scholaria-backup verify --all` to find intact sets.',
+        },
       );
       for (const { component } of chosen) {
         outcomes.push({ name: component.name, status: 'failed', plan: [], warnings: [], durationMs: 0, error });

@@ -116,7 +116,7 @@ export interface RestoreResult {
   setId: string;
   dryRun: boolean;
   status: 'ok' | 'failed';
-  verified: { path: string; ok: boolean; error?: string }[];
+  verified: { path: string; ok: boolean; error?: string; code?: string; hint?: string }[];
   components: RestoreComponentOutcome[];
   durationMs: number;
 }

@@ -38,6 +38,11 @@ export interface Storage {
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   deleteMany?(keys: string[]): Promise<{ deleted: string[]; failed: { key: string; error: string }[] }>;
+  /**
+   * Removes everything under `prefix` (which ends with '/'), including what a killed writer
+   * left that `list` does not show (temp files). Prune calls it after deleting a set's keys.
+   */
+  deletePrefix?(prefix: string): Promise<void>;
   stat?(key: string): Promise<StorageEntry | undefined>;
   capacity?(): Promise<StorageCapacity>;
   /** Atomically creates `key` only if it does not exist; returns false if it existed. Used for locks. */

@@ -17,6 +17,21 @@ export const notifyOnSchema = z
   .min(1, 'must list at least one of start, success, partial, failure (remove the notifier to silence it)')
   .optional();
 
+/** zod schema of an http(s) URL option; the message never repeats the value (it holds a token). */
+export function httpUrlSchema(example: string) {
+  return z.string().refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be an http(s) URL such as ${example}` },
+  );
+}
+
 /**
  * Parses a notifier's options with its zod schema; problems become one ConfigError naming
  * every field. zod's messages never include the input value, so secrets stay out of it.
@@ -42,7 +57,7 @@ export interface DispatchNotificationOptions {
   retries?: number;
   /** Wait before the first retry, doubled for each further retry; default 1000 ms. */
   backoffMs?: number;
-  /** Applied to every string of the event (after the built-in patterns) and to logged errors. */
+  /** Applied to every string of the event and to logged errors; the built-in patterns always apply too. */
   redact?: (text: string) => string;
   /** Stops waiting and retrying (e.g. the process is shutting down). */
   signal?: AbortSignal;

@@ -46,8 +46,12 @@ const RULES: Rule[] = [
     pattern: /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@"'\\<>]*:)[^\s/"'\\<>]*@/gi,
     replace: `$1${REDACTED}@`,
   },
-  // HTTP auth headers and bearer tokens.
-  { pattern: /\b(Bearer|Basic|Token)(\s+)[A-Za-z0-9._~+/=-]{8,}/g, replace: `$1$2${REDACTED}` },
+  // HTTP auth credentials. The lookahead wants a digit or symbol, so prose such as
+  // "Basic authentication failed" is left alone.
+  {
+    pattern: /\b(Bearer|Basic)(\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}/gi,
+    replace: `$1$2${REDACTED}`,
+  },
   // JSON "password": "value" (value kept a JSON string).
   {
     pattern: new RegExp(`("${SECRET_KEY}"\\s*:\\s*")(?:[^"\\\\]|\\\\.)*(")`, 'gi'),
@@ -65,11 +69,13 @@ function variants(secret: string): string[] {
   const out = new Set<string>([secret]);
   try {
     const encoded = encodeURIComponent(secret);
-    out.add(encoded);
     // RFC 3986 strict encoding also escapes !'()* (URLSearchParams, most HTTP clients).
-    out.add(encoded.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
-    // application/x-www-form-urlencoded spells a space as "+".
-    out.add(encoded.replace(/%20/g, '+'));
+    const strict = encoded.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    for (const form of [encoded, strict]) {
+      out.add(form);
+      // application/x-www-form-urlencoded spells a space as "+".
+      out.add(form.replace(/%20/g, '+'));
+    }
   } catch {
     // lone surrogates cannot be URI-encoded; the raw form is still masked
   }

@@ -131,6 +131,12 @@ export function componentTally(event: BackupEvent): string | undefined {
   return `${ok} of ${components.length} component${components.length === 1 ? '' : 's'} ok`;
 }
 
+/** Whether the event's error is one of its components' errors (already shown with that component). */
+export function repeatsComponentError(event: BackupEvent): boolean {
+  const e = event.error;
+  return !!e && (event.components ?? []).some((c) => c.error?.code === e.code && c.error.message === e.message);
+}
+
 /** `[FAILED] Backup failed: scholaria_backup_20261126_020000 (daily) on db-1` */
 export function renderSubject(event: BackupEvent): string {
   const set = event.setId ? `: ${event.setId}` : '';
@@ -166,7 +172,7 @@ export function renderText(event: BackupEvent): string {
       if (c.error) lines.push(...errorLines({ ...c.error, component: undefined }, '      '));
     }
   }
-  if (event.error) lines.push('', ...errorLines(event.error, ''));
+  if (event.error && !repeatsComponentError(event)) lines.push('', ...errorLines(event.error, ''));
   if (event.details?.length) {
     lines.push('', 'Details:');
     for (const d of event.details) lines.push(`  - ${d}`);
@@ -234,7 +240,7 @@ export function renderHtml(event: BackupEvent): string {
     components.length
       ? `<h3 style="margin:12px 0 4px">Components</h3><table style="border-collapse:collapse;margin-bottom:12px">${componentRows}</table>`
       : '',
-    event.error ? htmlError(event.error) : '',
+    event.error && !repeatsComponentError(event) ? htmlError(event.error) : '',
     event.details?.length
       ? `<h3 style="margin:12px 0 4px">Details</h3><ul>${event.details.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul>`
       : '',

@@ -81,6 +81,9 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
   const stored = new HashStream(params.onBytes);
   const branches = params.storages.map((storage) => {
     const stream = new PassThrough({ highWaterMark: 1 << 20 });
+    // A storage may attach its listeners only after an await (mkdir, open); the error still
+    // reaches the caller through `done`, so an early one must not crash the process.
+    stream.on('error', () => {});
     const done = storage.put(key, stream, { signal, ...(options.contentType ? { contentType: options.contentType } : {}) });
     return { name: storage.name, stream, done, storage };
   });

@@ -14,6 +14,8 @@ export interface FanOutBranch {
  */
 export class FanOut extends Writable {
   private readonly live: Set<FanOutBranch>;
+  /** Set when the whole write is torn down (source failed or aborted): not a storage failure. */
+  private tearingDown = false;
 
   constructor(
     branches: FanOutBranch[],
@@ -29,7 +31,7 @@ export class FanOut extends Writable {
   private drop(branch: FanOutBranch, error: unknown): void {
     if (!this.live.delete(branch)) return;
     branch.stream.destroy();
-    this.onBranchError(branch, error);
+    if (!this.tearingDown) this.onBranchError(branch, error);
     this.emit('branch-dropped');
   }
 
@@ -74,6 +76,7 @@ export class FanOut extends Writable {
   }
 
   override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
+    if (error) this.tearingDown = true;
     for (const branch of this.live) branch.stream.destroy(error ?? undefined);
     cb(error);
   }

@@ -247,7 +247,7 @@ export function planRetention(
 
     for (const b of bucketsWithin) {
       if (!b.duration || !isWithin(b.field, cur.time)) continue;
-      const val = b.bucket(wall, nr);
+      const val = b.bucket(wall);
       if (val !== b.last || isOldest) {
         keepIt = true;
         const reason = val === b.last && isOldest ? `oldest ${b.reason}` : b.reason;
@@ -346,7 +346,7 @@ function parseCandidates(candidates: readonly RetentionCandidate[], timeZone: st
     seen.add(c.id);
     const time = parseRetentionTime(c.time, timeZone);
     if (typeof time === 'string') return void problems.push(`${label}: time ${time}`);
-    if (c.tags !== undefined && !(Array.isArray(c.tags) && c.tags.every((t) => typeof t === 'string'))) {
+    if (c.tags !== undefined && !(Array.isArray(c.tags) && c.tags.every((t: unknown) => typeof t === 'string'))) {
       return void problems.push(`${label}: tags must be a list of strings`);
     }
     out.push({ id: c.id, time, tags: c.tags ?? [] });

@@ -101,32 +101,30 @@ export function parseSha256Sums(text: string, where = 'SHA256SUMS'): Sha256SumEn
     const lineNo = index + 1;
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line.trim() === '') fail(lineNo, 'empty line');
+    const escaped = line.startsWith('\\');
+    const body = escaped ? line.slice(1) : line;
     let hex: string;
-    let path: string;
-    const tagged = /^SHA256 \((.*)\) = (\S*)$/.exec(line);
+    let rawPath: string;
+    const tagged = /^SHA256 \((.*)\) = (\S*)$/.exec(body);
     if (tagged) {
-      path = tagged[1]!;
+      rawPath = tagged[1]!;
       hex = tagged[2]!;
       if (!HEX64.test(hex)) fail(lineNo, `checksum must be 64 hexadecimal digits, got "${hex.slice(0, 80)}"`);
     } else {
-      const escaped = line.startsWith('\\');
-      const body = escaped ? line.slice(1) : line;
       const space = body.indexOf(' ');
       const token = space === -1 ? body : body.slice(0, space);
-      if (!HEX64.test(token)) {
-        if (space === -1) fail(lineNo, 'not a checksum line: expected "<64 hex digits>  <path>"');
-        fail(lineNo, `checksum must be 64 hexadecimal digits, got "${token.slice(0, 80)}"`);
-      }
+      if (!HEX64.test(token)) fail(lineNo, `checksum must be 64 hexadecimal digits, got "${token.slice(0, 80)}"`);
+      if (space === -1) fail(lineNo, 'no path after the checksum: expected "<64 hex digits>  <path>"');
       hex = token;
       const mode = body[space + 1];
       if (mode !== ' ' && mode !== '*') {
         fail(lineNo, 'expected two spaces (text mode) or " *" (binary mode) between the checksum and the path');
       }
-      const rawPath = body.slice(space + 2);
-      const unescaped = escaped ? unescapeGnu(rawPath) : rawPath;
-      if (unescaped === undefined) fail(lineNo, 'invalid escape sequence in the path');
-      path = unescaped!;
+      rawPath = body.slice(space + 2);
     }
+    const unescaped = escaped ? unescapeGnu(rawPath) : rawPath;
+    if (unescaped === undefined) fail(lineNo, 'invalid escape sequence in the path');
+    const path = unescaped!;
     const problem = pathProblem(path);
     if (problem) fail(lineNo, problem);
     const first = firstLine.get(path);

@@ -1,0 +1,524 @@
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import {
+  BackupError,
+  NotFoundError,
+  type BackupSource,
+  type SourceBackupContext,
+  type SourceBackupResult,
+  type SourceCheckResult,
+  type SourceRestoreContext,
+  type SourceRestoreResult,
+  type SourceVerifyContext,
+  type SourceVerifyResult,
+} from '@scholaria/backup-core';
+import {
+  parseQdrantOptions,
+  restoreOptionsSchema,
+  validateCollectionName,
+  type QdrantSourceOptions,
+  type ResolvedQdrantOptions,
+} from './qdrant-options.js';
+import { QdrantApi, enc, type AliasOperation, type CallOptions, type ClusterInfo, type CollectionInfo } from './qdrant-api.js';
+import { SnapshotVerifier } from './snapshot-verifier.js';
+import { snapshotCompatibility } from './qdrant-version.js';
+
+const SNAPSHOT_SUFFIX = '.snapshot';
+const CONTENT_TYPE = 'application/x-tar';
+
+/** What the source records per collection in the manifest (component metadata). */
+const recordedCollectionSchema = z.object({
+  name: z.string().min(1),
+  artifact: z.string().min(1),
+  /** Points when the snapshot was taken; `pointsCountRange` when writes moved it meanwhile. */
+  pointsCount: z.number().int().nonnegative().nullable(),
+  pointsCountRange: z.tuple([z.number(), z.number()]).optional(),
+  vectors: z.unknown(),
+  sparseVectors: z.unknown().optional(),
+  shardNumber: z.number().optional(),
+  replicationFactor: z.number().optional(),
+  aliases: z.array(z.string()),
+  snapshot: z.object({
+    name: z.string(),
+    size: z.number(),
+    checksum: z.string().nullable(),
+    creationTime: z.string().nullable(),
+  }),
+  /** SHA-256 of the snapshot bytes as downloaded (equals `snapshot.checksum` when Qdrant reported one). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+const recordedMetadataSchema = z.object({
+  qdrantVersion: z.string().optional(),
+  collections: z.array(recordedCollectionSchema),
+  cluster: z.object({ enabled: z.boolean(), peerId: z.string().optional(), peers: z.number().optional() }).optional(),
+});
+
+export type RecordedCollection = z.infer<typeof recordedCollectionSchema>;
+
+function artifactNameFor(collection: string): string {
+  // The engine refuses artifact names with a leading dot.
+  return `${collection.startsWith('.') ? `_${collection}` : collection}${SNAPSHOT_SUFFIX}`;
+}
+
+function quoteList(names: string[]): string {
+  return names.map((n) => `"${n}"`).join(', ');
+}
+
+function isLoopback(url: URL): boolean {
+  return ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname);
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined && (value as Record<string, unknown>)[k] !== null)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Only what identifies the vector layout (names, sizes, distances); tuning params may differ by version. */
+function vectorLayout(vectors: unknown): unknown {
+  const pick = (p: unknown) => {
+    const v = p as { size?: unknown; distance?: unknown; multivector_config?: unknown };
+    return { size: v?.size, distance: v?.distance };
+  };
+  if (vectors && typeof vectors === 'object' && 'size' in vectors && 'distance' in vectors) return pick(vectors);
+  if (vectors && typeof vectors === 'object') {
+    return Object.fromEntries(Object.entries(vectors).map(([k, v]) => [k, pick(v)]));
+  }
+  return vectors;
+}
+
+function describeVectors(vectors: unknown): string {
+  const layout = vectorLayout(vectors) as Record<string, unknown>;
+  if (layout && 'size' in layout) return `${String(layout.size)}-d ${String(layout.distance)}`;
+  return Object.entries(layout ?? {})
+    .map(([k, v]) => `${k}: ${String((v as { size?: unknown }).size)}-d ${String((v as { distance?: unknown }).distance)}`)
+    .join(', ');
+}
+
+function countMatches(recorded: RecordedCollection, actual: number | null | undefined): boolean {
+  if (recorded.pointsCount === null || actual === null || actual === undefined) return true;
+  const [lo, hi] = recorded.pointsCountRange
+    ? [Math.min(...recorded.pointsCountRange), Math.max(...recorded.pointsCountRange)]
+    : [recorded.pointsCount, recorded.pointsCount];
+  return actual >= lo && actual <= hi;
+}
+
+function expectedCount(recorded: RecordedCollection): string {
+  if (recorded.pointsCountRange) return `${Math.min(...recorded.pointsCountRange)}..${Math.max(...recorded.pointsCountRange)}`;
+  return String(recorded.pointsCount);
+}
+
+export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
+  const opts: ResolvedQdrantOptions = parseQdrantOptions(options);
+  const component = opts.name;
+  let api: QdrantApi | undefined;
+  // Lazily: constructing the source (and an engine holding it) never touches the network.
+  const getApi = () => (api ??= new QdrantApi(opts, component));
+
+  const restoreTarget = (collection: string, override?: Record<string, string>): string => {
+    const fromCall = override?.[collection];
+    if (fromCall) return fromCall;
+    const factory = opts.restoreAs;
+    if (typeof factory === 'function') return factory(collection) ?? collection;
+    return factory?.[collection] ?? collection;
+  };
+
+  function parseRecorded(metadata: Record<string, unknown>): z.infer<typeof recordedMetadataSchema> {
+    const parsed = recordedMetadataSchema.safeParse(metadata);
+    if (!parsed.success) {
+      throw new BackupError(
+        'MANIFEST_INVALID',
+        `${component}: the manifest's ${component} metadata is not what the Qdrant source records (${parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join('.')}: ${i.message}`)
+          .join('; ')})`,
+        { component, hint: 'Was this component backed up by another source? Restore it with the source that wrote it.' },
+      );
+    }
+    return parsed.data;
+  }
+
+  async function backupCollection(
+    ctx: SourceBackupContext,
+    name: string,
+    aliasesOf: (c: string) => string[],
+    version: string,
+    call: CallOptions,
+    warnings: string[],
+  ): Promise<RecordedCollection> {
+    const a = getApi();
+    const before: CollectionInfo = await a.collection(name, call);
+    ctx.logger.info(`${component}: creating a snapshot of collection "${name}"`, { collection: name, points: before.points_count });
+    const desc = await a.createSnapshot(name, call);
+    try {
+      const after: CollectionInfo = await a.collection(name, call);
+      const artifact = artifactNameFor(name);
+      const response = await a.download(name, desc.name, call);
+      const verifier = new SnapshotVerifier({
+        component,
+        collection: name,
+        snapshot: desc.name,
+        checksum: desc.checksum ?? null,
+        ...(typeof desc.size === 'number' ? { size: desc.size } : {}),
+      });
+      const sink = ctx.artifact(artifact, {
+        contentType: CONTENT_TYPE,
+        ...(opts.compress ? {} : { compression: false as const }),
+        restoreHint: `curl -fS -X POST "$QDRANT_URL/collections/${enc(name)}/snapshots/upload?priority=snapshot&wait=true${
+          desc.checksum ? `&checksum=${desc.checksum}` : ''
+        }" -H "api-key: $QDRANT_API_KEY" -F "snapshot=@-;filename=${artifact}"`,
+        metadata: {
+          collection: name,
+          snapshot: desc.name,
+          ...(desc.checksum ? { checksum: desc.checksum } : {}),
+          size: desc.size,
+          qdrantVersion: version,
+        },
+      });
+      try {
+        await pipeline(response, verifier, sink, { signal: ctx.signal });
+      } catch (error) {
+        throw a.translate(error, `downloading snapshot "${desc.name}" of collection "${name}"`);
+      }
+      if (!desc.checksum) {
+        warnings.push(
+          `Qdrant did not report a checksum for the snapshot of "${name}" (Qdrant before 1.7?); the stored bytes are protected by SHA256SUMS only`,
+        );
+      }
+      const pointsBefore = before.points_count ?? null;
+      const pointsAfter = after.points_count ?? null;
+      const moved = pointsBefore !== null && pointsAfter !== null && pointsBefore !== pointsAfter;
+      if (moved) {
+        warnings.push(
+          `collection "${name}" changed while its snapshot was taken (${pointsBefore} -> ${pointsAfter} points); the snapshot holds one of these states`,
+        );
+      }
+      ctx.logger.info(`${component}: stored ${artifact}`, { collection: name, bytes: verifier.bytes, sha256: verifier.digest });
+      const params = after.config.params;
+      return {
+        name,
+        artifact,
+        pointsCount: pointsAfter,
+        ...(moved ? { pointsCountRange: [pointsBefore, pointsAfter] as [number, number] } : {}),
+        vectors: params.vectors ?? null,
+        ...(params.sparse_vectors ? { sparseVectors: params.sparse_vectors } : {}),
+        ...(typeof params.shard_number === 'number' ? { shardNumber: params.shard_number } : {}),
+        ...(typeof params.replication_factor === 'number' ? { replicationFactor: params.replication_factor } : {}),
+        aliases: aliasesOf(name),
+        snapshot: {
+          name: desc.name,
+          size: desc.size,
+          checksum: desc.checksum ?? null,
+          creationTime: desc.creation_time ?? null,
+        },
+        sha256: verifier.digest as string,
+      };
+    } finally {
+      if (!opts.keepSnapshots) {
+        try {
+          await a.deleteSnapshot(name, desc.name, { logger: ctx.logger });
+        } catch (error) {
+          const e = a.translate(error, `deleting snapshot "${desc.name}"`);
+          warnings.push(
+            `could not delete snapshot "${desc.name}" of "${name}" on the server (${e.message}); delete it by hand: curl -X DELETE "$QDRANT_URL/collections/${enc(name)}/snapshots/${enc(desc.name)}" -H "api-key: $QDRANT_API_KEY"`,
+          );
+        }
+      }
+    }
+  }
+
+  function clusterWarning(cluster: ClusterInfo, target: string): string | undefined {
+    if (!cluster.enabled || cluster.peers.length <= 1) return undefined;
+    const self = cluster.peers.find((p) => p.id === cluster.peerId);
+    return (
+      `Qdrant runs as a cluster of ${cluster.peers.length} peers: collection snapshots are per node, and this backup captured only ` +
+      `peer ${cluster.peerId ?? '(unknown)'}${self?.uri ? ` (${self.uri})` : ''}, the node answering at ${target}. ` +
+      'Shards stored only on other peers are not in this backup; capturing every node is not supported yet.'
+    );
+  }
+
+  const source: BackupSource = {
+    specVersion: 'v1',
+    name: component,
+
+    async backup(ctx: SourceBackupContext): Promise<SourceBackupResult> {
+      const a = getApi();
+      const call: CallOptions = { signal: ctx.signal, logger: ctx.logger, failCode: 'SOURCE_FAILED' };
+      const warnings: string[] = [];
+      const { version, commit } = await a.version(call);
+      const available = await a.collections(call);
+      let selected: string[];
+      if (opts.collections) {
+        selected = [...new Set(opts.collections)];
+        const missing = selected.filter((c) => !available.includes(c));
+        if (missing.length > 0) {
+          throw new NotFoundError(
+            `${component}: collection${missing.length > 1 ? 's' : ''} ${quoteList(missing)} not found on Qdrant at ${a.target}`,
+            {
+              component,
+              hint: available.length
+                ? `The server has ${quoteList(available)}; fix the collections option (aliases are not accepted, use collection names).`
+                : 'The server has no collections at all: is url pointing at the right Qdrant?',
+            },
+          );
+        }
+      } else {
+        selected = available;
+      }
+      const aliases = await a.aliases(call);
+      const aliasesOf = (c: string) =>
+        aliases
+          .filter((x) => x.collection_name === c)
+          .map((x) => x.alias_name)
+          .sort();
+      let cluster: ClusterInfo = { enabled: false, peers: [] };
+      try {
+        cluster = await a.cluster(call);
+      } catch (error) {
+        warnings.push(`could not read the cluster status (${a.translate(error, 'reading GET /cluster').message}); assuming a single node`);
+      }
+      const cw = clusterWarning(cluster, a.target);
+      if (cw) {
+        warnings.push(cw);
+        ctx.logger.warn(`${component}: ${cw}`);
+      }
+      if (selected.length === 0) warnings.push(`Qdrant at ${a.target} has no collections; nothing was backed up`);
+
+      const collections: RecordedCollection[] = [];
+      for (const name of selected) {
+        if (ctx.signal.aborted) throw new BackupError('ABORTED', `${component}: backup aborted`, { component, retryable: true });
+        collections.push(await backupCollection(ctx, name, aliasesOf, version, call, warnings));
+      }
+      return {
+        metadata: {
+          tool: '@scholaria/backup-qdrant (snapshot API)',
+          qdrantVersion: version,
+          ...(commit ? { qdrantCommit: commit } : {}),
+          url: a.target,
+          cluster: {
+            enabled: cluster.enabled,
+            ...(cluster.peerId ? { peerId: cluster.peerId } : {}),
+            peers: cluster.enabled ? cluster.peers.length : 1,
+          },
+          snapshotsKeptOnServer: opts.keepSnapshots,
+          collections,
+        },
+        warnings,
+      };
+    },
+
+    async restore(ctx: SourceRestoreContext): Promise<SourceRestoreResult> {
+      const a = getApi();
+      const call: CallOptions = { signal: ctx.signal, logger: ctx.logger, failCode: 'RESTORE_FAILED' };
+      const recorded = parseRecorded(ctx.component.metadata);
+      const parsedOptions = restoreOptionsSchema.safeParse(ctx.options ?? {});
+      if (!parsedOptions.success) {
+        throw new BackupError(
+          'USAGE',
+          `${component}: invalid restore options: ${parsedOptions.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`,
+          { component, hint: 'componentOptions.qdrant accepts { restoreAs?: { original: target }, collections?: string[], aliases?: boolean }.' },
+        );
+      }
+      const ropts = parsedOptions.data;
+      const recordedNames = recorded.collections.map((c) => c.name);
+      if (ropts.collections) {
+        const unknown = ropts.collections.filter((c) => !recordedNames.includes(c));
+        if (unknown.length) {
+          throw new BackupError('USAGE', `${component}: ${quoteList(unknown)} ${unknown.length > 1 ? 'are' : 'is'} not in this backup set`, {
+            component,
+            hint: recordedNames.length ? `The set holds ${quoteList(recordedNames)}.` : 'The set holds no Qdrant collections.',
+          });
+        }
+      }
+      const chosen = recorded.collections.filter((c) => !ropts.collections || ropts.collections.includes(c.name));
+      const items = chosen.map((c) => {
+        const target = restoreTarget(c.name, ropts.restoreAs);
+        const invalid = validateCollectionName(target);
+        if (invalid) throw new BackupError('USAGE', `${component}: restore target "${target}" for "${c.name}" ${invalid}`, { component, hint: 'Fix restoreAs.' });
+        const artifact = ctx.component.artifacts.find((x) => x.name === c.artifact);
+        if (!artifact) {
+          throw new BackupError('MANIFEST_INVALID', `${component}: the manifest lists collection "${c.name}" but no artifact "${c.artifact}"`, {
+            component,
+            hint: 'The set is incomplete for this collection; restore it from another set.',
+          });
+        }
+        const checksum = (artifact.metadata?.checksum as string | undefined) ?? c.sha256;
+        const withAliases = ropts.aliases ?? target === c.name;
+        return { recorded: c, target, artifact, checksum, withAliases };
+      });
+      const targets = items.map((i) => i.target);
+      const dup = targets.find((t, i) => targets.indexOf(t) !== i);
+      if (dup) throw new BackupError('USAGE', `${component}: two collections would be restored into "${dup}"`, { component, hint: 'Give each a distinct restoreAs target.' });
+
+      // Preflight (dry-run and real alike): reachable, authorised, same minor version.
+      const { version } = await a.version(call);
+      const compat = snapshotCompatibility(recorded.qdrantVersion, version);
+      if (!compat.ok) {
+        throw new BackupError('UNSUPPORTED_VERSION', `${component}: cannot restore into Qdrant at ${a.target}: ${compat.reason}`, {
+          component,
+          hint: `Restore into a Qdrant ${recorded.qdrantVersion ?? ''} server (same major.minor, e.g. the qdrant/qdrant:v${recorded.qdrantVersion ?? 'X.Y.Z'} image), then upgrade it if needed.`,
+        });
+      }
+      const warnings: string[] = compat.warning ? [compat.warning] : [];
+      const existing = new Set(await a.collections(call));
+      const currentAliases = await a.aliases(call);
+      const aliasTarget = new Map(currentAliases.map((x) => [x.alias_name, x.collection_name]));
+
+      const plan: string[] = [];
+      if (items.length === 0) plan.push('nothing to restore: the set holds no Qdrant collections');
+      for (const i of items) {
+        const source = `${i.artifact.path} (${expectedCount(i.recorded)} points, ${describeVectors(i.recorded.vectors)}, from Qdrant ${recorded.qdrantVersion ?? '?'})`;
+        plan.push(
+          existing.has(i.target)
+            ? `replace collection "${i.target}" (exists, its data will be overwritten) with ${source}`
+            : `create collection "${i.target}" from ${source}`,
+        );
+      }
+      const actions: AliasOperation[] = [];
+      for (const i of items) {
+        for (const alias of i.recorded.aliases) {
+          if (!i.withAliases) {
+            plan.push(`leave alias "${alias}" unchanged ("${i.recorded.name}" is restored as "${i.target}"; pass aliases: true to move it)`);
+            continue;
+          }
+          if (existing.has(alias) || targets.includes(alias)) {
+            throw new BackupError('RESTORE_FAILED', `${component}: cannot recreate alias "${alias}": a collection with that name exists on ${a.target}`, {
+              component,
+              hint: 'Rename or delete that collection, or restore with aliases: false.',
+            });
+          }
+          const current = aliasTarget.get(alias);
+          if (current === i.target) {
+            plan.push(`alias "${alias}" already points at "${i.target}"`);
+            continue;
+          }
+          if (current !== undefined) actions.push({ delete_alias: { alias_name: alias } });
+          actions.push({ create_alias: { collection_name: i.target, alias_name: alias } });
+          plan.push(`point alias "${alias}" at "${i.target}"${current !== undefined ? ` (now at "${current}")` : ''}`);
+        }
+      }
+      const metadata = { qdrantVersion: version, url: a.target, targets: Object.fromEntries(items.map((i) => [i.recorded.name, i.target])) };
+      if (ctx.dryRun) return { plan, warnings, metadata };
+
+      const restored: { collection: string; target: string; pointsCount: number | null }[] = [];
+      const mismatches: string[] = [];
+      for (const i of items) {
+        ctx.logger.info(`${component}: uploading ${i.artifact.name} into collection "${i.target}"`, { collection: i.target });
+        await a.upload(
+          i.target,
+          async () => ({ stream: await ctx.open(i.artifact.name), size: i.artifact.rawSize, filename: i.artifact.name }),
+          i.checksum,
+          call,
+        );
+        const info = await a.collection(i.target, call);
+        const count = info.points_count ?? null;
+        restored.push({ collection: i.recorded.name, target: i.target, pointsCount: count });
+        if (!countMatches(i.recorded, count)) {
+          mismatches.push(`"${i.target}" has ${String(count)} points, the backup recorded ${expectedCount(i.recorded)}`);
+        }
+      }
+      if (actions.length > 0) await a.updateAliases(actions, call);
+
+      if (mismatches.length > 0) {
+        const multiPeer = (recorded.cluster?.peers ?? 1) > 1;
+        const message = `${component}: points_count after restore differs from the backup: ${mismatches.join('; ')}`;
+        if (multiPeer) {
+          warnings.push(`${message} (expected: the backup came from one peer of a cluster)`);
+        } else {
+          throw new BackupError('RESTORE_FAILED', message, {
+            component,
+            hint: 'Something wrote to the collection during the restore, or the snapshot is not the one recorded; run the restore again and compare with verify.',
+          });
+        }
+      }
+      return { plan, warnings, metadata: { ...metadata, restored } };
+    },
+
+    async check(checkOptions?: { signal?: AbortSignal }): Promise<SourceCheckResult> {
+      const a = getApi();
+      const call: CallOptions = { ...(checkOptions?.signal ? { signal: checkOptions.signal } : {}), failCode: 'SOURCE_FAILED' };
+      const problems: string[] = [];
+      const warnings: string[] = [];
+      const details: Record<string, unknown> = { url: a.target };
+      const problem = (e: unknown, op: string) => {
+        const err = a.translate(e, op);
+        problems.push(err.hint ? `${err.message}. ${err.hint}` : err.message);
+      };
+      if (opts.apiKey && a.url.protocol === 'http:' && !isLoopback(a.url)) {
+        warnings.push(`the API key is sent over plain http to ${a.target}; use https`);
+      }
+      try {
+        const { version } = await a.version(call);
+        details.version = version;
+      } catch (e) {
+        problem(e, 'reading the server version');
+        return { ok: false, details, problems, warnings };
+      }
+      try {
+        const names = await a.collections(call);
+        details.collections = names;
+        const missing = (opts.collections ?? []).filter((c) => !names.includes(c));
+        if (missing.length) problems.push(`collection${missing.length > 1 ? 's' : ''} ${quoteList(missing)} configured but not on the server`);
+      } catch (e) {
+        problem(e, 'listing collections');
+      }
+      try {
+        const cluster = await a.cluster(call);
+        details.cluster = { enabled: cluster.enabled, peers: cluster.enabled ? cluster.peers.length : 1, ...(cluster.peerId ? { peerId: cluster.peerId } : {}) };
+        const cw = clusterWarning(cluster, a.target);
+        if (cw) warnings.push(cw);
+      } catch (e) {
+        warnings.push(`could not read the cluster status: ${a.translate(e, 'reading GET /cluster').message}`);
+      }
+      return { ok: problems.length === 0, details, problems, warnings };
+    },
+
+    async verify(ctx: SourceVerifyContext): Promise<SourceVerifyResult> {
+      const a = getApi();
+      const call: CallOptions = { signal: ctx.signal, logger: ctx.logger, failCode: 'VERIFY_FAILED' };
+      const recorded = parseRecorded(ctx.component.metadata);
+      const mismatches: string[] = [];
+      let aliases: { alias_name: string; collection_name: string }[] = [];
+      try {
+        aliases = await a.aliases(call);
+      } catch (e) {
+        const err = a.translate(e, 'listing aliases', 'VERIFY_FAILED');
+        return { ok: false, mismatches: [err.message] };
+      }
+      for (const c of recorded.collections) {
+        const target = restoreTarget(c.name);
+        let info: CollectionInfo;
+        try {
+          info = await a.collection(target, call);
+        } catch (e) {
+          const err = a.translate(e, `reading collection "${target}"`, 'VERIFY_FAILED');
+          mismatches.push(err.code === 'NOT_FOUND' ? `collection "${target}" does not exist` : err.message);
+          continue;
+        }
+        if (!countMatches(c, info.points_count)) {
+          mismatches.push(`collection "${target}" has ${String(info.points_count)} points, the backup recorded ${expectedCount(c)}`);
+        }
+        if (stableJson(vectorLayout(info.config.params.vectors)) !== stableJson(vectorLayout(c.vectors))) {
+          mismatches.push(
+            `collection "${target}" has vectors ${describeVectors(info.config.params.vectors)}, the backup recorded ${describeVectors(c.vectors)}`,
+          );
+        }
+        if (target === c.name) {
+          for (const alias of c.aliases) {
+            const at = aliases.find((x) => x.alias_name === alias)?.collection_name;
+            if (at !== target) mismatches.push(`alias "${alias}" ${at ? `points at "${at}"` : 'is missing'}, the backup had it on "${target}"`);
+          }
+        }
+      }
+      return { ok: mismatches.length === 0, mismatches };
+    },
+  };
+  return source;
+}

@@ -1,0 +1,72 @@
+/**
+ * The round trip of qdrant-source.test.ts against a REAL Qdrant, opt-in: it runs only when
+ * QDRANT_URL is set (e.g. QDRANT_URL=http://127.0.0.1:6333, plus QDRANT_API_KEY if the server
+ * has one), because no Qdrant can be installed on the CI machines. `describe.runIf` is the
+ * switch, not a forgotten skip. It works on collections named scholaria_backup_test_<random>_*
+ * and deletes them afterwards; it never touches other collections.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir, type TempDir } from '@scholaria/backup-testkit';
+import { createQdrantSource } from '../src/index.js';
+import { backupToDir, restoreFromDir } from './helpers/dir-context.js';
+import { aliasMap, clientFor, dropAll, readPoints, seed, seedNames } from './helpers/fixtures.js';
+
+const url = process.env.QDRANT_URL;
+const apiKey = process.env.QDRANT_API_KEY || undefined;
+
+describe.runIf(url)('Qdrant source against a real Qdrant (QDRANT_URL)', () => {
+  const prefix = `scholaria_backup_test_${randomBytes(4).toString('hex')}_`;
+  const names = seedNames(prefix);
+  const copy = `${prefix}docs_copy`;
+  let tmp: TempDir;
+  let client: ReturnType<typeof clientFor>;
+  const source = () => createQdrantSource({ url: url!, ...(apiKey ? { apiKey } : {}), collections: [names.docs, names.chunks] });
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('qdrant-real-test-');
+    client = clientFor(url!, apiKey);
+    await seed(client, names);
+  });
+  afterAll(async () => {
+    if (client) await dropAll(client, [names.docs, names.chunks, copy]).catch(() => undefined);
+    await tmp?.remove();
+  });
+
+  it('check() reaches the server', async () => {
+    const res = await source().check();
+    expect(res.problems).toEqual([]);
+    expect(res.ok).toBe(true);
+  });
+
+  it('backs up, restores after loss with identical points, payloads and aliases, and restores under another name', async () => {
+    const docsBefore = await readPoints(client, names.docs);
+    const chunksBefore = await readPoints(client, names.chunks);
+    const src = source();
+
+    const backup = await backupToDir(src, tmp.path);
+    expect(backup.error).toBeUndefined();
+    expect(backup.component.artifacts).toHaveLength(2);
+    for (const a of backup.component.artifacts) expect(a.metadata?.checksum ?? a.sha256).toBe(a.sha256);
+    const serverSnapshots = await client.listSnapshots(names.docs);
+    expect(serverSnapshots).toEqual([]);
+
+    const dry = await restoreFromDir(src, tmp.path, backup.component, { dryRun: true });
+    expect(dry.plan?.some((l) => l.startsWith(`replace collection "${names.docs}"`))).toBe(true);
+
+    await dropAll(client, [names.docs, names.chunks]);
+    await restoreFromDir(src, tmp.path, backup.component);
+    expect(await readPoints(client, names.docs)).toEqual(docsBefore);
+    expect(await readPoints(client, names.chunks)).toEqual(chunksBefore);
+    const aliases = await aliasMap(client);
+    expect(aliases[names.docsAlias]).toBe(names.docs);
+    expect(aliases[names.chunksAlias]).toBe(names.chunks);
+
+    await restoreFromDir(src, tmp.path, backup.component, { options: { restoreAs: { [names.docs]: copy }, collections: [names.docs] } });
+    expect(await readPoints(client, copy)).toEqual(docsBefore);
+    expect((await aliasMap(client))[names.docsAlias]).toBe(names.docs);
+
+    const verified = await src.verify!({ component: backup.component, signal: new AbortController().signal, logger: console as never });
+    expect(verified.mismatches).toEqual([]);
+  });
+});

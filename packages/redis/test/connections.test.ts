@@ -1,0 +1,163 @@
+import { execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { getFreePort, makeTempDir, registerCleanup, startRedis, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
+import { createRedisSource, type RedisSourceOptions } from '@scholaria/backup-redis';
+import { backupToDir, restoreFromDir } from './helpers/dir-context.js';
+
+const run = promisify(execFile);
+const dirs: TempDir[] = [];
+async function tempDir(): Promise<string> {
+  const d = await makeTempDir();
+  dirs.push(d);
+  return d.path;
+}
+afterAll(async () => {
+  for (const d of dirs) await d.remove();
+});
+
+async function seed(url: string, tls?: { ca: Buffer }): Promise<void> {
+  const r = new Redis(url, tls ? { tls } : {});
+  await r.set('k1', 'v1');
+  await r.select(4);
+  await r.hset('h', 'f', 'v');
+  r.disconnect();
+}
+
+/** Logical and rdb backups through the given connection options both see both keys. */
+async function backupBothModes(options: RedisSourceOptions): Promise<void> {
+  for (const mode of ['logical', 'rdb'] as const) {
+    const dir = await tempDir();
+    const backup = await backupToDir(createRedisSource({ ...options, mode } as RedisSourceOptions), dir);
+    expect(backup.result.metadata.mode).toBe(mode);
+    expect(backup.result.metadata.keyCounts).toMatchObject({ '0': 1, '4': 1 });
+  }
+}
+
+describe('a ready ioredis client', () => {
+  it('is duplicated: the caller keeps its connection and its selected database', async () => {
+    const server = await startRedis({ password: 'client-pw' });
+    const client = new Redis(server.url(3));
+    try {
+      await seed(server.url());
+      await client.set('in-three', 'x');
+      const source = createRedisSource({ client });
+      const dir = await tempDir();
+      const backup = await backupToDir(source, dir);
+      expect(backup.result.metadata.keyCounts).toMatchObject({ '0': 1, '3': 1, '4': 1 });
+      expect(client.status).toBe('ready');
+      await client.set('still-three', 'y');
+      expect((await client.keys('*')).sort()).toEqual(['in-three', 'still-three']);
+
+      const target = await startRedis();
+      const targetClient = new Redis(target.url());
+      try {
+        await restoreFromDir(createRedisSource({ client: targetClient }), dir, backup.component);
+        expect(targetClient.status).toBe('ready');
+        expect(await targetClient.get('k1')).toBe('v1');
+      } finally {
+        targetClient.disconnect();
+        await target.stop();
+      }
+    } finally {
+      client.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+describe('unix socket', () => {
+  it('backs up through `path` in both modes', async () => {
+    const socketDir = await tempDir();
+    const path = join(socketDir, 'redis.sock');
+    const server = await startRedis({ args: ['--unixsocket', path, '--unixsocketperm', '700', '--repl-diskless-sync', 'no'] });
+    try {
+      await seed(server.url());
+      await backupBothModes({ path });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('TLS', () => {
+  let server: RedisServer;
+  let tlsPort: number;
+  let ca: Buffer;
+  beforeAll(async () => {
+    const certs = await tempDir();
+    const f = (n: string) => join(certs, n);
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=Test CA', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+    await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', f('server.key'), '-out', f('server.csr')]);
+    await writeFile(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('ext.cnf'), '-out', f('server.crt')]);
+    ca = await readFile(f('ca.crt'));
+    tlsPort = await getFreePort();
+    server = await startRedis({
+      password: 'tls-pw',
+      args: ['--tls-port', String(tlsPort), '--tls-cert-file', f('server.crt'), '--tls-key-file', f('server.key'), '--tls-ca-cert-file', f('ca.crt'), '--tls-auth-clients', 'no', '--tls-replication', 'yes', '--repl-diskless-sync', 'no'],
+    });
+    await seed(server.url());
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('backs up over rediss:// in both modes (the rdb socket speaks TLS too)', async () => {
+    await backupBothModes({ url: `rediss://:tls-pw@localhost:${tlsPort}`, tls: { ca } });
+  });
+
+  it('a certificate the client does not trust is a CONNECTION_FAILED', async () => {
+    const check = await createRedisSource({ host: 'localhost', port: tlsPort, password: 'tls-pw', tls: true }).check();
+    expect(check.ok).toBe(false);
+    expect(check.problems?.join('\n')).toMatch(/cannot connect to rediss:\/\/localhost/);
+  });
+});
+
+describe('Sentinel', () => {
+  it('finds the master through Sentinel and backs it up in both modes', async () => {
+    const master = await startRedis({ password: 'master-pw', args: ['--repl-diskless-sync', 'no'] });
+    const dir = await tempDir();
+    const port = await getFreePort();
+    const conf = join(dir, 'sentinel.conf');
+    await writeFile(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor backupmaster 127.0.0.1 ${master.port} 1`,
+        'sentinel auth-pass backupmaster master-pw',
+        '',
+      ].join('\n'),
+    );
+    const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+    const unregister = registerCleanup(() => {
+      sentinel.kill('SIGKILL');
+    });
+    try {
+      for (let i = 0; ; i++) {
+        try {
+          const s = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null });
+          s.on('error', () => {});
+          await s.connect();
+          const addr = await s.call('SENTINEL', 'get-master-addr-by-name', 'backupmaster');
+          s.disconnect();
+          if (Array.isArray(addr)) break;
+        } catch {
+          if (i > 100) throw new Error('sentinel did not start');
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await seed(master.url());
+      await backupBothModes({ sentinels: [{ host: '127.0.0.1', port }], sentinelName: 'backupmaster', password: 'master-pw' });
+    } finally {
+      sentinel.kill('SIGTERM');
+      unregister();
+      await master.stop();
+    }
+  });
+});

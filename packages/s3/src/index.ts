@@ -1,0 +1,18 @@
+export { createS3Storage, DELETE_BATCH_SIZE, type S3Storage } from './s3-storage.js';
+export {
+  s3StorageOptionsSchema,
+  parseS3StorageOptions,
+  S3_PROVIDERS,
+  S3_STORAGE_CLASSES,
+  DEFAULT_PART_SIZE,
+  MIN_PART_SIZE,
+  MAX_PART_SIZE,
+  MAX_PARTS,
+  MAX_OBJECT_SIZE,
+  type S3StorageOptions,
+  type ResolvedS3StorageOptions,
+  type S3Provider,
+  type S3Credentials,
+} from './s3-storage-options.js';
+export { choosePartSize, maxObjectBytes } from './part-size.js';
+export { validateKey as validateS3Key, MAX_S3_KEY_BYTES } from './s3-keys.js';

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { S3TestServer } from '@scholaria/backup-testkit';
+import { createS3Storage, type S3StorageOptions } from '@scholaria/backup-s3';
+
+export const MiB = 1024 * 1024;
+
+export interface RecordedRequest {
+  command: string;
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+/**
+ * A client for the test server that records every request it sends (after signing), so tests
+ * can check which S3 operations and headers the storage used. Optional `fail` lets a test make
+ * one operation fail before it reaches the server.
+ */
+export function recordingClient(
+  s3: S3TestServer,
+  fail?: (command: string, attempt: number) => Error | undefined,
+): { client: S3Client; requests: RecordedRequest[] } {
+  const client = new S3Client({ ...s3.clientConfig, maxAttempts: 3 });
+  const requests: RecordedRequest[] = [];
+  const attempts = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const command = String(context.commandName ?? '').replace(/Command$/, '');
+      const request = args.request as { method: string; path: string; query: Record<string, unknown>; headers: Record<string, string> };
+      requests.push({ command, method: request.method, path: request.path, query: { ...request.query }, headers: { ...request.headers } });
+      const attempt = (attempts.get(command) ?? 0) + 1;
+      attempts.set(command, attempt);
+      const injected = fail?.(command, attempt);
+      if (injected) throw injected;
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'recordRequests', priority: 'low' },
+  );
+  return { client, requests };
+}
+
+/** A storage on the test server under a fresh prefix. */
+export function storageOn(s3: S3TestServer, options: Partial<S3StorageOptions> = {}) {
+  const base = options.client
+    ? { bucket: s3.bucket }
+    : { bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials };
+  return createS3Storage({ ...base, prefix: `t/${randomUUID()}`, ...options } as S3StorageOptions);
+}
+
+export function bodyOf(...chunks: (Buffer | string)[]): Readable {
+  return Readable.from(
+    chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)),
+    { objectMode: false },
+  );
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A body the test feeds by hand; `feed` resolves once the consumer asks for more. */
+export function controlledBody() {
+  let waiters: (() => void)[] = [];
+  const stream = new Readable({
+    read() {
+      const ready = waiters;
+      waiters = [];
+      for (const resolve of ready) resolve();
+    },
+  });
+  return {
+    stream,
+    feed(chunk: Buffer): Promise<void> {
+      const drained = new Promise<void>((resolve) => waiters.push(resolve));
+      stream.push(chunk);
+      return drained;
+    },
+    end() {
+      stream.push(null);
+    },
+    fail(error: Error) {
+      stream.destroy(error);
+    },
+  };
+}
+
+export async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,2 @@
+export * from './slack-notifier.js';
+export * from './slack-message.js';

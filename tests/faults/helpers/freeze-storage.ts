@@ -1,0 +1,77 @@
+import { writeSync } from 'node:fs';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Storage } from '@scholaria/backup-core';
+
+/**
+ * Where a fixture process stops dead so the test can SIGKILL it at an exact point.
+ * - `put`: inside `storage.put(key)` once `afterBytes` bytes of a matching key went to the
+ *   storage (`afterBytes: 'end'` = every byte written, before the put could commit);
+ * - `put-done`: right after a matching put committed;
+ * - `progress`: in the engine's progress callback once a component produced `afterBytes`.
+ */
+export type FreezePoint =
+  | { at: 'put'; key: string; afterBytes: number | 'end' }
+  | { at: 'put-done'; key: string }
+  | { at: 'progress'; component: string; afterBytes: number };
+
+const frozen = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Announces the point on stdout (synchronously: stdout is a pipe) and blocks the whole process,
+ * event loop included, until it is killed. Nothing can run after this line: no cleanup, no
+ * finally, exactly like a power cut of this process.
+ */
+export function freezeHere(description: string): never {
+  writeSync(1, `HOLD ${description}\n`);
+  for (;;) Atomics.wait(frozen, 0, 0);
+}
+
+function keyMatches(pattern: string, key: string): boolean {
+  return pattern.startsWith('/') ? key.startsWith(pattern.slice(1)) : key.endsWith(pattern) || key.includes(pattern);
+}
+
+/**
+ * Wraps a storage so a put stops at the freeze point. The bytes before the point are handed on
+ * and given a moment to reach the disk before the freeze, so the kill leaves a real partial write.
+ */
+export function freezingStorage(inner: Storage, point: FreezePoint | undefined): Storage {
+  if (!point || point.at === 'progress') return inner;
+  let armed = true;
+  return {
+    ...inner,
+    specVersion: 'v1',
+    name: inner.name,
+    async put(key, body, options) {
+      if (!armed || !keyMatches(point.key, key)) return await inner.put(key, body, options);
+      if (point.at === 'put-done') {
+        const result = await inner.put(key, body, options);
+        armed = false;
+        freezeHere(`after put ${key}`);
+        return result;
+      }
+      armed = false;
+      let seen = 0;
+      const limit = point.afterBytes;
+      const gate = new Transform({
+        transform(chunk: Buffer, _enc, cb: TransformCallback) {
+          if (limit === 'end' || seen + chunk.length <= limit) {
+            seen += chunk.length;
+            cb(null, chunk);
+            return;
+          }
+          const head = chunk.subarray(0, Math.max(0, limit - seen));
+          seen += head.length;
+          if (head.length > 0) this.push(head);
+          setTimeout(() => freezeHere(`in put ${key} after ${seen} bytes`), 250);
+        },
+        flush(cb) {
+          if (limit === 'end') setTimeout(() => freezeHere(`in put ${key} after all ${seen} bytes, before commit`), 250);
+          else cb();
+        },
+      });
+      (body as Readable).pipe(gate);
+      body.on('error', (e) => gate.destroy(e));
+      return await inner.put(key, gate, options);
+    },
+  };
+}
