@@ -2,7 +2,7 @@
 // manifest and audit, against real PostgreSQL + Redis and against the generated test source.
 // After each kill: the live data is unchanged, list() never shows the killed set as complete
 // (unless its manifest had committed, and then it verifies), verify and the next backup work.
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupEngine, retentionFromDays, type BackupEngine } from '@scholaria/backup-core';
@@ -72,8 +72,8 @@ let dirTest: TempDir;
 let engineReal: BackupEngine;
 let engineTest: BackupEngine;
 let liveBefore: { pg: string; redis: string };
-/** Stored sizes of the baseline sets' artifacts, to place byte offsets inside them. */
-const sizes = new Map<string, number>();
+/** Stored sizes of the baseline sets' files, to place byte offsets inside them. */
+const sizes: Record<'real' | 'test', Map<string, number>> = { real: new Map(), test: new Map() };
 const baseline: Record<'real' | 'test', string> = { real: '', test: '' };
 
 function engineFor(kind: 'real' | 'test', root: string): BackupEngine {
@@ -90,8 +90,10 @@ function engineFor(kind: 'real' | 'test', root: string): BackupEngine {
 
 function freezeFor(p: KillPoint): FreezePoint | undefined {
   const artifact = p.sources === 'test' ? 'test/big.bin' : p.component === 'postgres' ? 'postgres/app.dump' : 'redis/dump.resp';
-  const size = [...sizes].find(([path]) => path.startsWith(artifact))?.[1] ?? 1024 * 1024;
+  const known = sizes[p.sources];
+  const size = [...known].find(([path]) => path.startsWith(artifact))?.[1] ?? 1024 * 1024;
   const offset = Math.max(1, Math.floor(size * (0.05 + 0.9 * p.at)));
+  const within = (file: string) => Math.floor((known.get(file) ?? 64) * 0.95 * p.at);
   switch (p.phase) {
     case 'lock':
       return { at: 'put-done', key: '/.scholaria-backup/locks/' };
@@ -104,11 +106,11 @@ function freezeFor(p: KillPoint): FreezePoint | undefined {
     case 'upload-end':
       return { at: 'put', key: artifact, afterBytes: 'end' };
     case 'sums':
-      return { at: 'put', key: 'SHA256SUMS', afterBytes: Math.floor(60 * p.at) };
+      return { at: 'put', key: 'SHA256SUMS', afterBytes: within('SHA256SUMS') };
     case 'sums-done':
       return { at: 'put-done', key: 'SHA256SUMS' };
     case 'manifest':
-      return { at: 'put', key: 'manifest.json', afterBytes: Math.floor(900 * p.at) };
+      return { at: 'put', key: 'manifest.json', afterBytes: within('manifest.json') };
     case 'manifest-end':
       return { at: 'put', key: 'manifest.json', afterBytes: 'end' };
     case 'committed':
@@ -125,7 +127,7 @@ async function setDirs(root: string): Promise<string[]> {
 beforeAll(async () => {
   [pg, redis] = await Promise.all([startPostgres(), startRedis({ password: 'kill-test-redis-pw' })]);
   await pg.createDatabase('app');
-  await seedPostgres(pg, 'app', 20_000);
+  await seedPostgres(pg, 'app', 50_000);
   await seedRedis(redis, 4000);
   dirReal = await makeTempDir('faults-kill-real-');
   dirTest = await makeTempDir('faults-kill-test-');
@@ -137,7 +139,9 @@ beforeAll(async () => {
     const r = await engine.backup({ tier: 'daily' });
     expect(r.status, JSON.stringify(r.components.map((c) => c.error?.message))).toBe('complete');
     baseline[kind] = r.setId;
-    for (const c of r.manifest!.components) for (const a of c.artifacts) sizes.set(a.path, a.size);
+    for (const c of r.manifest!.components) for (const a of c.artifacts) sizes[kind].set(a.path, a.size);
+    const setDir = join(engine === engineReal ? dirReal.path : dirTest.path, 'backup', r.setId);
+    for (const file of ['SHA256SUMS', 'manifest.json']) sizes[kind].set(file, (await stat(join(setDir, file))).size);
   }
 });
 
@@ -168,7 +172,7 @@ describe(`SIGKILL of a backup at 20 seeded points (FAULT_SEED=${FAULT_SEED})`, (
         if (point.phase === 'dump-timed') {
           // A truly timed kill: some milliseconds after pg_dump started streaming.
           await waitFor(() => descendants(child.pid).some((d) => d.comm === 'pg_dump'), 'pg_dump to start', 60_000, 5);
-          await sleep(Math.floor(point.at * 400));
+          await sleep(Math.floor(point.at * 120));
         } else {
           const hold = await child.waitForLine(/^HOLD /);
           expect(hold).toMatch(/^HOLD /);

@@ -1,10 +1,22 @@
 /**
- * The Quick start demo (`./scripts/demo.sh`, or `node --import tsx examples/quickstart/src/main.ts`).
- * Set QDRANT_URL (and QDRANT_API_KEY) to include a Qdrant collection; BACKUP_DIR to write the
- * sets elsewhere than ./backups. Exits 1 when any table, key or point is not back.
+ * The Quick start demo (`./scripts/demo.sh`, or `node --import tsx examples/quickstart/src/main.ts`
+ * from the repository root after `pnpm build`).
+ *
+ *   QDRANT_URL, QDRANT_API_KEY   also back up, break and restore a demo collection on that Qdrant
+ *   BACKUP_DIR                   where the sets go (default ./backups)
+ *   --small                      a tenth of the data (used by the tests)
+ *   --skip-restore               skip the restore, to see the integrity check fail (exit 1)
+ *
+ * Exits 1 when any table, key or point is not back, or when a step fails.
  */
+import { parseArgs } from 'node:util';
 import { formatSummary, runQuickstart } from './quickstart.js';
+import { SMALL_SIZE } from './seed.js';
 
+const { values } = parseArgs({
+  options: { small: { type: 'boolean', default: false }, 'skip-restore': { type: 'boolean', default: false } },
+  allowPositionals: false,
+});
 const qdrantUrl = process.env.QDRANT_URL?.trim();
 const apiKey = process.env.QDRANT_API_KEY?.trim();
 
@@ -13,6 +25,8 @@ try {
   const result = await runQuickstart({
     backupDir: process.env.BACKUP_DIR?.trim() || 'backups',
     ...(qdrantUrl ? { qdrant: { url: qdrantUrl, ...(apiKey ? { apiKey } : {}) } } : {}),
+    ...(values.small ? { size: SMALL_SIZE, qdrantPoints: 100 } : {}),
+    skipRestore: values['skip-restore'],
     log: (line) => console.log(line),
   });
   console.log(formatSummary(result));

@@ -26,6 +26,18 @@ export const DEMO_SIZE: SeedSize = {
   queuedTasks: 50,
 };
 
+/** A tenth of the demo, for tests. */
+export const SMALL_SIZE: SeedSize = {
+  users: 20,
+  topics: 5,
+  contexts: 40,
+  chunks: 400,
+  embeddingDim: 384,
+  sessions: 30,
+  cacheEntries: 50,
+  queuedTasks: 5,
+};
+
 export const TABLES = ['users', 'topics', 'contexts', 'chunks'] as const;
 
 /**

@@ -7,6 +7,7 @@ import {
   open,
   readdir,
   rename,
+  rm,
   rmdir,
   stat as fsStat,
   statfs,
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { addAbortSignal, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  BackupError,
   NotFoundError,
   type Storage,
   type StorageCapacity,
@@ -35,6 +37,7 @@ export interface FsStorage extends Storage {
   stat(key: string): Promise<StorageEntry | undefined>;
   capacity(): Promise<StorageCapacity>;
   createExclusive(key: string, body: Buffer): Promise<boolean>;
+  deletePrefix(prefix: string): Promise<void>;
   /**
    * Removes temp files left by killed writers (they are invisible to `list`) that have not been
    * modified for `olderThanMs` (default: the `staleTempAfterMs` option). Returns their keys.
@@ -428,6 +431,20 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       }
     },
 
+    async deletePrefix(prefix: string) {
+      const { dirSegments } = validatePrefix(prefix);
+      if (!prefix.endsWith('/') || dirSegments.length === 0) {
+        throw invalidPrefixForDelete(prefix);
+      }
+      const target = pathOf(dirSegments);
+      try {
+        await rm(target, { recursive: true, force: true });
+      } catch (error) {
+        throw fsFailure(error, { root, op: 'deletePrefix', key: prefix });
+      }
+      await pruneEmptyDirs(path.dirname(target));
+    },
+
     async removeStaleTempFiles(options: { prefix?: string; olderThanMs?: number } = {}) {
       const { dirSegments } = validatePrefix(options.prefix ?? '');
       const olderThanMs = options.olderThanMs ?? opts.staleTempAfterMs;
@@ -460,6 +477,12 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       return removed;
     },
   };
+
+  function invalidPrefixForDelete(prefix: string): BackupError {
+    return new BackupError('INVALID_KEY', `fs:${root}: deletePrefix needs a folder prefix ending in "/", not "${prefix}"`, {
+      hint: 'Pass a set folder such as "scholaria_backup_20261126_020000/".',
+    });
+  }
 
   /** For file systems without hard links: O_EXCL create, at the price of a brief partial read window. */
   async function createWithOpenWx(finalPath: string, body: Buffer): Promise<boolean> {

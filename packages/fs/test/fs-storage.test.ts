@@ -369,3 +369,21 @@ describe('fs storage', () => {
     expect(stdout.trim().split('\n').sort()).toEqual(Object.keys(artifacts).map((p) => `${p}: OK`).sort());
   });
 });
+
+describe('fs deletePrefix', () => {
+  it('removes a whole set folder, hidden temp files of a killed writer included', async () => {
+    const dir = await makeTempDir();
+    try {
+      const storage = createFsStorage({ root: dir.path });
+      await storage.put('set_20260101_000000/a/b.bin', Readable.from([Buffer.from('x')]));
+      await storage.put('other/keep.bin', Readable.from([Buffer.from('y')]));
+      await writeFile(`${dir.path}/set_20260101_000000/a/.tmp-leftover`, 'partial');
+      await storage.deletePrefix('set_20260101_000000/');
+      expect((await readdir(dir.path)).sort()).toEqual(['other']);
+      await expect(storage.deletePrefix('')).rejects.toMatchObject({ code: 'INVALID_KEY' });
+      await expect(storage.deletePrefix('../x/')).rejects.toMatchObject({ code: 'INVALID_KEY' });
+    } finally {
+      await dir.remove();
+    }
+  });
+});

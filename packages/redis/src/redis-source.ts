@@ -43,7 +43,7 @@ function rdbRestoreError(): BackupError {
 }
 
 function logicalRestoreHint(): string {
-  return 'REDISCLI_AUTH=PASSWORD redis-cli -h HOST -p PORT --pipe  (databases are not flushed first; FLUSHDB them for an exact copy)';
+  return 'REDISCLI_AUTH=PASSWORD redis-cli -h HOST -p PORT --pipe  # adds to existing keys: FLUSHALL the target first for an exact copy';
 }
 
 function numbersFrom(value: unknown): number[] {
@@ -118,7 +118,7 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
           await ctx.writeArtifact(RDB_ARTIFACT, Readable.from(session.payload(), { objectMode: false }), {
             compression: false,
             contentType: RDB_CONTENT_TYPE,
-            restoreHint: 'stop redis-server, copy to <dir>/<dbfilename>, start it (see the README: AOF caveat)',
+            restoreHint: 'cat > REDIS_DIR/dump.rdb  # with redis-server stopped; appendonly yes: see the @scholaria/backup-redis README',
             metadata: { transfer: session.info.transfer, rdbVersion: session.info.rdbVersion, checksumVerified: session.info.checksumVerified },
           });
           const keys = Object.values(keyspace).reduce((a, b) => a + b, 0);

@@ -203,6 +203,17 @@ export function s3Failure(error: unknown, ctx: S3ErrorContext): BackupError {
       true,
     );
   }
+  if (code === 'NotImplemented' || code === 'MethodNotAllowed' || status === 501) {
+    return make(
+      'STORAGE_FAILED',
+      `${where}: ${what} failed: the service does not implement this S3 operation: ${reason}`,
+      ctx.op === 'deleteMany' || ctx.op === 'delete'
+        ? 'set `deleteAllVersions: false` (and `objectLock` off) for services without ListObjectVersions'
+        : ctx.op === 'createExclusive'
+          ? 'set `conditionalWrites: false` for services without conditional writes'
+          : 'check the provider settings for this service',
+    );
+  }
   if (code === 'EntityTooLarge' || code === 'EntityTooSmall' || code === 'InvalidPart' || code === 'InvalidPartOrder') {
     return make('STORAGE_FAILED', `${where}: ${what} failed: ${reason}`, 'check `partSizeBytes` and pass `size` to put when known');
   }

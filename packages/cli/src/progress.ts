@@ -1,0 +1,111 @@
+import cliProgress from 'cli-progress';
+import type { ProgressEvent } from '@scholaria/backup-core';
+import type { Output } from './cli-io.js';
+import { formatBytes, formatDuration } from './format.js';
+
+export interface ProgressReporter {
+  onProgress(event: ProgressEvent): void;
+  /** Stops the bars (leaving their last state on screen). */
+  stop(): void;
+}
+
+interface Track {
+  label: string;
+  started: number;
+  artifacts: Map<string, number>;
+  total: number;
+  lastLine: number;
+  bar?: cliProgress.SingleBar;
+}
+
+const PHASE_LABEL: Record<string, string> = { upload: 'backup', backup: 'backup', verify: 'verify', restore: 'restore', download: 'download' };
+const PLAIN_INTERVAL_MS = 15_000;
+const BAR_WIDTH = 24;
+
+function rateOf(track: Track, bytes: number): number {
+  const seconds = (Date.now() - track.started) / 1000;
+  return seconds > 0 ? bytes / seconds : 0;
+}
+
+export interface ProgressOptions {
+  /** A terminal: draw bars. Otherwise print a line per finished artifact (and every 15 s). */
+  tty: boolean;
+  /** Off with --json. */
+  enabled: boolean;
+  /** Expected bytes per component, for the bar and the ETA (restore: from the manifest; backup: the previous set). */
+  expected?: Map<string, number>;
+}
+
+/** Bytes, rate and ETA per component: a cli-progress multibar on a terminal, plain lines otherwise. */
+export function createProgress(out: Output, options: ProgressOptions): ProgressReporter {
+  if (!options.enabled) return { onProgress() {}, stop() {} };
+  const tracks = new Map<string, Track>();
+  let multibar: cliProgress.MultiBar | undefined;
+
+  const format: cliProgress.GenericFormatter = (_opts, params, payload: { label: string; track: Track }) => {
+    const { track } = payload;
+    const bytes = params.value;
+    const rate = rateOf(track, bytes);
+    const label = payload.label.padEnd(18);
+    if (track.total > 0) {
+      const ratio = Math.min(1, bytes / track.total);
+      const filled = Math.round(ratio * BAR_WIDTH);
+      const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
+      const eta = rate > 0 && bytes < track.total ? formatDuration(((track.total - bytes) / rate) * 1000) : bytes >= track.total ? 'done' : '-';
+      return `${label} ${bar} ${String(Math.round(ratio * 100)).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(track.total)} ${formatBytes(rate)}/s ETA ${eta}`;
+    }
+    return `${label} ${formatBytes(bytes)} ${formatBytes(rate)}/s`;
+  };
+
+  const ensureBars = () => {
+    if (multibar || !options.tty) return;
+    multibar = new cliProgress.MultiBar({
+      stream: out.io.stderr,
+      format,
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      fps: 5,
+      noTTYOutput: false,
+    });
+    // Log lines printed while the bars are up go above them instead of through them.
+    out.interceptStderr = (line) => multibar?.log(`${line}\n`);
+  };
+
+  return {
+    onProgress(event) {
+      const phase = PHASE_LABEL[event.phase] ?? event.phase;
+      const key = `${event.component} ${phase}`;
+      let track = tracks.get(key);
+      if (!track) {
+        track = { label: key, started: Date.now(), artifacts: new Map(), total: options.expected?.get(event.component) ?? 0, lastLine: Date.now() };
+        tracks.set(key, track);
+      }
+      const artifact = event.artifact ?? '';
+      track.artifacts.set(artifact, Math.max(track.artifacts.get(artifact) ?? 0, event.bytes));
+      const bytes = [...track.artifacts.values()].reduce((n, b) => n + b, 0);
+      if (track.total > 0 && bytes > track.total) track.total = bytes;
+      if (options.tty) {
+        ensureBars();
+        if (!track.bar) track.bar = multibar!.create(Math.max(track.total, 1), bytes, { label: track.label, track });
+        track.bar.setTotal(Math.max(track.total, 1));
+        track.bar.update(bytes, { label: track.label, track });
+        return;
+      }
+      const finished = event.done === true || (event.totalBytes !== undefined && event.totalBytes > 0 && event.bytes >= event.totalBytes);
+      const now = Date.now();
+      if (finished || now - track.lastLine >= PLAIN_INTERVAL_MS) {
+        track.lastLine = now;
+        const what = event.artifact ? ` ${event.artifact}` : '';
+        out.note(`${event.component}: ${phase}${what} ${finished ? 'done,' : 'at'} ${formatBytes(finished ? event.bytes : bytes)} (${formatBytes(rateOf(track, bytes))}/s)`);
+      }
+    },
+    stop() {
+      if (multibar) {
+        multibar.stop();
+        multibar = undefined;
+        out.interceptStderr = undefined;
+      }
+    },
+  };
+}

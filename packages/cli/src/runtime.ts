@@ -1,0 +1,172 @@
+import { isAbsolute, resolve } from 'node:path';
+import {
+  BackupError,
+  ConfigError,
+  DEFAULT_SCHEDULES,
+  createBackupEngine,
+  createRedactor,
+  loadEnvConfig,
+  secretsFromEnvConfig,
+  validateCron,
+  type BackupEngine,
+  type BackupEngineOptions,
+  type BackupSource,
+  type Redactor,
+  type ScholariaBackupConfig,
+  type Storage,
+} from '@scholaria/backup-core';
+import type { CliIo } from './cli-io.js';
+import { engineOptionsFromEnv } from './env-runtime.js';
+import { findConfigFile, importConfigFile } from './load-config.js';
+import { LogHub } from './run-log.js';
+
+export const DEFAULT_LOG_DIR = '/var/log/scholaria';
+
+/** Everything a command needs, built from a config file or the environment. */
+export interface CliRuntime {
+  engine: BackupEngine;
+  /** The config file path, or 'environment'. */
+  origin: string;
+  storages: Storage[];
+  sources: BackupSource[];
+  schedules: Record<string, string>;
+  timeZone: string;
+  logDir: string;
+  metricsPort?: number;
+  redact: Redactor;
+  /** Valid but probably unintended settings, printed as `warning:` lines. */
+  warnings: string[];
+  /** The engine's logger; commands attach the log file and the console to it. */
+  hub: LogHub;
+  close(): Promise<void>;
+}
+
+function withAbsoluteDirs(env: Record<string, string | undefined>, cwd: string): Record<string, string | undefined> {
+  const out = { ...env };
+  for (const name of ['BACKUP_DIR', 'BACKUP_LOG_DIR', 'BACKUP_ENCRYPTION_IDENTITY_FILE']) {
+    const value = out[name]?.trim();
+    if (value && !isAbsolute(value)) out[name] = resolve(cwd, value);
+  }
+  return out;
+}
+
+function checkSchedules(schedules: Record<string, string>, timeZone: string, label: (tier: string) => string, issues: string[]): void {
+  for (const [tier, cron] of Object.entries(schedules)) {
+    if (typeof cron !== 'string') {
+      issues.push(`${label(tier)}: expected a cron expression string`);
+      continue;
+    }
+    try {
+      validateCron(cron, label(tier), timeZone).stop();
+    } catch (error) {
+      issues.push((error as Error).message);
+    }
+  }
+}
+
+function portProblem(value: unknown): string | undefined {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65_535 ? undefined : 'expected a port number from 1 to 65535';
+}
+
+/**
+ * Loads the configuration (config file, else environment) and builds the engine. Does no I/O
+ * beyond reading the config file: invalid configuration throws one ConfigError listing every
+ * problem before anything is written.
+ */
+export async function createRuntime(io: CliIo, options: { configPath?: string }): Promise<CliRuntime> {
+  const env = withAbsoluteDirs(io.env, io.cwd);
+  const hub = new LogHub();
+  const file = findConfigFile(io.cwd, options.configPath);
+  const issues: string[] = [];
+  let engineOptions: BackupEngineOptions | undefined;
+  let schedules: Record<string, string>;
+  let timeZone: string;
+  let logDir: string;
+  let metricsPort: number | undefined;
+  let secrets: string[] = [];
+  const warnings: string[] = [];
+
+  if (file) {
+    const config: ScholariaBackupConfig = await importConfigFile(file, io.env);
+    const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, ...rest } = config;
+    timeZone = rest.timeZone ?? 'UTC';
+    schedules = { ...DEFAULT_SCHEDULES, ...(fileSchedules ?? {}) };
+    checkSchedules(schedules, timeZone, (tier) => `schedules.${tier}`, issues);
+    if (fileLogDir !== undefined && (typeof fileLogDir !== 'string' || fileLogDir === '')) issues.push('logDir: expected a folder path');
+    const envLogDir = env.BACKUP_LOG_DIR?.trim();
+    logDir = typeof fileLogDir === 'string' && fileLogDir !== '' ? resolve(io.cwd, fileLogDir) : envLogDir || DEFAULT_LOG_DIR;
+    const envPort = env.BACKUP_METRICS_PORT?.trim();
+    const port = filePort ?? (envPort ? Number(envPort) : undefined);
+    if (port !== undefined) {
+      const problem = portProblem(port);
+      if (problem) issues.push(`${filePort !== undefined ? 'metricsPort' : 'BACKUP_METRICS_PORT'}: ${problem}`);
+      else metricsPort = port;
+    }
+    if (fileLogger) hub.attach(fileLogger);
+    engineOptions = { ...rest, logger: hub };
+    // Connection strings the file read from the environment are masked as well.
+    try {
+      secrets = secretsFromEnvConfig(loadEnvConfig(env));
+    } catch {
+      // the environment is not this run's configuration; its problems are not ours to report
+    }
+    secrets.push(...(rest.secrets ?? []));
+  } else {
+    const envConfig = loadEnvConfig(env);
+    warnings.push(...envConfig.warnings);
+    timeZone = envConfig.timeZone;
+    schedules = { ...envConfig.schedules };
+    checkSchedules(schedules, timeZone, (tier) => `BACKUP_${tier.toUpperCase()}_SCHEDULE`, issues);
+    logDir = envConfig.logDir;
+    metricsPort = envConfig.metricsPort;
+    try {
+      const parts = engineOptionsFromEnv(envConfig);
+      engineOptions = { ...parts.options, logger: hub };
+      secrets = parts.secrets;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      issues.unshift(...error.issues);
+    }
+  }
+
+  let engine: BackupEngine | undefined;
+  try {
+    if (engineOptions) engine = createBackupEngine(engineOptions);
+  } catch (error) {
+    if (error instanceof ConfigError || (BackupError.isInstance(error) && error.code === 'CONFIG_INVALID')) {
+      const more = (error as ConfigError).issues?.length ? (error as ConfigError).issues : [error.message];
+      issues.unshift(...more);
+    } else throw error;
+  }
+  if (issues.length > 0 || !engine || !engineOptions) {
+    throw new ConfigError(`Invalid configuration (${file ?? 'environment'}): ${issues.length} problem${issues.length === 1 ? '' : 's'} to fix`, issues, {
+      hint: file ? `Fix ${file}; see docs/cli.md for the options.` : 'Fix the variables listed above in .env or the container environment; see docs/cli.md.',
+    });
+  }
+  const storages = Array.isArray(engineOptions.storage) ? engineOptions.storage : [engineOptions.storage];
+  const built = engine;
+  const notifiers = engineOptions.notifiers ?? [];
+  return {
+    engine: built,
+    origin: file ?? 'environment',
+    storages,
+    sources: engineOptions.sources,
+    schedules,
+    timeZone,
+    logDir,
+    ...(metricsPort !== undefined ? { metricsPort } : {}),
+    redact: createRedactor([...new Set(secrets)]),
+    warnings,
+    hub,
+    async close() {
+      await built.close();
+      for (const notifier of notifiers) {
+        try {
+          (notifier as { close?: () => unknown }).close?.();
+        } catch {
+          // closing is best effort
+        }
+      }
+    },
+  };
+}
