@@ -11,6 +11,8 @@ import { DEMO_COLLECTION } from '../src/qdrant-demo.js';
 
 const exec = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+// Each test starts its own PostgreSQL and Redis; on a loaded CI machine that takes a while.
+const SLOW = 180_000;
 
 describe('quickstart demo', () => {
   let temp: TempDir;
@@ -21,7 +23,7 @@ describe('quickstart demo', () => {
   });
   afterAll(async () => {
     await Promise.all([temp?.remove(), qdrant?.stop()]);
-  });
+  }, SLOW);
 
   it('backs up, survives the disaster and gets every table, key and point back (with Qdrant)', async () => {
     const backupDir = join(temp.path, 'full');
@@ -49,7 +51,7 @@ describe('quickstart demo', () => {
     expect(stdout.trim().split('\n')).toHaveLength(4);
     expect(stdout).not.toMatch(/FAILED/);
     expect(qdrant.collections().map((c) => c.name)).not.toContain(DEMO_COLLECTION);
-  });
+  }, SLOW);
 
   it('the integrity check fails when data is not restored', async () => {
     const result = await runQuickstart({ backupDir: join(temp.path, 'skip'), size: SMALL_SIZE, skipRestore: true });
@@ -63,14 +65,14 @@ describe('quickstart demo', () => {
       'redis values, types and TTLs': expect.stringMatching(/^\d+ missing, 0 changed, 0 unexpected$/),
     });
     expect(result.checks.find((c) => c.item === 'table users')?.ok).toBe(true);
-  });
+  }, SLOW);
 
   it('restoring only postgres leaves the Redis check failing', async () => {
     const result = await runQuickstart({ backupDir: join(temp.path, 'pg-only'), size: SMALL_SIZE, restoreComponents: ['postgres'] });
     expect(result.ok).toBe(false);
     expect(result.checks.filter((c) => c.component === 'postgres').every((c) => c.ok)).toBe(true);
     expect(result.checks.filter((c) => c.component === 'redis').some((c) => c.ok)).toBe(false);
-  });
+  }, SLOW);
 
   it('the demo command exits 1 and says so when the check fails', async () => {
     const backupDir = join(temp.path, 'cli');
@@ -86,5 +88,5 @@ describe('quickstart demo', () => {
     expect(error?.stdout).toMatch(/FAIL postgres +table chunks +expected 400 rows.*got missing/);
     expect(error?.stdout).toContain('INTEGRITY CHECK FAILED');
     expect((await readdir(backupDir)).filter((d) => d.startsWith('scholaria_backup_'))).toHaveLength(1);
-  });
+  }, SLOW);
 });

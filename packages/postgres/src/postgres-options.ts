@@ -33,6 +33,7 @@ export const postgresOptionsSchema = z
     url: z
       .string()
       .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must start with postgres:// or postgresql://')
+      .refine((u) => URL.canParse(u), 'is not a valid URL (percent-encode special characters in the password; for a unix socket use postgresql://user@localhost/db?host=/run/postgresql)')
       .optional(),
     host: z.string().min(1).optional(),
     port: z.number().int().min(1).max(65535).optional(),

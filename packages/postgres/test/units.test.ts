@@ -39,6 +39,7 @@ describe('options', () => {
       /restore\.mode/,
     );
     expect(configError(() => createPostgresSource({ url: 'postgres://h/db', jobs: 0 })).message).toMatch(/jobs/);
+    expect(configError(() => createPostgresSource({ url: 'postgresql://u:p@[bad/db' })).message).toMatch(/url: is not a valid URL/);
     expect(configError(() => createPostgresSource({ url: 'postgres://h/db', unknown: 1 } as never)).message).toMatch(/unknown/i);
   });
 

@@ -1,3 +1,4 @@
+/// <reference path="./types/redis-parser.d.ts" />
 import type { Socket } from 'node:net';
 import RedisParser from 'redis-parser';
 import type { RawEndpoint } from './redis-connection.js';

@@ -1,0 +1,75 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createScheduler, zstdAvailable, type HealthCheckItem, type HealthReport, type HealthStatus } from '@scholaria/backup-core';
+import { EXIT } from '../exit-codes.js';
+import { withRuntime, type CommandContext } from '../command-context.js';
+import type { CliRuntime } from '../runtime.js';
+import { formatTime, table } from '../format.js';
+
+const RANK: Record<HealthStatus, number> = { ok: 0, warn: 1, fail: 2 };
+
+export function worst(checks: { status: HealthStatus }[]): HealthStatus {
+  return checks.reduce<HealthStatus>((w, c) => (RANK[c.status] > RANK[w] ? c.status : w), 'ok');
+}
+
+export function healthExitCode(status: HealthStatus): number {
+  return status === 'ok' ? EXIT.OK : status === 'warn' ? EXIT.WARNING : EXIT.FAILURE;
+}
+
+function logDirCheck(logDir: string): HealthCheckItem {
+  let probe = logDir;
+  while (!existsSync(probe) && dirname(probe) !== probe) probe = dirname(probe);
+  try {
+    accessSync(probe, constants.W_OK | constants.X_OK);
+    return { name: 'log directory', status: 'ok', message: probe === logDir ? `${logDir} is writable` : `${logDir} will be created (${probe} is writable)` };
+  } catch {
+    return { name: 'log directory', status: 'warn', message: `${logDir} is not writable by this user: runs will not keep log files (set BACKUP_LOG_DIR)` };
+  }
+}
+
+/** The checks only the CLI can make: the zstd tool, the log folder and missed scheduled runs. */
+export async function cliHealthChecks(rt: CliRuntime): Promise<HealthCheckItem[]> {
+  const checks: HealthCheckItem[] = [];
+  const usesZstd = (rt.engine.options.codecs ?? []).some((c) => c.name === 'zstd') || rt.sources.some((s) => s.name === 'postgres');
+  if (usesZstd) {
+    const zstd = await zstdAvailable();
+    checks.push(
+      zstd.available
+        ? { name: 'tool zstd', status: 'ok', message: zstd.via === 'zlib' ? 'built into Node.js' : 'the zstd program runs' }
+        : { name: 'tool zstd', status: 'fail', message: 'the zstd program is not installed or not on PATH: install it (apt-get install zstd)' },
+    );
+  }
+  checks.push(logDirCheck(rt.logDir));
+  try {
+    const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone });
+    const status = await scheduler.status();
+    for (const tier of status.tiers) {
+      if (!tier.missed) continue;
+      checks.push({
+        name: `schedule ${tier.tier}`,
+        status: 'warn',
+        message: `the run due ${formatTime(tier.previousScheduled, rt.timeZone)} left no set${tier.lastSet ? ` (last: ${tier.lastSet.id})` : ''}: was the scheduler down, or did the run fail? See its log`,
+        details: { cron: tier.cron, previousScheduled: tier.previousScheduled?.toISOString() ?? null, lastSet: tier.lastSet?.id ?? null },
+      });
+    }
+  } catch (error) {
+    checks.push({ name: 'schedule', status: 'warn', message: `cannot compute the schedule: ${(error as Error).message}` });
+  }
+  return checks;
+}
+
+export async function healthCheckCommand(ctx: CommandContext): Promise<number> {
+  return await withRuntime(ctx, 'health-check', async ({ rt, fileLog }) => {
+    const report: HealthReport = await rt.engine.health({ signal: ctx.signal });
+    const checks = [...report.checks, ...(await cliHealthChecks(rt))];
+    const status = worst(checks);
+    fileLog[status === 'ok' ? 'info' : status === 'warn' ? 'warn' : 'error'](`health-check: ${status}`, { checks });
+    if (ctx.json) {
+      ctx.out.document({ status, checks });
+    } else {
+      ctx.out.line(table(['STATUS', 'CHECK', 'DETAIL'], checks.map((c) => [c.status.toUpperCase(), c.name, c.message])));
+      ctx.out.line(`overall: ${status.toUpperCase()}`);
+    }
+    return healthExitCode(status);
+  });
+}

@@ -1,0 +1,34 @@
+import type { PruneResult } from '@scholaria/backup-core';
+import type { Output } from '../cli-io.js';
+import { EXIT } from '../exit-codes.js';
+import { withRuntime, type CommandContext } from '../command-context.js';
+import { table } from '../format.js';
+
+export function pruneJson(result: PruneResult) {
+  return {
+    dryRun: result.dryRun,
+    keep: result.keep.map((d) => ({ id: d.id, storage: d.storage, tier: d.tier ?? null, status: d.status, reasons: d.reasons })),
+    remove: result.remove.map((d) => ({ id: d.id, storage: d.storage, tier: d.tier ?? null, status: d.status, reasons: d.reasons })),
+    failed: result.failed,
+  };
+}
+
+export function printPrune(out: Output, result: PruneResult, _timeZone: string): void {
+  const verb = result.dryRun ? 'would remove' : 'removed';
+  out.line(`prune${result.dryRun ? ' (dry run, nothing deleted)' : ''}: keeps ${result.keep.length}, ${verb} ${result.remove.length}`);
+  const rows = [
+    ...result.remove.map((d) => [result.dryRun ? 'remove' : 'removed', d.id, d.tier ?? '-', d.storage, d.reasons.join('; ')]),
+    ...result.keep.map((d) => ['keep', d.id, d.tier ?? '-', d.storage, d.reasons.join('; ')]),
+  ];
+  if (rows.length > 0) out.line(table(['ACTION', 'SET', 'TIER', 'STORAGE', 'WHY'], rows));
+  for (const f of result.failed) out.line(`could not delete ${f.key}: ${f.error}`);
+}
+
+export async function pruneCommand(ctx: CommandContext, options: { dryRun: boolean }): Promise<number> {
+  return await withRuntime(ctx, options.dryRun ? undefined : 'prune', async ({ rt }) => {
+    const result = await rt.engine.prune({ dryRun: options.dryRun });
+    if (ctx.json) ctx.out.document(pruneJson(result));
+    else printPrune(ctx.out, result, rt.timeZone);
+    return result.failed.length > 0 ? EXIT.FAILURE : EXIT.OK;
+  });
+}

@@ -1,0 +1,155 @@
+import { createInterface } from 'node:readline';
+import { BackupError, type Manifest, type RestoreResult } from '@scholaria/backup-core';
+import type { CliIo } from '../cli-io.js';
+import { EXIT } from '../exit-codes.js';
+import { withRuntime, type CommandContext } from '../command-context.js';
+import type { CliRuntime } from '../runtime.js';
+import { createProgress } from '../progress.js';
+import { errorJson, formatBytes, formatDuration, formatTime } from '../format.js';
+
+export interface RestoreCommandOptions {
+  component: string[];
+  dryRun: boolean;
+  yes: boolean;
+  mode?: string;
+  targetDatabase?: string;
+}
+
+export function restoreJson(result: RestoreResult) {
+  return {
+    setId: result.setId,
+    dryRun: result.dryRun,
+    status: result.status,
+    durationMs: result.durationMs,
+    verified: result.verified,
+    components: result.components.map((c) => ({
+      name: c.name,
+      status: c.status,
+      plan: c.plan,
+      warnings: c.warnings,
+      durationMs: c.durationMs,
+      error: errorJson(c.error),
+    })),
+  };
+}
+
+/** The components a restore would touch; the same rules as the engine, checked before asking. */
+function chooseComponents(rt: CliRuntime, manifest: Manifest, requested: string[]): string[] {
+  const configured = new Set(rt.sources.map((s) => s.name));
+  const inSet = manifest.components.map((c) => c.name);
+  if (requested.length === 0) {
+    return manifest.components.filter((c) => c.status === 'ok' && configured.has(c.name)).map((c) => c.name);
+  }
+  const problems: string[] = [];
+  for (const name of requested) {
+    const component = manifest.components.find((c) => c.name === name);
+    if (!component) problems.push(`set ${manifest.id} has no component "${name}" (it has: ${inSet.join(', ') || 'none'})`);
+    else if (component.status !== 'ok') problems.push(`component "${name}" failed in set ${manifest.id}, so it cannot be restored from it`);
+    else if (!configured.has(name)) problems.push(`no source is configured for component "${name}" (configured: ${[...configured].join(', ') || 'none'})`);
+  }
+  if (problems.length > 0) {
+    throw new BackupError('COMPONENT_UNKNOWN', problems.join('; '), {
+      hint: 'Choose components that the set contains and the configuration defines (`scholaria-backup list` shows each set\'s components).',
+    });
+  }
+  return requested;
+}
+
+/** One line from stdin; '' when stdin closes first. */
+async function ask(io: CliIo, question: string, signal: AbortSignal): Promise<string> {
+  io.stderr.write(question);
+  const rl = createInterface({ input: io.stdin, terminal: false });
+  try {
+    return await new Promise<string>((resolve) => {
+      const done = (answer: string) => resolve(answer);
+      rl.once('line', done);
+      rl.once('close', () => done(''));
+      signal.addEventListener('abort', () => done(''), { once: true });
+    });
+  } finally {
+    rl.close();
+  }
+}
+
+export async function restoreCommand(ctx: CommandContext, ref: string, options: RestoreCommandOptions): Promise<number> {
+  if (options.targetDatabase !== undefined && options.mode !== undefined && options.mode !== 'new-database') {
+    throw new BackupError('USAGE', `--target-database goes with --mode new-database, not --mode ${options.mode}`, {
+      hint: 'Use --mode new-database --target-database NAME to restore PostgreSQL beside the live database.',
+    });
+  }
+  return await withRuntime(ctx, 'restore', async ({ rt }) => {
+    const { out } = ctx;
+    const manifest = await rt.engine.readManifest(ref);
+    const components = chooseComponents(rt, manifest, options.component);
+    const wantsPgOptions = options.mode !== undefined || options.targetDatabase !== undefined;
+    if (wantsPgOptions && !components.includes('postgres')) {
+      throw new BackupError('USAGE', '--mode and --target-database apply to the postgres component, which this restore does not include', {
+        hint: 'Add --component postgres, or leave these options out.',
+      });
+    }
+    const plan = `restore ${manifest.id} (${manifest.tier}, started ${formatTime(manifest.startedAt, rt.timeZone)}): ${components.join(', ') || 'nothing'}`;
+    if (!options.dryRun) {
+      if (!options.yes) {
+        if (!ctx.io.isTTY) {
+          throw new BackupError('USAGE', `refusing to restore ${manifest.id} over live data without confirmation: this is not an interactive terminal`, {
+            hint: 'Pass --yes to confirm, or --dry-run to check the set without touching anything.',
+          });
+        }
+        out.note(`${plan}`);
+        out.note(`This overwrites the live data of: ${components.join(', ')}.`);
+        const answer = (await ask(ctx.io, `Type the set id (${manifest.id}) or "yes" to continue: `, ctx.signal)).trim();
+        if (answer !== manifest.id && answer.toLowerCase() !== 'yes') {
+          out.note('restore cancelled: nothing was changed');
+          return EXIT.FAILURE;
+        }
+      }
+    }
+    if (!ctx.json) out.note(`${options.dryRun ? '[dry run] ' : ''}${plan}`);
+
+    const expected = new Map<string, number>();
+    for (const c of manifest.components) expected.set(c.name, c.artifacts.reduce((n, a) => n + a.size, 0));
+    const progress = createProgress(out, { tty: ctx.io.isTTY, enabled: !ctx.json, expected });
+    let result: RestoreResult;
+    try {
+      result = await rt.engine.restore({
+        ref: manifest.id,
+        components,
+        dryRun: options.dryRun,
+        signal: ctx.signal,
+        onProgress: (e) => progress.onProgress(e),
+        ...(wantsPgOptions
+          ? {
+              componentOptions: {
+                postgres: {
+                  ...(options.mode ? { mode: options.mode } : {}),
+                  ...(options.targetDatabase ? { targetDatabase: options.targetDatabase, ...(options.mode ? {} : { mode: 'new-database' }) } : {}),
+                },
+              },
+            }
+          : {}),
+      });
+    } finally {
+      progress.stop();
+    }
+    if (ctx.json) {
+      out.document(restoreJson(result));
+    } else {
+      const verifiedOk = result.verified.filter((v) => v.ok).length;
+      out.line(`verification: ${verifiedOk}/${result.verified.length} artifacts match their SHA-256${verifiedOk === result.verified.length ? '' : ' — nothing was restored'}`);
+      for (const v of result.verified.filter((x) => !x.ok)) out.line(`  FAILED ${v.path}: ${v.error ?? 'mismatch'}`);
+      for (const c of result.components) {
+        out.line(`${c.name}: ${c.status}${c.durationMs ? ` in ${formatDuration(c.durationMs)}` : ''}`);
+        for (const step of c.plan) out.line(`  - ${step}`);
+        for (const w of c.warnings) out.line(`  warning: ${w}`);
+        if (c.error) out.line(`  error: ${c.error.message}`);
+      }
+      const total = manifest.components.filter((c) => components.includes(c.name)).reduce((n, c) => n + c.artifacts.reduce((m, a) => m + a.size, 0), 0);
+      out.line(
+        `restore of ${result.setId}${result.dryRun ? ' (dry run: nothing was written)' : ''}: ${result.status.toUpperCase()}, ${formatBytes(total)} in ${formatDuration(result.durationMs)}`,
+      );
+      const firstError = result.components.find((c) => c.error)?.error as BackupError | undefined;
+      if (firstError?.hint) out.note(`hint: ${firstError.hint}`);
+    }
+    return result.status === 'ok' ? EXIT.OK : EXIT.FAILURE;
+  });
+}

@@ -1,0 +1,216 @@
+import { BackupError, createScheduler, listLocks, lockIsStale, type SchedulerRun, type SchedulerStatus } from '@scholaria/backup-core';
+import { EXIT } from '../exit-codes.js';
+import { lazyFileLogger, withRuntime, type CommandContext } from '../command-context.js';
+import { errorJson, formatBytes, formatDuration, formatTime, table } from '../format.js';
+import { SchedulerMetrics, startMetricsServer, type MetricsServer } from '../metrics.js';
+import type { Logger } from '@scholaria/backup-core';
+
+export interface SchedulerRunOptions {
+  metricsPort?: number;
+  metricsHost: string;
+  /** Hidden: run this tier right after start (tests, first deployment). */
+  runNow?: string;
+}
+
+function runJson(run: SchedulerRun) {
+  return {
+    event: 'run',
+    tier: run.tier,
+    scheduledFor: run.scheduledFor.toISOString(),
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    setId: run.result?.setId || null,
+    status: run.result?.status ?? 'failed',
+    bytes: run.result?.bytes ?? 0,
+    durationMs: run.result?.durationMs ?? null,
+    components: (run.result?.components ?? []).map((c) => ({ name: c.name, status: c.status, bytes: c.bytes, error: errorJson(c.error) })),
+    pruned: run.prune ? run.prune.remove.map((r) => r.id) : [],
+    error: errorJson(run.error ?? run.result?.error),
+  };
+}
+
+function waitForAbort(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/**
+ * The long-running service: schedules the tiers, one run at a time, prune after each
+ * successful backup. SIGTERM/SIGINT abort the running job (its half-written set is removed,
+ * no manifest is written) and the command returns 0.
+ */
+export async function schedulerRunCommand(ctx: CommandContext, options: SchedulerRunOptions): Promise<number> {
+  return await withRuntime(ctx, undefined, async ({ rt }) => {
+    const { out } = ctx;
+    const warnOpen = (error: Error) =>
+      out.note(`warning: cannot write log files in ${rt.logDir} (${error.message}); continuing without them. Set BACKUP_LOG_DIR to a writable folder.`);
+    // The service's own lines go to scheduler-<date>.log; each job's to backup-<tier>-<date>.log.
+    const serviceLog = lazyFileLogger(rt, 'scheduler', warnOpen);
+    let jobLog: ReturnType<typeof lazyFileLogger> | undefined;
+    const router: Logger = {
+      debug: (m, f) => (jobLog ?? serviceLog).debug(m, f),
+      info: (m, f) => (jobLog ?? serviceLog).info(m, f),
+      warn: (m, f) => (jobLog ?? serviceLog).warn(m, f),
+      error: (m, f) => (jobLog ?? serviceLog).error(m, f),
+    };
+    const detach = rt.hub.attach(router);
+
+    const metrics = new SchedulerMetrics();
+    let stopping = false;
+    const scheduler = createScheduler(rt.engine, {
+      tiers: rt.schedules,
+      timeZone: rt.timeZone,
+      logger: rt.hub,
+      onRunStart: (tier) => {
+        jobLog = lazyFileLogger(rt, `backup-${tier}`, warnOpen);
+      },
+      onRunEnd: (run) => {
+        metrics.record(run);
+        const status = run.result?.status ?? 'failed';
+        const message = `${run.tier} backup ${run.result?.setId || ''} ${status}: ${formatBytes(run.result?.bytes)} in ${formatDuration(run.result?.durationMs)}${
+          run.prune ? `; prune removed ${run.prune.remove.length} set(s)` : ''
+        }${run.error ? `; error: ${run.error.message}` : ''}`;
+        rt.hub[status === 'complete' && !run.error ? 'info' : 'error'](message.replace(/\s+/g, ' '), { tier: run.tier, setId: run.result?.setId, status });
+        jobLog?.close();
+        jobLog = undefined;
+        if (ctx.json) out.jsonLine(runJson(run));
+      },
+    });
+
+    let server: MetricsServer | undefined;
+    try {
+      try {
+        metrics.seed(await rt.engine.list());
+      } catch (error) {
+        rt.hub.warn(`cannot read the existing sets for the metrics: ${(error as Error).message}`);
+      }
+      const port = options.metricsPort ?? rt.metricsPort;
+      if (port !== undefined) {
+        server = await startMetricsServer({
+          port,
+          host: options.metricsHost,
+          metrics,
+          status: () => scheduler.status(),
+          stopping: () => stopping,
+          redact: rt.redact,
+        });
+      }
+      scheduler.start();
+      const next = scheduler.nextRuns();
+      if (ctx.json) {
+        out.jsonLine({
+          event: 'started',
+          timeZone: rt.timeZone,
+          schedules: rt.schedules,
+          nextRuns: Object.fromEntries(next.map((n) => [n.tier, n.next?.toISOString() ?? null])),
+          metricsPort: server?.port ?? null,
+          pid: process.pid,
+        });
+      }
+      rt.hub.info(
+        `scheduler started (${rt.timeZone}): ${next.map((n) => `${n.tier} "${rt.schedules[n.tier]}" next ${formatTime(n.next, rt.timeZone)}`).join('; ')}${
+          server ? `; metrics on ${options.metricsHost}:${server.port}` : ''
+        }`,
+        { pid: process.pid, ...(server ? { metricsPort: server.port } : {}) },
+      );
+      if (options.runNow) {
+        scheduler.runNow(options.runNow).catch((error: Error) => rt.hub.error(`run-now ${options.runNow} failed: ${error.message}`));
+      }
+      await waitForAbort(ctx.signal);
+      stopping = true;
+      const running = scheduler.running;
+      rt.hub.info(`stopping${running ? `: aborting the ${running.tier} backup that started ${formatTime(running.startedAt, rt.timeZone)}` : ''}`);
+      await scheduler.stop({ abort: true });
+      rt.hub.info('scheduler stopped');
+      if (ctx.json) out.jsonLine({ event: 'stopped' });
+      return EXIT.OK;
+    } finally {
+      stopping = true;
+      await scheduler.stop({ abort: true }).catch(() => undefined);
+      await server?.close();
+      detach();
+      jobLog?.close();
+      serviceLog.close();
+    }
+  });
+}
+
+export function statusJson(status: SchedulerStatus, running: RunningJob[]) {
+  return {
+    timeZone: status.timeZone,
+    tiers: status.tiers.map((t) => ({
+      tier: t.tier,
+      cron: t.cron,
+      nextRun: t.nextRun?.toISOString() ?? null,
+      previousScheduled: t.previousScheduled?.toISOString() ?? null,
+      missed: t.missed,
+      lastSet: t.lastSet ? { id: t.lastSet.id, status: t.lastSet.status, time: t.lastSet.time.toISOString() } : null,
+    })),
+    running,
+  };
+}
+
+export interface RunningJob {
+  storage: string;
+  action: string;
+  host: string;
+  pid: number;
+  actor: string;
+  since: string;
+  heartbeatAt: string;
+  stale: boolean;
+}
+
+/** Next run and last set per tier (from the manifests), missed runs, and who holds the storage locks. */
+export async function schedulerStatusCommand(ctx: CommandContext): Promise<number> {
+  return await withRuntime(ctx, undefined, async ({ rt }) => {
+    const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone });
+    const status = await scheduler.status();
+    const running: RunningJob[] = [];
+    for (const storage of rt.storages) {
+      try {
+        for (const lock of await listLocks(storage)) {
+          running.push({
+            storage: storage.name,
+            action: lock.action,
+            host: lock.host,
+            pid: lock.pid,
+            actor: lock.actor,
+            since: lock.createdAt,
+            heartbeatAt: lock.heartbeatAt,
+            stale: lockIsStale(lock, new Date()).stale,
+          });
+        }
+      } catch (error) {
+        throw new BackupError('STORAGE_FAILED', `cannot read the locks on ${storage.name}: ${(error as Error).message}`, {
+          hint: 'Check that the storage is reachable (`scholaria-backup health-check`).',
+        });
+      }
+    }
+    const missed = status.tiers.some((t) => t.missed);
+    if (ctx.json) {
+      ctx.out.document(statusJson(status, running));
+      return missed ? EXIT.WARNING : EXIT.OK;
+    }
+    ctx.out.line(`schedule (${status.timeZone}):`);
+    ctx.out.line(
+      table(
+        ['TIER', 'CRON', 'NEXT RUN', 'LAST SET', 'STATE'],
+        status.tiers.map((t) => [
+          t.tier,
+          t.cron,
+          formatTime(t.nextRun, rt.timeZone),
+          t.lastSet ? `${t.lastSet.id} (${t.lastSet.status})` : '-',
+          t.missed ? `MISSED (due ${formatTime(t.previousScheduled, rt.timeZone)})` : 'ok',
+        ]),
+      ),
+    );
+    const live = running.filter((r) => !r.stale);
+    if (live.length === 0) ctx.out.line('running: nothing');
+    for (const r of live) ctx.out.line(`running: ${r.action} on ${r.storage} by ${r.actor} (pid ${r.pid} on ${r.host}) since ${formatTime(r.since, rt.timeZone)}`);
+    for (const r of running.filter((x) => x.stale)) {
+      ctx.out.line(`stale lock: ${r.action} on ${r.storage} by ${r.actor} (pid ${r.pid} on ${r.host}), last heartbeat ${formatTime(r.heartbeatAt, rt.timeZone)}; the next run takes it over`);
+    }
+    return missed ? EXIT.WARNING : EXIT.OK;
+  });
+}
