@@ -171,7 +171,9 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
       for (const [key, fp] of before.redis) {
         const got = redisAfter.get(key);
         if (!got) missing.push(key);
-        else if (got.type !== fp.type || got.sha256 !== fp.sha256 || got.expires !== fp.expires) changed.push(key);
+        else if (got.type !== fp.type) changed.push(`${key} (type ${fp.type} became ${got.type})`);
+        else if (got.sha256 !== fp.sha256) changed.push(`${key} (value differs)`);
+        else if (got.expires !== fp.expires) changed.push(`${key} (${fp.expires ? 'lost its TTL' : 'gained a TTL'})`);
       }
       const extra = [...redisAfter.keys()].filter((k) => !before.redis.has(k));
       for (const db of ['0', '1']) {
@@ -183,7 +185,11 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
         component: 'redis',
         item: 'values, types and TTLs',
         expected: 'identical',
-        actual: missing.length + changed.length + extra.length === 0 ? 'identical' : `${missing.length} missing, ${changed.length} changed, ${extra.length} unexpected`,
+        actual:
+          missing.length + changed.length + extra.length === 0
+            ? 'identical'
+            : `${missing.length} missing, ${changed.length} changed, ${extra.length} unexpected` +
+              ` (e.g. ${[...missing.map((k) => `${k} (missing)`), ...changed, ...extra.map((k) => `${k} (unexpected)`)].slice(0, 3).join(', ')})`,
         ok: missing.length + changed.length + extra.length === 0,
       });
       if (options.qdrant && before.qdrant) {

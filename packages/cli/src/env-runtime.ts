@@ -10,14 +10,6 @@ import {
   type Notifier,
   type Storage,
 } from '@scholaria/backup-core';
-import { createPostgresSource } from '@scholaria/backup-postgres';
-import { createRedisSource } from '@scholaria/backup-redis';
-import { createQdrantSource } from '@scholaria/backup-qdrant';
-import { createFsStorage } from '@scholaria/backup-fs';
-import { createS3Storage } from '@scholaria/backup-s3';
-import { createAgeCodec } from '@scholaria/backup-age';
-import { createEmailNotifier } from '@scholaria/backup-email';
-import { notifierFromWebhookUrl } from '@scholaria/backup-webhook';
 
 export interface EnvEngineParts {
   options: BackupEngineOptions;
@@ -44,7 +36,17 @@ function collect<T>(issues: string[], label: string, make: () => T): T | undefin
  * for recipients/passphrase (identities only decrypt), email and webhook notifiers. Every
  * adapter problem is gathered into one ConfigError.
  */
-export function engineOptionsFromEnv(env: EnvConfig): EnvEngineParts {
+export async function engineOptionsFromEnv(env: EnvConfig): Promise<EnvEngineParts> {
+  // Adapters load on demand: the AWS SDK alone takes longer to load than most commands run.
+  const { createFsStorage } = await import('@scholaria/backup-fs');
+  const { createS3Storage } = env.s3 ? await import('@scholaria/backup-s3') : ({} as typeof import('@scholaria/backup-s3'));
+  const { createPostgresSource } = env.postgres ? await import('@scholaria/backup-postgres') : ({} as typeof import('@scholaria/backup-postgres'));
+  const { createRedisSource } = env.redis ? await import('@scholaria/backup-redis') : ({} as typeof import('@scholaria/backup-redis'));
+  const { createQdrantSource } = env.qdrant ? await import('@scholaria/backup-qdrant') : ({} as typeof import('@scholaria/backup-qdrant'));
+  const { createAgeCodec } = env.encryption ? await import('@scholaria/backup-age') : ({} as typeof import('@scholaria/backup-age'));
+  const { createEmailNotifier } =
+    env.notify.email.length > 0 && env.smtp ? await import('@scholaria/backup-email') : ({} as typeof import('@scholaria/backup-email'));
+  const { notifierFromWebhookUrl } = env.notify.webhook ? await import('@scholaria/backup-webhook') : ({} as typeof import('@scholaria/backup-webhook'));
   const issues: string[] = [];
   const storages: Storage[] = [];
   const fs = collect(issues, 'BACKUP_DIR', () => createFsStorage({ root: env.backupDir }));

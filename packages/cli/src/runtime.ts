@@ -120,7 +120,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     logDir = envConfig.logDir;
     metricsPort = envConfig.metricsPort;
     try {
-      const parts = engineOptionsFromEnv(envConfig);
+      const parts = await engineOptionsFromEnv(envConfig);
       engineOptions = { ...parts.options, logger: hub };
       secrets = parts.secrets;
     } catch (error) {

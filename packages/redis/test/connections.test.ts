@@ -69,6 +69,38 @@ describe('a ready ioredis client', () => {
   });
 });
 
+describe('least-privilege ACL users (the ones the README recommends)', () => {
+  it('backs up with +@read +select +info +time and restores with +select +flushdb +restore +info', async () => {
+    const server = await startRedis({
+      password: 'admin-pw',
+      aclUsers: [
+        'backup on >backup-pw ~* +@read +select +info +time +ping',
+        'restorer on >restorer-pw ~* +select +flushdb +restore +info +ping +config|get',
+      ],
+    });
+    try {
+      await seed(server.url());
+      const dir = await tempDir();
+      const backup = await backupToDir(createRedisSource({ host: server.host, port: server.port, username: 'backup', password: 'backup-pw', mode: 'auto' }), dir);
+      expect(backup.result.metadata).toMatchObject({ mode: 'logical', keyCounts: { '0': 1, '4': 1 } });
+      // CONFIG is refused to this user, so the databases came from INFO keyspace.
+      expect(backup.result.metadata.databasesFrom).toBe('info');
+      expect(backup.result.metadata.databases).toEqual([0, 4]);
+
+      const admin = new Redis(server.url());
+      await admin.flushall();
+      admin.disconnect();
+      const res = await restoreFromDir(createRedisSource({ host: server.host, port: server.port, username: 'restorer', password: 'restorer-pw' }), dir, backup.component);
+      expect(res.metadata?.keys).toBe(2);
+      const check = new Redis(server.url());
+      expect(await check.get('k1')).toBe('v1');
+      check.disconnect();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('unix socket', () => {
   it('backs up through `path` in both modes', async () => {
     const socketDir = await tempDir();

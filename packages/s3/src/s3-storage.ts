@@ -65,7 +65,7 @@ function longestCommonPrefix(values: string[]): string {
 /**
  * Storage on AWS S3 or an S3-compatible service (MinIO, Cloudflare R2, Backblaze B2, ...).
  * Uploads stream through `@aws-sdk/lib-storage` multipart uploads with bounded memory
- * (about (queueSize + 1) x partSize per put); a failed or aborted put aborts its multipart
+ * (about (queueSize + 2) x partSize per put); a failed or aborted put aborts its multipart
  * upload, so neither an object nor orphaned parts remain. The factory does no I/O: the client
  * is created on first use.
  */

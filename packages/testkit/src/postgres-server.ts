@@ -43,7 +43,7 @@ export function installedPostgresVersions(): number[] {
     .sort((a, b) => b - a);
 }
 
-export function quoteIdent(name: string): string {
+function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 

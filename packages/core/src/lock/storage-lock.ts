@@ -61,59 +61,83 @@ function describe(info: LockInfo): string {
   return `${info.action} by ${info.actor} (pid ${info.pid} on ${info.host}, since ${info.createdAt})`;
 }
 
+/** How many times a contender that met a fresh rival lock withdraws and tries again. */
+const CONTENTION_ATTEMPTS = 4;
+/** A rival lock created this long before our first attempt is a real holder, not a contender. */
+const CONTENTION_WINDOW_MS = 2000;
+
 /**
- * Takes the run lock on one storage. Every contender writes its own lock object, then lists
- * the lock folder: the oldest live lock (by creation time, then id) wins, the others withdraw.
- * This needs only put/list/delete, so it works on any storage with read-after-write listing.
+ * Takes the run lock on one storage. Every contender writes its own lock object, then lists the
+ * lock folder, and goes ahead only when it sees no other live lock. That rule is safe with any
+ * storage that lists what was written before (fs, S3): of two overlapping runs, the one that
+ * lists second always sees the first one's lock. ("Oldest lock wins" is not: a contender whose
+ * older lock became visible late would go ahead next to one that listed before it and saw
+ * nothing.) Two runs that see each other both withdraw, wait a random moment and try again, so
+ * one of them wins; a lock that was there before the contention is a holder and refuses at once.
+ * This needs only put/list/delete.
  */
 export async function acquireStorageLock(storage: Storage, options: AcquireLockOptions): Promise<HeldLock> {
   const clock = options.clock ?? (() => new Date());
-  const now = clock();
-  const id = `${now.getTime().toString().padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
-  const info: LockInfo = {
-    id,
-    action: options.action,
-    host: hostname(),
-    pid: process.pid,
-    actor: options.actor,
-    createdAt: now.toISOString(),
-    heartbeatAt: now.toISOString(),
-    ttlMs: options.ttlMs,
-  };
-  const key = `${LOCK_PREFIX}${id}.json`;
-  const write = (value: LockInfo) => storage.put(key, Readable.from([Buffer.from(JSON.stringify(value))]));
-  await write(info);
+  const firstAttempt = clock().getTime();
+  let info: LockInfo | undefined;
+  let key = '';
+  const write = (value: LockInfo, at: string) => storage.put(at, Readable.from([Buffer.from(JSON.stringify(value))]));
 
-  const entries = await storage.list(LOCK_PREFIX);
-  let blocker: LockInfo | undefined;
-  for (const entry of entries.sort((a, b) => a.key.localeCompare(b.key))) {
-    if (entry.key === key || !entry.key.endsWith('.json')) continue;
-    const other = await readLock(storage, entry.key);
-    if (!other) continue;
-    const { stale, why } = lockIsStale(other, clock());
-    if (stale) {
-      options.logger.warn(`taking over a stale lock on ${storage.name}: ${describe(other)}; ${why}`, { storage: storage.name });
-      await storage.delete(entry.key).catch(() => {});
-      continue;
+  for (let attempt = 1; ; attempt++) {
+    const now = clock();
+    const id = `${now.getTime().toString().padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
+    const mine: LockInfo = {
+      id,
+      action: options.action,
+      host: hostname(),
+      pid: process.pid,
+      actor: options.actor,
+      createdAt: now.toISOString(),
+      heartbeatAt: now.toISOString(),
+      ttlMs: options.ttlMs,
+    };
+    const mineKey = `${LOCK_PREFIX}${id}.json`;
+    await write(mine, mineKey);
+
+    const entries = await storage.list(LOCK_PREFIX);
+    const rivals: LockInfo[] = [];
+    for (const entry of entries.sort((a, b) => a.key.localeCompare(b.key))) {
+      if (entry.key === mineKey || !entry.key.endsWith('.json')) continue;
+      const other = await readLock(storage, entry.key);
+      if (!other) continue;
+      const { stale, why } = lockIsStale(other, clock());
+      if (stale) {
+        options.logger.warn(`taking over a stale lock on ${storage.name}: ${describe(other)}; ${why}`, { storage: storage.name });
+        await storage.delete(entry.key).catch(() => {});
+        continue;
+      }
+      rivals.push(other);
     }
-    if (entry.key < key) {
-      blocker = other;
+    if (rivals.length === 0) {
+      info = mine;
+      key = mineKey;
       break;
     }
-  }
-  if (blocker) {
-    await storage.delete(key).catch(() => {});
-    throw new LockError(`${storage.name} is locked: ${describe(blocker)} is running`, {
-      hint: `Wait for it to finish and try again. If that process is gone, its lock expires ${Math.round(blocker.ttlMs / 1000)} s after its last heartbeat (${blocker.heartbeatAt}).`,
-      details: { lock: blocker },
-    });
+    await storage.delete(mineKey).catch(() => {});
+    const holder = rivals[0]!;
+    const settled = rivals.find((r) => firstAttempt - Date.parse(r.createdAt) > CONTENTION_WINDOW_MS);
+    if (settled || attempt >= CONTENTION_ATTEMPTS) {
+      const blocker = settled ?? holder;
+      throw new LockError(`${storage.name} is locked: ${describe(blocker)} is running`, {
+        hint: `Wait for it to finish and try again. If that process is gone, its lock expires ${Math.round(blocker.ttlMs / 1000)} s after its last heartbeat (${blocker.heartbeatAt}).`,
+        details: { lock: blocker },
+      });
+    }
+    // Both sides may have seen each other: back off for a random moment so one of them wins.
+    await new Promise((r) => setTimeout(r, 25 + Math.floor(Math.random() * 125 * attempt)));
   }
 
-  let current = info;
+  const held: LockInfo = info!;
+  let current = held;
   let beat: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     current = { ...current, heartbeatAt: clock().toISOString() };
-    beat = write(current).catch((error) =>
+    beat = write(current, key).catch((error) =>
       options.logger.warn(`could not refresh the lock on ${storage.name}: ${(error as Error).message}`),
     );
   }, Math.max(1000, Math.floor(options.ttlMs / 3)));
@@ -121,7 +145,7 @@ export async function acquireStorageLock(storage: Storage, options: AcquireLockO
 
   let released = false;
   return {
-    info,
+    info: held,
     async release() {
       if (released) return;
       released = true;

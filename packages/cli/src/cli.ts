@@ -1,0 +1,220 @@
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { BackupError, ConfigError, LIBRARY_VERSION } from '@scholaria/backup-core';
+import { defaultIo, Output, type CliIo } from './cli-io.js';
+import { EXIT, exitCodeForError } from './exit-codes.js';
+import type { CommandContext } from './command-context.js';
+import { errorJson } from './format.js';
+import { backupCommand } from './commands/backup.js';
+import { restoreCommand } from './commands/restore.js';
+import { listCommand } from './commands/list.js';
+import { verifyCommand } from './commands/verify.js';
+import { pruneCommand } from './commands/prune.js';
+import { healthCheckCommand } from './commands/health-check.js';
+import { schedulerRunCommand, schedulerStatusCommand } from './commands/scheduler.js';
+import { auditCommand } from './commands/audit.js';
+
+const TIERS = ['daily', 'weekly', 'monthly', 'manual'] as const;
+const RESTORE_MODES = ['swap', 'in-place', 'new-database'] as const;
+
+const EXIT_HELP = `
+Exit codes:
+  0  success
+  1  failure (backup failed, verification failed, restore failed, source unreachable...)
+  2  usage or configuration error (nothing was done)
+  3  partial backup (some components failed) or a health warning
+
+Configuration: ./backup.config.ts (or .mts/.mjs/.js, or --config PATH) exporting
+defineConfig({...}); without a file, the environment (BACKUP_DIR, DATABASE_URL, REDIS_URL,
+QDRANT_URL, BACKUP_*_RETENTION, BACKUP_*_SCHEDULE, ...). See docs/cli.md.`;
+
+function collect(value: string, previous: string[]): string[] {
+  const names = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  if (names.length === 0) throw new InvalidArgumentError('expected a component name such as postgres, redis or qdrant');
+  return [...previous, ...names];
+}
+
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 0 || Number(value) > 65_535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  return Number(value);
+}
+
+function positiveInt(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number >= 1');
+  return Number(value);
+}
+
+interface GlobalOptions {
+  json?: boolean;
+  config?: string;
+  debug?: boolean;
+}
+
+function printError(out: Output, error: unknown, options: { json: boolean; debug: boolean }): void {
+  const be = BackupError.isInstance(error) ? error : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  if (options.json) out.document({ ok: false, error: errorJson(error) });
+  out.note(`error: ${message}`);
+  const hint = be?.hint ?? (be ? undefined : 'This looks like a bug; run again with --debug and report the output.');
+  if (hint) out.note(`hint: ${hint}`);
+  if (options.debug && error instanceof Error && error.stack) {
+    out.note(error.stack);
+    let cause = (error as { cause?: unknown }).cause;
+    while (cause instanceof Error) {
+      out.note(`caused by: ${cause.stack ?? cause.message}`);
+      cause = (cause as { cause?: unknown }).cause;
+    }
+  }
+}
+
+/**
+ * Runs `scholaria-backup` with the given arguments (without `node` and the script) and
+ * returns the exit code. `io` defaults to the process; tests pass their own streams.
+ */
+export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
+  const io: CliIo = { ...defaultIo(), ...ioOverrides };
+  const out = new Output(io);
+  const signal = io.signal ?? new AbortController().signal;
+  let exitCode: number = EXIT.OK;
+  let globals: GlobalOptions = {};
+
+  const program = new Command('scholaria-backup');
+  program
+    .description('Back up and restore Scholaria (PostgreSQL, Redis, Qdrant): backups, restores, verification, retention, scheduler.')
+    .version(LIBRARY_VERSION, '-V, --version')
+    .option('--json', 'print stable JSON for scripts instead of text')
+    .option('--config <path>', 'config file (default: ./backup.config.ts/.mts/.mjs/.js if present, else the environment)')
+    .option('--debug', 'show stack traces and debug log lines')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(s),
+    })
+    .showHelpAfterError(true)
+    .exitOverride()
+    .addHelpText('after', EXIT_HELP);
+
+  const context = (command: Command): CommandContext => {
+    globals = command.optsWithGlobals<GlobalOptions>();
+    out.json = Boolean(globals.json);
+    return {
+      io,
+      out,
+      json: Boolean(globals.json),
+      debug: Boolean(globals.debug),
+      ...(globals.config !== undefined ? { configPath: globals.config } : {}),
+      signal,
+    };
+  };
+
+  program
+    .command('backup')
+    .description('back up every configured component (or those given with --component) into a new set')
+    .addOption(new Option('--tier <tier>', 'tier recorded in the set, used by retention').choices(TIERS).default('manual'))
+    .option('--component <name>', 'back up only this component (repeatable, or a comma list)', collect, [])
+    .option('--prune', 'apply the retention policy after a successful backup')
+    .action(async (opts: { tier: string; component: string[]; prune?: boolean }, command: Command) => {
+      exitCode = await backupCommand(context(command), { tier: opts.tier, component: opts.component, prune: Boolean(opts.prune) });
+    });
+
+  program
+    .command('restore')
+    .description('restore a set (verifying every checksum before touching live data)')
+    .argument('<set>', '"latest" (newest complete set) or a set id such as scholaria_backup_20261126_020000')
+    .option('--component <name>', 'restore only this component (repeatable, or a comma list)', collect, [])
+    .option('--dry-run', 'verify the set and print the plan; write nothing, ask nothing')
+    .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
+    .addOption(new Option('--mode <mode>', 'PostgreSQL restore mode (default swap)').choices(RESTORE_MODES))
+    .option('--target-database <name>', 'PostgreSQL: restore into this new database (implies --mode new-database)')
+    .action(async (ref: string, opts: { component: string[]; dryRun?: boolean; yes?: boolean; mode?: string; targetDatabase?: string }, command: Command) => {
+      exitCode = await restoreCommand(context(command), ref, {
+        component: opts.component,
+        dryRun: Boolean(opts.dryRun),
+        yes: Boolean(opts.yes),
+        ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+        ...(opts.targetDatabase !== undefined ? { targetDatabase: opts.targetDatabase } : {}),
+      });
+    });
+
+  program
+    .command('list')
+    .description('list the backup sets on the storage, newest first')
+    .option('--all', 'include incomplete sets (no manifest: failed or running backups)')
+    .action(async (opts: { all?: boolean }, command: Command) => {
+      exitCode = await listCommand(context(command), { all: Boolean(opts.all) });
+    });
+
+  program
+    .command('verify')
+    .description('re-hash the stored artifacts of a set (default latest) against manifest.json and SHA256SUMS')
+    .argument('[set]', '"latest" or a set id')
+    .option('--all', 'verify every set')
+    .action(async (ref: string | undefined, opts: { all?: boolean }, command: Command) => {
+      exitCode = await verifyCommand(context(command), ref, { all: Boolean(opts.all) });
+    });
+
+  program
+    .command('prune')
+    .description('delete sets the retention policy no longer keeps (never the last good one) and leftovers of failed runs')
+    .option('--dry-run', 'show what would be deleted and why; delete nothing')
+    .action(async (opts: { dryRun?: boolean }, command: Command) => {
+      exitCode = await pruneCommand(context(command), { dryRun: Boolean(opts.dryRun) });
+    });
+
+  program
+    .command('health-check')
+    .description('storage reachable and writable, a recent backup per tier, free space, tools, sources reachable')
+    .action(async (_opts: unknown, command: Command) => {
+      exitCode = await healthCheckCommand(context(command));
+    });
+
+  const scheduler = program.command('scheduler').description('the backup service: run the schedule in the foreground, or show its status');
+  scheduler
+    .command('run')
+    .description('run the tiers on their schedules until SIGTERM/SIGINT (prune after each successful backup)')
+    .option('--metrics-port <port>', 'serve GET /metrics and GET /healthz on this port (default BACKUP_METRICS_PORT)', port)
+    .option('--metrics-host <host>', 'address the metrics server listens on', '0.0.0.0')
+    .addOption(new Option('--run-now <tier>', 'run this tier once right after start').hideHelp())
+    .action(async (opts: { metricsPort?: number; metricsHost: string; runNow?: string }, command: Command) => {
+      exitCode = await schedulerRunCommand(context(command), {
+        metricsHost: opts.metricsHost,
+        ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
+        ...(opts.runNow !== undefined ? { runNow: opts.runNow } : {}),
+      });
+    });
+  scheduler
+    .command('status')
+    .description('next run and last set per tier, missed runs, running job (from the storage locks)')
+    .action(async (_opts: unknown, command: Command) => {
+      exitCode = await schedulerStatusCommand(context(command));
+    });
+
+  program
+    .command('audit')
+    .description('print the audit log (every backup, restore, verify, prune); "audit verify" checks its hash chain')
+    .addArgument(new Argument('[action]', '"verify" to check the hash chain').choices(['verify']))
+    .option('--limit <n>', 'only the newest N lines', positiveInt)
+    .action(async (action: string | undefined, opts: { limit?: number }, command: Command) => {
+      exitCode = await auditCommand(context(command), action, opts.limit !== undefined ? { limit: opts.limit } : {});
+    });
+
+  try {
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      return EXIT.USAGE;
+    }
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.OK;
+      // commander printed the message and the usage already.
+      return EXIT.USAGE;
+    }
+    printError(out, error, { json: Boolean(globals.json), debug: Boolean(globals.debug) });
+    return error instanceof ConfigError ? EXIT.USAGE : exitCodeForError(error);
+  }
+}

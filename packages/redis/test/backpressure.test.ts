@@ -1,0 +1,70 @@
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { silentLogger, type SourceBackupContext } from '@scholaria/backup-core';
+import { startRedis } from '@scholaria/backup-testkit';
+import { createRedisSource } from '@scholaria/backup-redis';
+
+async function dumpCalls(command: (...args: string[]) => Promise<unknown>): Promise<number> {
+  const info = String(await command('INFO', 'commandstats'));
+  return Number(/cmdstat_dump:calls=(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+describe('backpressure', () => {
+  it('stops reading Redis while the artifact sink is not draining, and finishes once it does', async () => {
+    const server = await startRedis();
+    try {
+      const keys = 20_000;
+      for (let start = 0; start < keys; start += 5000) {
+        const args: string[] = [];
+        for (let i = start; i < start + 5000; i++) args.push(`key:${i}`, 'x'.repeat(100));
+        await server.command('MSET', ...args);
+      }
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let received = 0;
+      const sink = new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _enc, callback) {
+          received += chunk.length;
+          // The first write is held until the test releases the sink, like a stalled upload.
+          void released.then(() => callback());
+        },
+      });
+      const ctx: SourceBackupContext = {
+        setId: 'bp_20260101_000000',
+        tier: 'manual',
+        signal: new AbortController().signal,
+        logger: silentLogger,
+        artifact: () => sink,
+        writeArtifact: async (_name, body) => {
+          await pipeline(body instanceof Readable ? body : Readable.from(body), sink);
+        },
+      };
+      const source = createRedisSource({ host: server.host, port: server.port, batchSize: 100, scanCount: 100 });
+      const done = source.backup(ctx);
+
+      // Wait until the source stops issuing DUMPs (it must, with the sink stalled).
+      let last = -1;
+      let calls = await dumpCalls(server.command);
+      for (let stable = 0; stable < 5; ) {
+        await new Promise((r) => setTimeout(r, 100));
+        last = calls;
+        calls = await dumpCalls(server.command);
+        stable = calls === last ? stable + 1 : 0;
+      }
+      expect(calls).toBeGreaterThan(0);
+      // A handful of 100-key batches at most: the consumer's buffer plus one round trip in flight.
+      expect(calls).toBeLessThanOrEqual(1000);
+      release();
+      const result = await done;
+      expect(result.metadata.keys).toBe(keys);
+      expect(await dumpCalls(server.command)).toBe(keys);
+      // Every RESTORE line carries at least its key name and a payload (values compress inside DUMP).
+      expect(received).toBeGreaterThan(keys * 20);
+    } finally {
+      await server.stop();
+    }
+  });
+});
