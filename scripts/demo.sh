@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# Build only the packages the demo imports (and their dependencies), in dependency order.
-pnpm --filter '@scholaria/backup-example-quickstart^...' run build >/dev/null
+# No build step: tsx reads the example's tsconfig, whose `paths` map @scholaria/backup-* to the
+# packages' TypeScript sources, so the demo runs the code as it is in this checkout.
+export TSX_TSCONFIG_PATH=examples/quickstart/tsconfig.json
 exec node --import tsx examples/quickstart/src/main.ts "$@"

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type IOType } from 'node:child_process';
+import type { Stream } from 'node:stream';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -48,10 +49,11 @@ export async function runPipeline(steps: Step[], io: { stdinFile?: string; stdou
     let prev: ChildProcess | undefined;
     steps.forEach((step, i) => {
       const last = i === steps.length - 1;
-      const stdin: StdioOptions[number] = prev ? (prev.stdout as unknown as StdioOptions[number]) : inFd !== undefined ? inFd : io.stdin ? 'pipe' : 'ignore';
-      const stdout: StdioOptions[number] = last ? (outFd ?? 'ignore') : 'pipe';
-      const [cmd, args] = GNU_TIME ? [GNU_TIME, ['-f', '%M', '-o', rssFiles[i]!, step.cmd, ...step.args]] : [step.cmd, step.args];
-      const child = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'], env: step.env ?? process.env });
+      type Io = IOType | Stream | number;
+      const stdin: Io = prev ? (prev.stdout as Stream) : inFd !== undefined ? inFd : io.stdin ? 'pipe' : 'ignore';
+      const stdout: Io = last ? (outFd ?? 'ignore') : 'pipe';
+      const [cmd, args]: [string, string[]] = GNU_TIME ? [GNU_TIME, ['-f', '%M', '-o', rssFiles[i]!, step.cmd, ...step.args]] : [step.cmd, step.args];
+      const child: ChildProcess = spawn(cmd, args, { stdio: [stdin, stdout, 'pipe'], env: step.env ?? process.env });
       child.stderr!.on('data', (d: Buffer) => {
         stderr[i] = (stderr[i]! + d.toString()).slice(-4000);
       });

@@ -25,8 +25,9 @@ afterEach(async () => {
 
 const LOCK_MESSAGE = /is locked: (backup|restore|prune) by .+ \(pid \d+ on .+, since .+\) is running/;
 
-function source(content: string, generated = 0) {
-  return createTestSource({ name: 'test', files: { 'data.txt': content }, ...(generated ? { generated: { 'big.bin': generated }, chunkDelayMs: 2 } : {}) });
+/** With `slowMs`, the backup streams 8 chunks of 64 KiB that many ms apart (it outlasts lock contention). */
+function source(content: string, slowMs = 0) {
+  return createTestSource({ name: 'test', files: { 'data.txt': content }, ...(slowMs ? { generated: { 'big.bin': 512 * 1024 }, chunkDelayMs: slowMs } : {}) });
 }
 
 async function lockFiles(): Promise<string[]> {
@@ -50,11 +51,11 @@ async function expectOneWinner(results: PromiseSettledResult<BackupResult>[], st
 }
 
 describe('two backups started at once', () => {
-  it('in one process, 10 rounds: exactly one runs each time, the other is refused with who holds the lock', async () => {
+  it('in one process, 4 rounds: exactly one runs each time, the other is refused with who holds the lock', async () => {
     const storage = createFsStorage({ root });
-    for (let round = 0; round < 10; round++) {
-      const a = createBackupEngine({ sources: [source(`A${round}`, 1024 * 1024)], storage });
-      const b = createBackupEngine({ sources: [source(`B${round}`, 1024 * 1024)], storage });
+    for (let round = 0; round < 4; round++) {
+      const a = createBackupEngine({ sources: [source(`A${round}`, 300)], storage });
+      const b = createBackupEngine({ sources: [source(`B${round}`, 300)], storage });
       const results = await Promise.allSettled([a.backup({ tier: 'daily' }), b.backup({ tier: 'daily' })]);
       const won = results.filter((r) => r.status === 'fulfilled');
       expect(won, `round ${round}: ${results.map((r) => (r.status === 'fulfilled' ? `ran ${r.value.setId}` : `refused ${(r.reason as Error).message}`)).join(' / ')}`).toHaveLength(1);
@@ -69,8 +70,8 @@ describe('two backups started at once', () => {
     const storage = createFsStorage({ root });
     // A takes its lock id first but its lock write lands 400 ms later; B writes at once.
     const slow = delayedPuts(storage, '.scholaria-backup/locks/', 400);
-    const a = createBackupEngine({ sources: [source('content of A', 2 * 1024 * 1024)], storage: slow });
-    const b = createBackupEngine({ sources: [source('content of B', 2 * 1024 * 1024)], storage });
+    const a = createBackupEngine({ sources: [source('content of A', 300)], storage: slow });
+    const b = createBackupEngine({ sources: [source('content of B', 300)], storage });
     const first = a.backup({ tier: 'daily' });
     await sleep(100);
     const second = b.backup({ tier: 'daily' });
@@ -78,7 +79,7 @@ describe('two backups started at once', () => {
   });
 
   it('in two processes started at the same moment: one set, one clear refusal', async () => {
-    const config = (tier: string): BackupChildConfig => ({ root, sources: 'test', testBytes: 4 * 1024 * 1024, chunkDelayMs: 10, waitForSignal: true, tier });
+    const config = (tier: string): BackupChildConfig => ({ root, sources: 'test', testBytes: 512 * 1024, chunkDelayMs: 300, waitForSignal: true, tier });
     const children = [spawnFixture('backup-child.ts', [JSON.stringify(config('daily'))]), spawnFixture('backup-child.ts', [JSON.stringify(config('weekly'))])];
     await Promise.all(children.map((c) => c.waitForLine(/^ready$/)));
     for (const c of children) process.kill(c.pid, 'SIGUSR1');
@@ -127,7 +128,7 @@ describe('prune and backup during a restore', () => {
     const { setId } = await engine.backup({ tier: 'daily' });
     live.data.set('data.txt', Buffer.from('version 2'));
     const gate = gatedPuts(storage, 'test/big.bin', 64 * 1024);
-    const running = createBackupEngine({ sources: [source('other', 1024 * 1024)], storage: gate.storage }).backup();
+    const running = createBackupEngine({ sources: [source('other', 1)], storage: gate.storage }).backup();
     await gate.reached;
     await expect(engine.restore({ ref: setId })).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringMatching(/is locked: backup by /) });
     expect(live.data.get('data.txt')!.toString()).toBe('version 2');

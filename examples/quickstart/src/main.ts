@@ -1,6 +1,7 @@
 /**
- * The Quick start demo (`./scripts/demo.sh`, or `node --import tsx examples/quickstart/src/main.ts`
- * from the repository root after `pnpm build`).
+ * The Quick start demo (`./scripts/demo.sh`; or, from the repository root,
+ * `TSX_TSCONFIG_PATH=examples/quickstart/tsconfig.json node --import tsx examples/quickstart/src/main.ts`
+ * to run on the packages' sources, or without TSX_TSCONFIG_PATH after `pnpm build`).
  *
  *   QDRANT_URL, QDRANT_API_KEY   also back up, break and restore a demo collection on that Qdrant
  *   BACKUP_DIR                   where the sets go (default ./backups)

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createBackupEngine, type BackupEngine, type BackupSource, type Manifest } from '@scholaria/backup-core';
+import { createBackupEngine, createZstdCodec, type BackupEngine, type BackupSource, type Manifest } from '@scholaria/backup-core';
 import { createFsStorage } from '@scholaria/backup-fs';
 import { createPostgresSource } from '@scholaria/backup-postgres';
 import { createQdrantSource } from '@scholaria/backup-qdrant';
@@ -123,6 +123,8 @@ export async function runQuickstart(options: QuickstartOptions = {}): Promise<Qu
     engine = createBackupEngine({
       sources,
       storage: createFsStorage({ root: backupDir }),
+      // zstd for artifacts whose source does not compress itself (Redis); PostgreSQL uses zstd anyway.
+      codecs: [createZstdCodec()],
       retention: { tiers: { manual: { last: options.keepLast ?? 3 } } },
       secrets: [pgServer.password, ...(options.qdrant?.apiKey ? [options.qdrant.apiKey] : [])],
     });

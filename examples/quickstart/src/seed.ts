@@ -204,10 +204,34 @@ export async function seedRedis(url: string, size: SeedSize): Promise<void> {
 
 export interface KeyFingerprint {
   type: string;
-  /** sha256 of DUMP (value and encoding, without the TTL). */
+  /** sha256 of the value's content, in a canonical order (fields and members sorted). */
   sha256: string;
   /** Whether the key expires (PTTL >= 0). */
   expires: boolean;
+}
+
+/**
+ * The content of a key, independent of its internal encoding: DUMP bytes are not used because
+ * a hash or set stored as a hash table serialises in bucket order, which may differ between two
+ * copies holding the same data.
+ */
+async function valueOf(client: Redis, key: string, type: string): Promise<unknown> {
+  switch (type) {
+    case 'string':
+      return (await client.getBuffer(key))?.toString('base64');
+    case 'hash':
+      return Object.entries(await client.hgetall(key)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    case 'list':
+      return await client.lrange(key, 0, -1);
+    case 'set':
+      return (await client.smembers(key)).sort();
+    case 'zset':
+      return await client.zrange(key, 0, -1, 'WITHSCORES');
+    case 'stream':
+      return await client.xrange(key, '-', '+');
+    default:
+      return 'gone';
+  }
 }
 
 /** Every key of the demo's databases, as `<db>/<key>`. */
@@ -225,10 +249,11 @@ export async function redisFingerprint(url: string): Promise<Map<string, KeyFing
         cursor = next;
       } while (cursor !== '0');
       for (const key of keys) {
-        const [type, dump, pttl] = await Promise.all([client.type(key), client.dumpBuffer(key), client.pttl(key)]);
+        const [type, pttl] = await Promise.all([client.type(key), client.pttl(key)]);
+        const value = await valueOf(client, key, type);
         out.set(`${db}/${key}`, {
           type,
-          sha256: dump ? createHash('sha256').update(dump).digest('hex') : 'gone',
+          sha256: createHash('sha256').update(JSON.stringify(value)).digest('hex'),
           expires: pttl >= 0,
         });
       }

@@ -44,7 +44,7 @@ describe('quickstart demo', () => {
     expect(result.ok).toBe(true);
     expect(result.components).toEqual(['postgres', 'redis', 'qdrant']);
     expect(result.artifacts.map((a) => a.path).sort()).toEqual(
-      ['postgres/globals.sql.zst', 'postgres/scholaria.dump.zst', `qdrant/${DEMO_COLLECTION}.snapshot`, 'redis/dump.resp'].sort(),
+      ['postgres/globals.sql.zst', 'postgres/scholaria.dump.zst', `qdrant/${DEMO_COLLECTION}.snapshot`, 'redis/dump.resp.zst'].sort(),
     );
     // The set on disk is checkable with the standard tool, and the demo removed its collection.
     const { stdout } = await exec('sha256sum', ['-c', 'SHA256SUMS'], { cwd: join(backupDir, result.setId) });
@@ -78,7 +78,7 @@ describe('quickstart demo', () => {
     const backupDir = join(temp.path, 'cli');
     const run = exec(process.execPath, ['--import', 'tsx', 'examples/quickstart/src/main.ts', '--small', '--skip-restore'], {
       cwd: repoRoot,
-      env: { ...process.env, BACKUP_DIR: backupDir, QDRANT_URL: '' },
+      env: { ...process.env, BACKUP_DIR: backupDir, QDRANT_URL: '', TSX_TSCONFIG_PATH: 'examples/quickstart/tsconfig.json' },
     });
     const error = (await run.then(
       () => undefined,

@@ -210,7 +210,9 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.OK;
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.OK;
+      // A command group without its subcommand (`scheduler`) shows its help as an error.
+      if (error.code === 'commander.help') return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
       // commander printed the message and the usage already.
       return EXIT.USAGE;
     }

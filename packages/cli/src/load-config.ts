@@ -1,5 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
-import { extname, isAbsolute, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, type ScholariaBackupConfig } from '@scholaria/backup-core';
 
@@ -16,6 +16,21 @@ export const CONFIG_FILE_NAMES = [
 ] as const;
 
 const TS_EXTENSIONS = new Set(['.ts', '.mts', '.cts']);
+
+/** Whether a `.ts`/`.js` file at `path` is an ES module by its nearest package.json. */
+function inModuleScope(path: string): boolean {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, 'utf8')) as { type?: string }).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (dirname(dir) === dir) return false;
+  }
+}
 
 export function findConfigFile(cwd: string, explicit?: string): string | undefined {
   if (explicit !== undefined) {
@@ -55,9 +70,15 @@ export async function importConfigFile(path: string, env: Record<string, string 
     if (be?.code === 'CONFIG_INVALID') {
       throw new ConfigError(`config file ${path}: ${be.message ?? 'invalid'}`, [], { cause: error });
     }
+    const ext = extname(path);
+    // The @scholaria packages are ES modules only; a .ts/.js file outside a "type": "module"
+    // package is loaded as CommonJS and cannot import them.
+    const commonJs = (ext === '.ts' || ext === '.js') && !inModuleScope(path);
     throw new ConfigError(`cannot load config file ${path}: ${(error as Error)?.message ?? String(error)}`, [], {
       cause: error,
-      hint: 'Fix the error in the file (run it with `npx tsx` to see it in context); its imports resolve from its own folder.',
+      hint: commonJs
+        ? `The file is loaded as CommonJS (its folder has no package.json with "type": "module"); rename it to backup.config.${ext === '.ts' ? 'mts' : 'mjs'} or add "type": "module" to the package.json.`
+        : 'Fix the error in the file (run it with `npx tsx` to see it in context); its imports resolve from its own folder.',
     });
   }
   let value: unknown = mod.default;

@@ -24,7 +24,8 @@ const BAR_WIDTH = 24;
 
 function rateOf(track: Track, bytes: number): number {
   const seconds = (Date.now() - track.started) / 1000;
-  return seconds > 0 ? bytes / seconds : 0;
+  // Below a fifth of a second the rate is noise.
+  return seconds >= 0.2 ? bytes / seconds : 0;
 }
 
 export interface ProgressOptions {
@@ -97,7 +98,8 @@ export function createProgress(out: Output, options: ProgressOptions): ProgressR
       if (finished || now - track.lastLine >= PLAIN_INTERVAL_MS) {
         track.lastLine = now;
         const what = event.artifact ? ` ${event.artifact}` : '';
-        out.note(`${event.component}: ${phase}${what} ${finished ? 'done,' : 'at'} ${formatBytes(finished ? event.bytes : bytes)} (${formatBytes(rateOf(track, bytes))}/s)`);
+        const rate = rateOf(track, bytes);
+        out.note(`${event.component}: ${phase}${what} ${finished ? 'done,' : 'at'} ${formatBytes(finished ? event.bytes : bytes)}${rate > 0 ? ` (${formatBytes(rate)}/s)` : ''}`);
       }
     },
     stop() {

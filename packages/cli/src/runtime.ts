@@ -90,7 +90,9 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     const config: ScholariaBackupConfig = await importConfigFile(file, io.env);
     const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, ...rest } = config;
     timeZone = rest.timeZone ?? 'UTC';
-    schedules = { ...DEFAULT_SCHEDULES, ...(fileSchedules ?? {}) };
+    // Given schedules replace the defaults, so a deployment can run fewer (or other) tiers.
+    schedules = fileSchedules ? ({ ...fileSchedules } as Record<string, string>) : { ...DEFAULT_SCHEDULES };
+    if (Object.keys(schedules).length === 0) issues.push('schedules: give at least one tier, e.g. { daily: "0 2 * * *" }');
     checkSchedules(schedules, timeZone, (tier) => `schedules.${tier}`, issues);
     if (fileLogDir !== undefined && (typeof fileLogDir !== 'string' || fileLogDir === '')) issues.push('logDir: expected a folder path');
     const envLogDir = env.BACKUP_LOG_DIR?.trim();

@@ -2,6 +2,7 @@
  * Logical-mode throughput and memory on a large keyspace (not part of the tests).
  *
  *   npx tsx --tsconfig packages/redis/bench/tsconfig.json packages/redis/bench/logical.bench.ts [--keys 1000000] [--rdb] [--json out.json]
+ *     [--batch N] [--scan N] [--depth N]
  *
  * Loads N keys of mixed types (default 1,000,000) into a fresh redis-server from the testkit,
  * pipelined, then runs the backup in a child process so its peak RSS is the backup's own, and
@@ -41,13 +42,13 @@ interface ChildResult {
 }
 
 /** Child side: one backup to a file, then report. */
-async function child(url: string, mode: 'logical' | 'rdb' | 'baseline', out: string): Promise<void> {
+async function child(url: string, mode: 'logical' | 'rdb' | 'baseline', out: string, tuning: Record<string, number>): Promise<void> {
   if (mode === 'baseline') {
     // Same process with every module loaded but no backup: the floor the peak RSS is read against.
     process.send!({ ms: 0, cpuMs: 0, keys: 0, bytes: 0, maxRssBytes: process.resourceUsage().maxRSS * 1024, metadata: {} } satisfies ChildResult);
     return;
   }
-  const source = createRedisSource({ url, mode });
+  const source = createRedisSource({ url, mode, ...tuning });
   const noop = () => {};
   const ctx: SourceBackupContext = {
     setId: 'bench_20260101_000000',
@@ -111,7 +112,7 @@ async function load(host: string, port: number, total: number): Promise<void> {
 
 function runChild(url: string, mode: 'logical' | 'rdb' | 'baseline', out: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const proc = fork(fileURLToPath(import.meta.url), ['--child', url, mode, out], { execArgv: process.execArgv, stdio: 'inherit' });
+    const proc = fork(fileURLToPath(import.meta.url), ['--child', url, mode, out, JSON.stringify(tuning())], { execArgv: process.execArgv, stdio: 'inherit' });
     let result: ChildResult | undefined;
     proc.on('message', (m) => (result = m as ChildResult));
     proc.on('error', reject);
@@ -119,11 +120,21 @@ function runChild(url: string, mode: 'logical' | 'rdb' | 'baseline', out: string
   });
 }
 
+/** `--batch`, `--scan`, `--depth` pass batchSize, scanCount and pipelineDepth to the source. */
+function tuning(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [flag, option] of [['batch', 'batchSize'], ['scan', 'scanCount'], ['depth', 'pipelineDepth']] as const) {
+    const v = arg(flag);
+    if (v !== undefined) out[option] = Number(v);
+  }
+  return out;
+}
+
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') {
-    await child(process.argv[3]!, process.argv[4] as 'logical' | 'rdb' | 'baseline', process.argv[5]!);
+    await child(process.argv[3]!, process.argv[4] as 'logical' | 'rdb' | 'baseline', process.argv[5]!, JSON.parse(process.argv[6] ?? '{}') as Record<string, number>);
     return;
   }
   const keys = Number(arg('keys') ?? 1_000_000);

@@ -9,6 +9,8 @@ export interface LogicalDumpSettings {
   scanCount: number;
   batchSize: number;
   maxBatchBytes: number;
+  /** Round trips kept queued on the connection. */
+  depth: number;
   /**
    * PEXPIRETIME (Redis 7.0+) gives the exact absolute expiry; older servers get TIME + PTTL,
    * which is early by at most the time the server spends on one batch.
@@ -89,25 +91,35 @@ export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSe
 
     let cursor = '0';
     let scanDone = false;
+    let scanInFlight = false;
     const queue: Buffer[] = [];
+    const inflight: { keys: Buffer[]; scan: boolean; done: Promise<Reply[]> }[] = [];
 
-    const send = () => {
-      const keys = queue.splice(0, batchKeys);
-      const scan = !scanDone && queue.length < settings.scanCount;
-      if (scan) request.command([SCAN, cursor, COUNT, scanCount]);
-      if (!settings.useExpireTime) request.command([TIME]);
-      for (const k of keys) {
-        request.command([DUMP, k]);
-        request.command([expiryCommand, k]);
+    // Keeps up to `depth` round trips queued on the connection so Redis always has the next
+    // batch waiting. SCAN is sequential (each cursor comes from the previous reply), so at most
+    // one round trip carries a SCAN; it asks for more keys than one round trip consumes.
+    const fill = () => {
+      while (inflight.length < settings.depth) {
+        const scan = !scanDone && !scanInFlight && queue.length < batchKeys * settings.depth;
+        if (queue.length === 0 && !scan) return;
+        const keys = queue.splice(0, batchKeys);
+        if (scan) {
+          request.command([SCAN, cursor, COUNT, scanCount]);
+          scanInFlight = true;
+        }
+        if (!settings.useExpireTime) request.command([TIME]);
+        for (const k of keys) {
+          request.command([DUMP, k]);
+          request.command([expiryCommand, k]);
+        }
+        const expected = (scan ? 1 : 0) + (settings.useExpireTime ? 0 : 1) + keys.length * 2;
+        inflight.push({ keys, scan, done: conn.send(request.take(), expected) });
       }
-      const expected = (scan ? 1 : 0) + (settings.useExpireTime ? 0 : 1) + keys.length * 2;
-      // A round trip with nothing to ask (no keys left, scan finished) cannot happen: see the loop condition.
-      return { keys, scan, done: conn.send(request.take(), expected) };
     };
 
-    let inflight: ReturnType<typeof send> | undefined = send();
-    while (inflight) {
-      const { keys, scan, done } = inflight;
+    fill();
+    while (inflight.length) {
+      const { keys, scan, done } = inflight.shift()!;
       const result = await done;
       if (settings.signal.aborted) throw abortedError();
       let i = 0;
@@ -116,6 +128,7 @@ export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSe
         if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0]) || !Array.isArray(reply[1])) fail(reply, 'SCAN');
         cursor = (reply[0] as Buffer).toString('latin1');
         if (cursor === '0') scanDone = true;
+        scanInFlight = false;
         for (const k of reply[1] as Buffer[]) queue.push(k);
       }
       let now = 0;
@@ -125,8 +138,8 @@ export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSe
         now = Number(String(reply[0])) * 1000 + Math.floor(Number(String(reply[1])) / 1000);
       }
 
-      // Send the next round trip before encoding this one.
-      inflight = queue.length > 0 || !scanDone ? send() : undefined;
+      // Queue the next round trips before encoding this one.
+      fill();
 
       let batchBytes = 0;
       for (const key of keys) {

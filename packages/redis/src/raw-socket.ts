@@ -1,9 +1,24 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { RawEndpoint } from './redis-connection.js';
+import { redisError } from './redis-errors.js';
 
-/** A plain or TLS socket to the same place the ioredis client reached, resolved once connected. */
-export function openSocket(endpoint: RawEndpoint, connectTimeoutMs: number): Promise<Socket> {
+/**
+ * A plain or TLS socket to the same place the ioredis client reached, resolved once connected.
+ * Failures are CONNECTION_FAILED naming `purpose` ('data', 'replication') and the target.
+ */
+export async function openSocket(endpoint: RawEndpoint, connectTimeoutMs: number, purpose: string, target: string): Promise<Socket> {
+  try {
+    return await connectSocket(endpoint, connectTimeoutMs);
+  } catch (error) {
+    throw redisError('CONNECTION_FAILED', `cannot open the ${purpose} connection to ${target}: ${(error as Error).message}`, 'Check that the server is reachable from this host (host, port, TLS).', {
+      cause: error,
+      retryable: true,
+    });
+  }
+}
+
+function connectSocket(endpoint: RawEndpoint, connectTimeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let socket: Socket;
     const base = endpoint.path ? { path: endpoint.path } : { host: endpoint.host ?? 'localhost', port: endpoint.port ?? 6379 };

@@ -3,7 +3,7 @@ import { openSocket } from './raw-socket.js';
 import type { RawEndpoint } from './redis-connection.js';
 import { Crc64 } from './crc64.js';
 import { encodeCommand } from './resp-writer.js';
-import { abortedError, redisError } from './redis-errors.js';
+import { abortedError, isNoPasswordConfigured, redisError } from './redis-errors.js';
 
 const EOF_MARK_SIZE = 40;
 const RDB_MAGIC = Buffer.from('REDIS');
@@ -98,15 +98,7 @@ class SocketReader {
  */
 export async function startRdbSnapshot(endpoint: RawEndpoint, settings: RdbSnapshotSettings): Promise<RdbSession> {
   if (settings.signal.aborted) throw abortedError();
-  let socket: Socket;
-  try {
-    socket = await openSocket(endpoint, settings.connectTimeoutMs);
-  } catch (error) {
-    throw redisError('CONNECTION_FAILED', `cannot open the replication connection to ${settings.target}: ${(error as Error).message}`, 'Check that the server is reachable from this host (host, port, TLS).', {
-      cause: error,
-      retryable: true,
-    });
-  }
+  const socket = await openSocket(endpoint, settings.connectTimeoutMs, 'replication', settings.target);
   socket.setTimeout(settings.idleTimeoutMs, () =>
     socket.destroy(new Error(`no data from the server for ${settings.idleTimeoutMs} ms`)),
   );
@@ -132,7 +124,7 @@ export async function startRdbSnapshot(endpoint: RawEndpoint, settings: RdbSnaps
   try {
     if (endpoint.password !== undefined) {
       const auth = await request(endpoint.username ? ['AUTH', endpoint.username, endpoint.password] : ['AUTH', endpoint.password]);
-      if (auth.startsWith('-')) {
+      if (auth.startsWith('-') && !isNoPasswordConfigured(auth)) {
         throw redisError('AUTH_FAILED', `authentication for the replication connection to ${settings.target} failed: ${auth.slice(1)}`, 'Check the password (and the username for an ACL user).');
       }
     }

@@ -1,7 +1,7 @@
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ResolvedRedisSourceOptions, SecretValue } from './redis-options.js';
-import { connectionError, isAuthError } from './redis-errors.js';
+import { connectionError } from './redis-errors.js';
 
 /** Where the raw replication socket of rdb mode connects, with the same credentials as the client. */
 export interface RawEndpoint {
@@ -65,6 +65,8 @@ export async function openClient(options: ResolvedRedisSourceOptions): Promise<O
     connectTimeout: options.connectTimeoutMs,
     connectionName: 'scholaria-backup',
     disableClientInfo: true,
+    // The ready check runs INFO and prints a warning where ACLs refuse it; the PING below is the check.
+    enableReadyCheck: false,
     enableAutoPipelining: false,
     keyPrefix: '',
     db: 0,
@@ -108,8 +110,8 @@ export async function openClient(options: ResolvedRedisSourceOptions): Promise<O
       client = new Redis({ ...common, ...auth, host: options.host ?? 'localhost', port: options.port ?? 6379, ...(tls ? { tls } : {}) });
     }
   }
-  // ioredis reports some failures (a rejected AUTH) only as events and rejects connect() with a
-  // generic "Connection is closed"; keep the event's error, it is the one that explains.
+  // ioredis reports the real failure (ECONNREFUSED, a rejected AUTH) as an event and rejects
+  // connect() with a generic "Connection is closed"; keep the event's error, it explains.
   let emitted: unknown;
   client.on('error', (error: unknown) => {
     emitted ??= error;
@@ -129,7 +131,7 @@ export async function openClient(options: ResolvedRedisSourceOptions): Promise<O
     await client.ping();
   } catch (error) {
     client.disconnect();
-    throw connectionError(emitted !== undefined && isAuthError(emitted) ? emitted : error, target);
+    throw connectionError(emitted ?? error, target);
   }
 
   return {

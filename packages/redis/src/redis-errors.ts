@@ -6,9 +6,14 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** AUTH sent to a server that has no password: ioredis tolerates it, so the raw connections do too. */
+export function isNoPasswordConfigured(message: string): boolean {
+  return /no password is set|without any password configured/i.test(message);
+}
+
 export function isAuthError(error: unknown): boolean {
   const m = messageOf(error);
-  return /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH failed|Client sent AUTH, but no password is set/i.test(m);
+  return /WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH failed/i.test(m);
 }
 
 /** A refusal of a command by the server (ACL, renamed or disabled command), as opposed to a broken connection. */

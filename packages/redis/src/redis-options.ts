@@ -59,8 +59,10 @@ export const redisSourceOptionsSchema = z
       .optional(),
     mode: z.enum(['logical', 'rdb', 'auto']).default('logical'),
     databases: z.array(databaseSchema).min(1).optional(),
-    scanCount: z.number().int().min(1).max(1_000_000).default(1000),
-    batchSize: z.number().int().min(1).max(100_000).default(1000),
+    scanCount: z.number().int().min(1).max(1_000_000).default(2000),
+    batchSize: z.number().int().min(1).max(100_000).default(500),
+    /** Round trips kept queued on the connection during a logical backup. */
+    pipelineDepth: z.number().int().min(1).max(64).default(4),
     maxBatchBytes: z
       .number()
       .int()
@@ -108,31 +110,24 @@ export const redisRestoreOptionsSchema = z
 
 export type RedisRestoreOptions = z.input<typeof redisRestoreOptionsSchema>;
 
-function formatIssues(error: z.ZodError, root: string): string[] {
-  return error.issues.map((issue) => {
-    const path = issue.path.length ? `${root}.${issue.path.map(String).join('.')}` : root;
-    return `${path}: ${issue.message}`;
-  });
+/** Parses with `schema` or throws a ConfigError listing each issue as `<root>.<field>: <problem>`. */
+function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, message: string, root: string, hint: string): z.output<S> {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => `${[root, ...issue.path.map(String)].join('.')}: ${issue.message}`);
+  throw new ConfigError(message, issues, { component: 'redis', hint });
 }
 
 export function parseSourceOptions(input: unknown): ResolvedRedisSourceOptions {
-  const parsed = redisSourceOptionsSchema.safeParse(input ?? {});
-  if (!parsed.success) {
-    throw new ConfigError('Invalid options for createRedisSource', formatIssues(parsed.error, 'redis'), {
-      component: 'redis',
-      hint: 'Fix the named option(s); see the @scholaria/backup-redis README for every option.',
-    });
-  }
-  return parsed.data;
+  return parseOrThrow(redisSourceOptionsSchema, input, 'Invalid options for createRedisSource', 'redis', 'Fix the named option(s); see the @scholaria/backup-redis README for every option.');
 }
 
 export function parseRestoreOptions(input: unknown): z.output<typeof redisRestoreOptionsSchema> {
-  const parsed = redisRestoreOptionsSchema.safeParse(input ?? {});
-  if (!parsed.success) {
-    throw new ConfigError('Invalid restore options for the redis component', formatIssues(parsed.error, 'componentOptions.redis'), {
-      component: 'redis',
-      hint: 'Use { mode: "flush" | "merge", databases?: number[], targetRdbVersion?: number, batchSize?: number }.',
-    });
-  }
-  return parsed.data;
+  return parseOrThrow(
+    redisRestoreOptionsSchema,
+    input,
+    'Invalid restore options for the redis component',
+    'componentOptions.redis',
+    'Use { mode: "flush" | "merge", databases?: number[], targetRdbVersion?: number, batchSize?: number }.',
+  );
 }

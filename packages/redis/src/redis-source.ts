@@ -115,12 +115,17 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
         }
         if (session) {
           ctx.logger.info('redis: streaming an RDB snapshot', { target: conn.target, transfer: session.info.transfer });
-          await ctx.writeArtifact(RDB_ARTIFACT, Readable.from(session.payload(), { objectMode: false }), {
-            compression: false,
-            contentType: RDB_CONTENT_TYPE,
-            restoreHint: 'cat > REDIS_DIR/dump.rdb  # with redis-server stopped; appendonly yes: see the @scholaria/backup-redis README',
-            metadata: { transfer: session.info.transfer, rdbVersion: session.info.rdbVersion, checksumVerified: session.info.checksumVerified },
-          });
+          try {
+            await ctx.writeArtifact(RDB_ARTIFACT, Readable.from(session.payload(), { objectMode: false }), {
+              compression: false,
+              contentType: RDB_CONTENT_TYPE,
+              restoreHint: 'cat > REDIS_DIR/dump.rdb  # with redis-server stopped; appendonly yes: see the @scholaria/backup-redis README',
+              metadata: { transfer: session.info.transfer },
+            });
+          } finally {
+            // The payload closes the connection when read to the end; this covers a sink that failed first.
+            session.close();
+          }
           const keys = Object.values(keyspace).reduce((a, b) => a + b, 0);
           return {
             metadata: {
@@ -155,7 +160,7 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
       ctx.logger.info('redis: logical backup started', { target: conn.target, databases: dbs.databases.length });
       const data = await RespConnection.open(conn.endpoint(), dataSettings(conn.target));
       const body = Readable.from(
-        logicalDump(data, { databases: dbs.databases, scanCount: options.scanCount, batchSize: options.batchSize, maxBatchBytes: options.maxBatchBytes, useExpireTime, signal: ctx.signal }, stats),
+        logicalDump(data, { databases: dbs.databases, scanCount: options.scanCount, batchSize: options.batchSize, maxBatchBytes: options.maxBatchBytes, depth: options.pipelineDepth, useExpireTime, signal: ctx.signal }, stats),
         { objectMode: false },
       );
       try {

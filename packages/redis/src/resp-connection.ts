@@ -4,7 +4,7 @@ import RedisParser from 'redis-parser';
 import type { RawEndpoint } from './redis-connection.js';
 import { openSocket } from './raw-socket.js';
 import { encodeCommand } from './resp-writer.js';
-import { redisError } from './redis-errors.js';
+import { isNoPasswordConfigured, redisError } from './redis-errors.js';
 
 /** A parsed reply: bulk and simple strings as Buffers, integers as numbers, errors as Error values. */
 export type Reply = Buffer | number | null | Error | Reply[];
@@ -55,20 +55,12 @@ export class RespConnection {
   }
 
   static async open(endpoint: RawEndpoint, settings: RespConnectionSettings): Promise<RespConnection> {
-    let socket: Socket;
-    try {
-      socket = await openSocket(endpoint, settings.connectTimeoutMs);
-    } catch (error) {
-      throw redisError('CONNECTION_FAILED', `cannot open a data connection to ${settings.target}: ${(error as Error).message}`, 'Check that the server is reachable from this host (host, port, TLS).', {
-        cause: error,
-        retryable: true,
-      });
-    }
+    const socket = await openSocket(endpoint, settings.connectTimeoutMs, 'data', settings.target);
     const connection = new RespConnection(socket, settings);
     if (endpoint.password !== undefined) {
       const args = endpoint.username ? ['AUTH', endpoint.username, endpoint.password] : ['AUTH', endpoint.password];
       const [reply] = await connection.send([encodeCommand(args)], 1);
-      if (reply instanceof Error) {
+      if (reply instanceof Error && !isNoPasswordConfigured(reply.message)) {
         connection.close();
         throw redisError('AUTH_FAILED', `authentication of the data connection to ${settings.target} failed: ${reply.message}`, 'Check the password (and the username for an ACL user).');
       }
@@ -101,13 +93,18 @@ export class RespConnection {
 
   /** Writes pre-encoded commands and resolves with their `expected` replies, in order. */
   send(chunks: readonly Buffer[], expected: number): Promise<Reply[]> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise<Reply[]>((resolve, reject) => {
-      this.pending.push({ expected, replies: [], resolve, reject });
-      this.socket.cork();
-      for (const c of chunks) this.socket.write(c);
-      this.socket.uncork();
-    });
+    const promise = this.failure
+      ? Promise.reject(this.failure)
+      : new Promise<Reply[]>((resolve, reject) => {
+          this.pending.push({ expected, replies: [], resolve, reject });
+          this.socket.cork();
+          for (const c of chunks) this.socket.write(c);
+          this.socket.uncork();
+        });
+    // Callers keep several requests in flight and await them in order; when the connection
+    // drops, the later ones must not surface as unhandled rejections meanwhile.
+    promise.catch(() => {});
+    return promise;
   }
 
   close(): void {

@@ -86,6 +86,7 @@ describe('connection problems', () => {
       expect(error.code).toBe('CONNECTION_FAILED');
       expect(error.retryable).toBe(true);
       expect(error.message).toContain(`127.0.0.1:${port}`);
+      expect(error.message).toMatch(/ECONNREFUSED/);
       expect(error.hint).toMatch(/reachable/);
       const check = await source.check();
       expect(check.ok).toBe(false);

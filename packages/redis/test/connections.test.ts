@@ -70,7 +70,7 @@ describe('a ready ioredis client', () => {
 });
 
 describe('least-privilege ACL users (the ones the README recommends)', () => {
-  it('backs up with +@read +select +info +time and restores with +select +flushdb +restore +info', async () => {
+  it('backs up with +@read +select +info +time and restores with +select +flushdb +restore +info (password read at run time)', async () => {
     const server = await startRedis({
       password: 'admin-pw',
       aclUsers: [
@@ -81,7 +81,7 @@ describe('least-privilege ACL users (the ones the README recommends)', () => {
     try {
       await seed(server.url());
       const dir = await tempDir();
-      const backup = await backupToDir(createRedisSource({ host: server.host, port: server.port, username: 'backup', password: 'backup-pw', mode: 'auto' }), dir);
+      const backup = await backupToDir(createRedisSource({ host: server.host, port: server.port, username: 'backup', password: async () => 'backup-pw', mode: 'auto' }), dir);
       expect(backup.result.metadata).toMatchObject({ mode: 'logical', keyCounts: { '0': 1, '4': 1 } });
       // CONFIG is refused to this user, so the databases came from INFO keyspace.
       expect(backup.result.metadata.databasesFrom).toBe('info');

@@ -112,7 +112,7 @@ describe('auto mode', () => {
     server = await startRedis({
       password: 'admin-secret',
       args: ['--repl-diskless-sync', 'no'],
-      aclUsers: ['nosync on >nosync-secret ~* &* +@all -sync -psync', 'replicator on >repl-secret ~* &* +@all'],
+      aclUsers: ['nosync on >nosync-secret ~* &* +@all -sync -psync', 'replicator on >repl-secret ~* +@read +select +info +time +ping +sync +psync +replconf'],
     });
     const r = new Redis(server.url());
     await r.set('a', '1');

@@ -167,7 +167,9 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       },
     });
     pipeline(body, counter, (error) => {
-      if (error) inputError ??= error;
+      // A failed upload tears its body down with an AbortError: that is not the input's fault,
+      // and blaming the input would hide the S3 error that caused it.
+      if (error && !(error instanceof Error && error.name === 'AbortError')) inputError ??= error;
     });
     const onAbort = () => counter.destroy(abortedError(ctx, signal));
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -54,11 +54,31 @@ export class RedisReplyError extends Error {
  * exit even when a test fails before `stop()`.
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  const temp = await makeTempDir('scholaria-redis-');
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const killSync = () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  // Registered before the temp dir so that at exit the server is killed before its dir goes.
+  const unregister = registerCleanup(killSync);
+
+  let temp: Awaited<ReturnType<typeof makeTempDir>>;
+  try {
+    temp = await makeTempDir('scholaria-redis-');
+  } catch (error) {
+    unregister();
+    throw error;
+  }
   const dir = temp.path;
   const port = await getFreePort();
   const logFile = join(dir, 'redis.log');
-  if (options.rdbFile) await copyFile(options.rdbFile, join(dir, 'dump.rdb'));
 
   const args = [
     '--bind',
@@ -82,19 +102,6 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     ...(options.args ?? []),
   ];
 
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-
-  const killSync = () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  };
-  const unregister = registerCleanup(killSync);
 
   const launch = async () => {
     const proc = spawn('redis-server', args, {
@@ -159,6 +166,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   };
 
   try {
+    if (options.rdbFile) await copyFile(options.rdbFile, join(dir, 'dump.rdb'));
     await launch();
   } catch (error) {
     killSync();

@@ -7,10 +7,12 @@ import type { Storage } from '@scholaria/backup-core';
  * - `put`: inside `storage.put(key)` once `afterBytes` bytes of a matching key went to the
  *   storage (`afterBytes: 'end'` = every byte written, before the put could commit);
  * - `put-done`: right after a matching put committed;
+ * - `get`: while the first `get(key)` is being read, once `afterBytes` were read;
  * - `progress`: in the engine's progress callback once a component produced `afterBytes`.
  */
 export type FreezePoint =
   | { at: 'put'; key: string; afterBytes: number | 'end' }
+  | { at: 'get'; key: string; afterBytes: number }
   | { at: 'put-done'; key: string }
   | { at: 'progress'; component: string; afterBytes: number };
 
@@ -41,7 +43,27 @@ export function freezingStorage(inner: Storage, point: FreezePoint | undefined):
     ...inner,
     specVersion: 'v1',
     name: inner.name,
+    async get(key, options) {
+      const stream = await inner.get(key, options);
+      if (!armed || point.at !== 'get' || !keyMatches(point.key, key)) return stream;
+      armed = false;
+      let seen = 0;
+      const limit = point.afterBytes;
+      const gate = new Transform({
+        transform(chunk: Buffer, _enc, cb: TransformCallback) {
+          if (seen + chunk.length <= limit) {
+            seen += chunk.length;
+            cb(null, chunk);
+            return;
+          }
+          freezeHere(`in get ${key} after ${seen} bytes were read`);
+        },
+      });
+      stream.on('error', (e) => gate.destroy(e));
+      return stream.pipe(gate);
+    },
     async put(key, body, options) {
+      if (point.at === 'get') return await inner.put(key, body, options);
       if (!armed || !keyMatches(point.key, key)) return await inner.put(key, body, options);
       if (point.at === 'put-done') {
         const result = await inner.put(key, body, options);

@@ -1,5 +1,8 @@
 import type { PostgresServer, RedisServer } from '@scholaria/backup-testkit';
-import { quoteIdent } from '@scholaria/backup-testkit';
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
 
 /** A Scholaria-like table of chunks with enough text to make pg_dump take a moment. */
 export async function seedPostgres(pg: PostgresServer, db: string, rows: number, tag = 'v1'): Promise<void> {

@@ -17,6 +17,8 @@ export interface LockInfo {
   createdAt: string;
   heartbeatAt: string;
   ttlMs: number;
+  /** Set once the owner won the lock; a lock without it may be a contender about to withdraw. */
+  acquired?: boolean;
 }
 
 export interface HeldLock {
@@ -73,7 +75,8 @@ const CONTENTION_WINDOW_MS = 2000;
  * lists second always sees the first one's lock. ("Oldest lock wins" is not: a contender whose
  * older lock became visible late would go ahead next to one that listed before it and saw
  * nothing.) Two runs that see each other both withdraw, wait a random moment and try again, so
- * one of them wins; a lock that was there before the contention is a holder and refuses at once.
+ * one of them wins; a lock marked `acquired` (or older than the contention window) is a holder
+ * and refuses at once.
  * This needs only put/list/delete.
  */
 export async function acquireStorageLock(storage: Storage, options: AcquireLockOptions): Promise<HeldLock> {
@@ -120,7 +123,7 @@ export async function acquireStorageLock(storage: Storage, options: AcquireLockO
     }
     await storage.delete(mineKey).catch(() => {});
     const holder = rivals[0]!;
-    const settled = rivals.find((r) => firstAttempt - Date.parse(r.createdAt) > CONTENTION_WINDOW_MS);
+    const settled = rivals.find((r) => r.acquired === true || firstAttempt - Date.parse(r.createdAt) > CONTENTION_WINDOW_MS);
     if (settled || attempt >= CONTENTION_ATTEMPTS) {
       const blocker = settled ?? holder;
       throw new LockError(`${storage.name} is locked: ${describe(blocker)} is running`, {
@@ -132,7 +135,11 @@ export async function acquireStorageLock(storage: Storage, options: AcquireLockO
     await new Promise((r) => setTimeout(r, 25 + Math.floor(Math.random() * 125 * attempt)));
   }
 
-  const held: LockInfo = info!;
+  // Tell later contenders this is a holder, so they refuse at once instead of retrying.
+  const held: LockInfo = { ...info!, acquired: true };
+  await write(held, key).catch((error) =>
+    options.logger.warn(`could not mark the lock on ${storage.name} as held: ${(error as Error).message}`),
+  );
   let current = held;
   let beat: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {

@@ -87,10 +87,24 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
     const done = storage.put(key, stream, { signal, ...(options.contentType ? { contentType: options.contentType } : {}) });
     return { name: storage.name, stream, done, storage };
   });
+  let storageFailure: unknown;
   const fan = new FanOut(branches, (branch, error) => {
+    storageFailure ??= error;
     const storage = branches.find((b) => b === branch)?.storage;
     if (storage) params.onStorageError(storage, error);
   });
+  // When no storage is left, say why (disk full, read-only, ...) instead of "writing stopped".
+  const failure = (fallback: Error): Error => {
+    if (storageFailure === undefined || fan.liveBranches.length > 0) return fallback;
+    const be = BackupError.isInstance(storageFailure) ? storageFailure : undefined;
+    const reason = storageFailure instanceof Error ? storageFailure.message : String(storageFailure);
+    return new BackupError(be?.code ?? 'STORAGE_FAILED', `${component}: writing ${path} failed: ${reason}`, {
+      component,
+      cause: storageFailure,
+      retryable: be?.retryable ?? false,
+      ...(be?.hint ? { hint: be.hint } : {}),
+    });
+  };
   const head = new PassThrough({ highWaterMark: 1 << 20 });
   const encoders = codecs.map((c) => c.encode());
   const done = pipeline([head, counter, ...encoders, stored, fan], { signal });
@@ -107,7 +121,7 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
       };
       const onClose = () => {
         head.off('drain', onDrain);
-        cb(new BackupError('STORAGE_FAILED', `${component}: writing ${path} stopped`, { component }));
+        cb(failure(new BackupError('STORAGE_FAILED', `${component}: writing ${path} stopped`, { component })));
       };
       head.once('drain', onDrain);
       head.once('close', onClose);
@@ -116,7 +130,7 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
       head.end();
       done.then(
         () => cb(),
-        (error) => cb(error as Error),
+        (error) => cb(failure(error as Error)),
       );
     },
     destroy(error, cb) {
@@ -125,7 +139,7 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
     },
   });
   done.catch((error) => {
-    if (!sink.destroyed) sink.destroy(error as Error);
+    if (!sink.destroyed) sink.destroy(failure(error as Error));
   });
 
   const record = new Promise<ArtifactRecord>((resolve, reject) => {

@@ -1,0 +1,122 @@
+import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { stat } from 'node:fs/promises';
+import { runPipeline, type Step } from './proc.js';
+import { summarize, type Summary, fmtMB, fmtSeconds } from './stats.js';
+import type { ChildReport, ChildTask } from './tasks.js';
+
+export interface Run {
+  ms: number;
+  /** Size of the artifact written (stored bytes). */
+  bytes?: number;
+  /** Peak RSS: the library's Node process, or the largest process of a raw pipeline. */
+  maxRssBytes?: number;
+  keys?: number;
+  /** Child process wall time including Node start-up (library runs only). */
+  wallMs?: number;
+  /** 1-minute load average when the run ended: other work on the machine skews a run. */
+  load1?: number;
+}
+
+export interface Measurement {
+  id: string;
+  group: string;
+  kind: 'library' | 'raw' | 'peer';
+  label: string;
+  /** The command line or configuration, for the docs. */
+  command: string;
+  runs: Run[];
+  errors: string[];
+  time?: Summary;
+  size?: Summary;
+  rss?: Summary;
+  keysPerSecond?: Summary;
+}
+
+export class Recorder {
+  readonly measurements = new Map<string, Measurement>();
+
+  define(m: Omit<Measurement, 'runs' | 'errors'>): Measurement {
+    const existing = this.measurements.get(m.id);
+    if (existing) return existing;
+    const created: Measurement = { ...m, runs: [], errors: [] };
+    this.measurements.set(m.id, created);
+    return created;
+  }
+
+  get(id: string): Measurement | undefined {
+    return this.measurements.get(id);
+  }
+
+  add(id: string, run: Run): void {
+    const m = this.measurements.get(id)!;
+    m.runs.push({ ...run, load1: +loadavg()[0]!.toFixed(2) });
+    const rss = run.maxRssBytes !== undefined ? `, peak RSS ${fmtMB(run.maxRssBytes)} MB` : '';
+    const size = run.bytes !== undefined ? `, ${fmtMB(run.bytes)} MB` : '';
+    const keys = run.keys !== undefined ? `, ${Math.round(run.keys / (run.ms / 1000)).toLocaleString('en-US')} keys/s` : '';
+    log(`  ${m.id.padEnd(28)} ${fmtSeconds(run.ms).padStart(7)} s${size}${rss}${keys}  (load ${loadavg()[0]!.toFixed(1)})`);
+  }
+
+  fail(id: string, error: unknown): void {
+    const m = this.measurements.get(id)!;
+    const message = error instanceof Error ? error.message : String(error);
+    m.errors.push(message.slice(0, 2000));
+    log(`  ${m.id.padEnd(28)} FAILED: ${message.split('\n')[0]}`);
+  }
+
+  finish(): Measurement[] {
+    for (const m of this.measurements.values()) {
+      const t = summarize(m.runs.map((r) => r.ms));
+      const s = summarize(m.runs.map((r) => r.bytes ?? NaN));
+      const r = summarize(m.runs.map((x) => x.maxRssBytes ?? NaN));
+      const k = summarize(m.runs.map((x) => (x.keys !== undefined ? x.keys / (x.ms / 1000) : NaN)));
+      if (t) m.time = t;
+      if (s) m.size = s;
+      if (r) m.rss = r;
+      if (k) m.keysPerSecond = k;
+    }
+    return [...this.measurements.values()];
+  }
+}
+
+export function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** A raw tool pipeline: its wall time, output size and the largest peak RSS among its processes. */
+export async function measurePipeline(steps: Step[], io: { stdoutFile?: string; stdinFile?: string }, sizeOf?: string): Promise<Run> {
+  const r = await runPipeline(steps, io);
+  const file = sizeOf ?? io.stdoutFile;
+  const bytes = file ? (await stat(file)).size : undefined;
+  return { ms: r.ms, ...(bytes !== undefined ? { bytes } : {}), ...(r.maxRssBytes !== undefined ? { maxRssBytes: r.maxRssBytes } : {}) };
+}
+
+/**
+ * Runs one library operation in a fresh Node process (plain JavaScript, no loader) so its peak
+ * RSS is its own. The task travels in an environment variable: it holds the server password.
+ */
+export async function runChild(childJs: string, task: ChildTask): Promise<ChildReport & { wallMs: number }> {
+  const started = performance.now();
+  return await new Promise((resolve, reject) => {
+    // e.g. SCHOLARIA_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the library side.
+    const nodeArgs = (process.env.SCHOLARIA_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, childJs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SCHOLARIA_BENCH_TASK: JSON.stringify(task) },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-6000)));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      const wallMs = performance.now() - started;
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && line.startsWith('{')) {
+        resolve({ ...(JSON.parse(line) as ChildReport), wallMs });
+      } else {
+        reject(new Error(`${task.kind} child exited ${code ?? signal}: ${err.trim() || out.trim()}`));
+      }
+    });
+  });
+}

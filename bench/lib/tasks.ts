@@ -1,0 +1,30 @@
+/** What the orchestrator asks a child process to do, and what the child reports back. */
+
+export interface S3Target {
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export type ChildTask =
+  | { kind: 'pg-backup'; url: string; root: string; compression?: 'zstd' | 'gzip' | 'pg' | 'none'; ageRecipient?: string }
+  | { kind: 'pg-restore'; url: string; root: string; ref: string; mode: 'in-place' | 'swap'; ageRecipient?: string }
+  | { kind: 'redis-backup'; url: string; root: string; mode: 'logical' | 'rdb' }
+  | { kind: 's3-library'; s3: S3Target; prefix: string; file: string }
+  | { kind: 's3-bare'; s3: S3Target; prefix: string; file: string; partSize: number; queueSize: number };
+
+export interface ChildReport {
+  /** Time of the operation inside the child, without Node's start-up. */
+  ms: number;
+  /** process.resourceUsage().maxRSS of the child: its own peak, not its tools' (pg_dump, zstd). */
+  maxRssBytes: number;
+  setId?: string;
+  /** Size of the main artifact as stored. */
+  bytes?: number;
+  /** Every artifact of the set. */
+  totalBytes?: number;
+  keys?: number;
+  artifacts?: { path: string; size: number }[];
+}
