@@ -148,10 +148,16 @@ async function main(): Promise<void> {
   const task = JSON.parse(process.env.SCHOLARIA_BENCH_TASK ?? '{}') as ChildTask;
   delete process.env.SCHOLARIA_BENCH_TASK;
   await preload(task);
+  const startup = process.cpuUsage();
   const started = performance.now();
   const out = await run(task);
   const ms = performance.now() - started;
-  const report: ChildReport = { ...out, ms, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+  const report: ChildReport = {
+    ...out,
+    ms,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    startupCpuMs: (startup.user + startup.system) / 1000,
+  };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 

@@ -15,7 +15,7 @@ import { chartSvg, svgToPng } from './lib/chart.js';
 import { log, measurePipeline, Recorder, runChild, type Run } from './lib/measure.js';
 import { GROUPS, parseOptions, USAGE, type BenchOptions } from './lib/options.js';
 import { createSchema, dataShape, growDatabase, type DataShape } from './lib/pg-data.js';
-import { GNU_TIME, runPipeline, type Step } from './lib/proc.js';
+import { findPid, GNU_TIME, runPipeline, serverCpuMs, settle, type Step } from './lib/proc.js';
 import { redisLoadCommands } from './lib/redis-data.js';
 import { compare, type Comparison } from './lib/comparisons.js';
 import { renderMarkdown, type BenchResults, type ScalePoint } from './lib/report.js';
@@ -77,6 +77,14 @@ async function main(): Promise<void> {
   const parsed = parseOptions(process.argv.slice(2));
   if (parsed === 'help') {
     log(USAGE);
+    return;
+  }
+  if (parsed.render) {
+    const file = resolve(parsed.render);
+    const results = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+    // Verdicts are recomputed, so a change to the comparisons applies to old results too.
+    results.comparisons = compare(results.measurements, results.scale);
+    await writeDocs(results, file);
     return;
   }
   const o: BenchOptions = parsed;
@@ -141,29 +149,40 @@ async function main(): Promise<void> {
       const ageStep: Step = { cmd: 'age', args: ['-r', recipient] };
       const lastSet = new Map<string, string>();
 
-      const libBackup = async (id: string, set: string, extra: Partial<Extract<ChildTask, { kind: 'pg-backup' }>>) => {
+      // The library side of a run: the child's report as a Run (CPU: Node and its tools).
+      const asRun = (r: Awaited<ReturnType<typeof runChild>>): Run => ({
+        ms: r.ms,
+        wallMs: r.wallMs,
+        maxRssBytes: r.maxRssBytes,
+        ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+        ...(r.cpuMs !== undefined ? { cpuMs: r.cpuMs } : {}),
+      });
+      const libBackup = async (set: string, extra: Partial<Extract<ChildTask, { kind: 'pg-backup' }>>): Promise<Run> => {
         const root = rootOf(set);
         const r = await runChild(childJs, { kind: 'pg-backup', url, root, ...extra });
         lastSet.set(set, r.setId!);
         await removeOldSets(root, r.setId);
-        rec.add(id, { ms: r.ms, wallMs: r.wallMs, bytes: r.bytes!, maxRssBytes: r.maxRssBytes });
-        return r;
+        return asRun(r);
       };
-      const attempt = async (id: string, fn: () => Promise<unknown>) => {
-        try {
-          await fn();
-        } catch (error) {
-          rec.fail(id, error);
-        }
+      // Backends are reaped by the postmaster, so its children's CPU is the server's share.
+      const postmaster = Number(readFileSync(join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // Client backends show "postgres: USER DB HOST(PORT) ..." (autovacuum is off below).
+      const pgCpu = async () => {
+        await settle(postmaster, (cmd) => /^postgres: \S+ \S+ (\[local\]|\d+\.\d+\.\d+\.\d+\(\d+\))/.test(cmd) || /autovacuum worker/.test(cmd));
+        return serverCpuMs(postmaster);
       };
+      rec.serverCpu = pgCpu;
+      // Autovacuum would add server CPU at random moments; VACUUM ANALYZE ran after loading.
+      await query('ALTER SYSTEM SET autovacuum = off');
+      await query('SELECT pg_reload_conf()');
 
       // Each rep runs every variant once, interleaved, so drift (cache, other load) spreads evenly.
-      const reps = async (n: number, variants: { id: string; slow?: boolean; run: () => Promise<unknown> }[]) => {
+      const reps = async (n: number, variants: { id: string; slow?: boolean; run: () => Promise<Run> }[]) => {
         for (let i = 0; i < n; i++) {
           log(` rep ${i + 1}/${n}`);
           for (const v of variants) {
             if (v.slow && i >= o.slowReps) continue;
-            await attempt(v.id, v.run);
+            await rec.run(v.id, v.run);
           }
         }
       };
@@ -172,14 +191,14 @@ async function main(): Promise<void> {
       if (o.only.has('pg-backup')) {
         log('\n[pg-backup] library backup to fs vs pg_dump');
         rec.define({ id: 'raw.pg_dump.fc', group: 'pg-backup', kind: 'raw', label: 'pg_dump -Fc (defaults)', command: 'pg_dump -Fc -f FILE' });
-        rec.define({ id: 'lib.pg.default', group: 'pg-backup', kind: 'library', label: 'library, defaults (pg_dump -Z0 + zstd codec)', command: "createPostgresSource({ url }) + createFsStorage" });
+        rec.define({ id: 'lib.pg.default', group: 'pg-backup', kind: 'library', label: 'library, defaults (pg_dump -Z0 + zstd codec)', command: 'createPostgresSource({ url }) + createFsStorage' });
         rec.define({ id: 'raw.pg_dump.z0.zstd', group: 'pg-backup', kind: 'raw', label: 'pg_dump -Fc -Z0 | zstd -3 -T0 (what the default runs)', command: 'pg_dump -Fc -Z0 | zstd -q -c -3 -T0 > FILE' });
         rec.define({ id: 'lib.pg.pg', group: 'pg-backup', kind: 'library', label: "library, compression 'pg' (pg_dump's own zlib)", command: "createPostgresSource({ url, compression: 'pg' })" });
         await reps(o.reps, [
-          { id: 'raw.pg_dump.fc', slow: true, run: async () => rec.add('raw.pg_dump.fc', await measurePipeline([pgDump(['-Fc', '-f', rawFc])], {}, rawFc)) },
-          { id: 'lib.pg.default', run: () => libBackup('lib.pg.default', 'default', {}) },
-          { id: 'raw.pg_dump.z0.zstd', run: async () => rec.add('raw.pg_dump.z0.zstd', await measurePipeline([pgDump(['-Fc', '-Z0']), zstd], { stdoutFile: raw('raw-z0.dump.zst') })) },
-          { id: 'lib.pg.pg', slow: true, run: () => libBackup('lib.pg.pg', 'pg', { compression: 'pg' }) },
+          { id: 'raw.pg_dump.fc', slow: true, run: () => measurePipeline([pgDump(['-Fc', '-f', rawFc])], {}, rawFc) },
+          { id: 'lib.pg.default', run: () => libBackup('default', {}) },
+          { id: 'raw.pg_dump.z0.zstd', run: () => measurePipeline([pgDump(['-Fc', '-Z0']), zstd], { stdoutFile: raw('raw-z0.dump.zst') }) },
+          { id: 'lib.pg.pg', slow: true, run: () => libBackup('pg', { compression: 'pg' }) },
         ]);
       }
 
@@ -190,10 +209,10 @@ async function main(): Promise<void> {
         rec.define({ id: 'raw.pg_dump.z0.zstd.age', group: 'pg-age', kind: 'raw', label: 'pg_dump -Fc -Z0 | zstd -3 -T0 | age -r KEY', command: 'pg_dump -Fc -Z0 | zstd -q -c -3 -T0 | age -r RECIPIENT > FILE' });
         rec.define({ id: 'lib.pg.default.age', group: 'pg-age', kind: 'library', label: 'library, defaults + age codec', command: 'codecs: [createAgeCodec({ recipients })]' });
         await reps(o.reps, [
-          { id: 'raw.pg_dump.fc.age', slow: true, run: async () => rec.add('raw.pg_dump.fc.age', await measurePipeline([pgDump(['-Fc']), ageStep], { stdoutFile: raw('raw-fc.dump.age') })) },
-          { id: 'lib.pg.pg.age', slow: true, run: () => libBackup('lib.pg.pg.age', 'pg-age', { compression: 'pg', ageRecipient: recipient }) },
-          { id: 'raw.pg_dump.z0.zstd.age', run: async () => rec.add('raw.pg_dump.z0.zstd.age', await measurePipeline([pgDump(['-Fc', '-Z0']), zstd, ageStep], { stdoutFile: raw('raw-z0.dump.zst.age') })) },
-          { id: 'lib.pg.default.age', run: () => libBackup('lib.pg.default.age', 'default-age', { ageRecipient: recipient }) },
+          { id: 'raw.pg_dump.fc.age', slow: true, run: () => measurePipeline([pgDump(['-Fc']), ageStep], { stdoutFile: raw('raw-fc.dump.age') }) },
+          { id: 'lib.pg.pg.age', slow: true, run: () => libBackup('pg-age', { compression: 'pg', ageRecipient: recipient }) },
+          { id: 'raw.pg_dump.z0.zstd.age', run: () => measurePipeline([pgDump(['-Fc', '-Z0']), zstd, ageStep], { stdoutFile: raw('raw-z0.dump.zst.age') }) },
+          { id: 'lib.pg.default.age', run: () => libBackup('default-age', { ageRecipient: recipient }) },
         ]);
         await rm(raw('raw-fc.dump.age'), { force: true });
         await rm(raw('raw-z0.dump.zst.age'), { force: true });
@@ -205,8 +224,8 @@ async function main(): Promise<void> {
         log('\n[pg-restore] library restore vs pg_restore');
         // The inputs: the raw tool's archive, and library sets of the same database.
         if (!existsSync(rawFc)) await measurePipeline([pgDump(['-Fc', '-f', rawFc])], {}, rawFc);
-        if (!lastSet.has('pg')) lastSet.set('pg', (await runChild(childJs, { kind: 'pg-backup', url, root: rootOf('pg'), compression: 'pg' })).setId!);
-        if (!lastSet.has('default')) lastSet.set('default', (await runChild(childJs, { kind: 'pg-backup', url, root: rootOf('default') })).setId!);
+        if (!lastSet.has('pg')) await libBackup('pg', { compression: 'pg' });
+        if (!lastSet.has('default')) await libBackup('default', {});
         rec.define({
           id: 'raw.pg_restore.inplace',
           group: 'pg-restore',
@@ -219,29 +238,10 @@ async function main(): Promise<void> {
         await reps(o.slowReps, [
           {
             id: 'raw.pg_restore.inplace',
-            slow: true,
-            run: async () =>
-              rec.add(
-                'raw.pg_restore.inplace',
-                await measurePipeline([{ cmd: bin('pg_restore'), args: ['--clean', '--if-exists', '--single-transaction', ...conn, '-d', DB, rawFc], env: pgEnv }], {}),
-              ),
+            run: () => measurePipeline([{ cmd: bin('pg_restore'), args: ['--clean', '--if-exists', '--single-transaction', ...conn, '-d', DB, rawFc], env: pgEnv }], {}),
           },
-          {
-            id: 'lib.restore.inplace',
-            slow: true,
-            run: async () => {
-              const r = await runChild(childJs, { kind: 'pg-restore', url, root: rootOf('pg'), ref: lastSet.get('pg')!, mode: 'in-place' });
-              rec.add('lib.restore.inplace', { ms: r.ms, wallMs: r.wallMs, maxRssBytes: r.maxRssBytes });
-            },
-          },
-          {
-            id: 'lib.restore.swap',
-            slow: true,
-            run: async () => {
-              const r = await runChild(childJs, { kind: 'pg-restore', url, root: rootOf('default'), ref: lastSet.get('default')!, mode: 'swap' });
-              rec.add('lib.restore.swap', { ms: r.ms, wallMs: r.wallMs, maxRssBytes: r.maxRssBytes });
-            },
-          },
+          { id: 'lib.restore.inplace', run: async () => asRun(await runChild(childJs, { kind: 'pg-restore', url, root: rootOf('pg'), ref: lastSet.get('pg')!, mode: 'in-place' })) },
+          { id: 'lib.restore.swap', run: async () => asRun(await runChild(childJs, { kind: 'pg-restore', url, root: rootOf('default'), ref: lastSet.get('default')!, mode: 'swap' })) },
         ]);
         const after = await dataShape(query);
         if (after.chunks !== pgShape.chunks) notes.push(`after the restores the database has ${after.chunks} chunks, expected ${pgShape.chunks}`);
@@ -252,34 +252,35 @@ async function main(): Promise<void> {
 
       if (o.only.has('scale')) {
         log('\n[scale] peak RSS and time of the default backup against database size');
-        const point = async (shape: DataShape, backups: Run[]) => {
+        const point = (shape: DataShape, backups: Run[]) => {
           const ms = backups.map((b) => b.ms).sort((a, b) => a - b)[Math.floor(backups.length / 2)]!;
           const rss = Math.max(...backups.map((b) => b.maxRssBytes ?? 0));
           scale.push({ databaseBytes: shape.databaseBytes, chunks: shape.chunks, backupMs: ms, maxRssBytes: rss, artifactBytes: backups[0]?.bytes ?? 0, runs: backups.length });
         };
+        rec.define({ id: 'lib.pg.default.scale', group: 'scale', kind: 'library', label: 'library, defaults, on the grown database (one run per size)', command: 'createPostgresSource({ url }) + createFsStorage' });
         const baseRuns = rec.get('lib.pg.default')?.runs ?? [];
-        if (baseRuns.length) await point(pgShape, baseRuns);
+        if (baseRuns.length) point(pgShape, baseRuns);
         else {
-          const r = await runChild(childJs, { kind: 'pg-backup', url, root: rootOf('scale') });
-          await removeOldSets(rootOf('scale'), r.setId);
-          await point(pgShape, [{ ms: r.ms, bytes: r.bytes!, maxRssBytes: r.maxRssBytes }]);
+          const r = await rec.run('lib.pg.default.scale', () => libBackup('scale', {}));
+          if (r) point(pgShape, [r]);
         }
         for (const m of o.scale) {
           log(` growing to ${o.size * m} GiB`);
+          rec.serverCpu = undefined;
+          await query('ALTER SYSTEM SET autovacuum = on');
+          await query('SELECT pg_reload_conf()');
           const grown = await grow(o.size * m * GB);
+          await query('ALTER SYSTEM SET autovacuum = off');
+          await query('SELECT pg_reload_conf()');
+          rec.serverCpu = pgCpu;
           data.postgres[`generateSecondsTo${o.size * m}GiB`] = grown.seconds;
-          try {
-            const r = await runChild(childJs, { kind: 'pg-backup', url, root: rootOf('scale') });
-            await removeOldSets(rootOf('scale'), r.setId);
-            log(`  lib.pg.default @ ${fmtGB(grown.shape.databaseBytes)} GiB  ${fmtSeconds(r.ms)} s, ${(r.bytes! / MB).toFixed(0)} MB, peak RSS ${(r.maxRssBytes / MB).toFixed(1)} MB`);
-            await point(grown.shape, [{ ms: r.ms, bytes: r.bytes!, maxRssBytes: r.maxRssBytes }]);
-          } catch (error) {
-            notes.push(`scale backup at ${o.size * m} GiB failed: ${(error as Error).message}`);
-            log(`  FAILED: ${(error as Error).message}`);
-          }
+          const r = await rec.run('lib.pg.default.scale', () => libBackup('scale', {}));
+          if (r) point(grown.shape, [r]);
+          else notes.push(`the backup at ${o.size * m} GiB failed: ${rec.get('lib.pg.default.scale')!.errors.at(-1)}`);
         }
         await rm(rootOf('scale'), { recursive: true, force: true });
       }
+      rec.serverCpu = undefined;
       await pg.stop();
       pgServer = undefined;
       await rm(join(work.path, 'sets'), { recursive: true, force: true });
@@ -292,13 +293,27 @@ async function main(): Promise<void> {
       // No diskless-sync delay: both redis-cli --rdb and rdb mode would otherwise wait 5 s for more replicas.
       redisServer = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
       const rs = redisServer;
+      const redisPid = findPid(`redis-server 127.0.0.1:${rs.port}`);
+      rec.serverCpu = redisPid
+        ? async () => {
+            await settle(redisPid, () => true);
+            return serverCpuMs(redisPid);
+          }
+        : undefined;
       const load = async (from: number, to: number) =>
         runPipeline([{ cmd: 'redis-cli', args: ['-h', rs.host, '-p', String(rs.port), '--pipe'] }], { stdin: redisLoadCommands(from, to) });
-      const libRedis = async (id: string, mode: 'rdb' | 'logical') => {
+      const libRedis = async (mode: 'rdb' | 'logical'): Promise<Run> => {
         const root = join(work.path, 'sets', `redis-${mode}`);
         const r = await runChild(childJs, { kind: 'redis-backup', url: rs.url(), root, mode });
         await removeOldSets(root, r.setId);
-        rec.add(id, { ms: r.ms, wallMs: r.wallMs, bytes: r.bytes!, maxRssBytes: r.maxRssBytes, keys: r.keys! });
+        return {
+          ms: r.ms,
+          wallMs: r.wallMs,
+          bytes: r.bytes!,
+          maxRssBytes: r.maxRssBytes,
+          keys: r.keys!,
+          ...(r.cpuMs !== undefined ? { cpuMs: r.cpuMs } : {}),
+        };
       };
       // A quarter of the keys first, backed up once, so the memory of the logical mode can be
       // compared at two sizes (flat memory), then the rest.
@@ -307,11 +322,7 @@ async function main(): Promise<void> {
       await load(0, quarter);
       rec.define({ id: 'lib.redis.logical.quarter', group: 'redis', kind: 'library', label: `library, mode 'logical', on the first ${quarter.toLocaleString('en-US')} keys`, command: 'createRedisSource({ url }) + createFsStorage' });
       let l1 = performance.now();
-      try {
-        await libRedis('lib.redis.logical.quarter', 'logical');
-      } catch (error) {
-        rec.fail('lib.redis.logical.quarter', error);
-      }
+      await rec.run('lib.redis.logical.quarter', () => libRedis('logical'));
       l1 = performance.now() - l1;
       await load(quarter, o.redisKeys);
       const dbsize = Number(await rs.command('DBSIZE'));
@@ -327,31 +338,21 @@ async function main(): Promise<void> {
       rec.define({ id: 'lib.redis.logical', group: 'redis', kind: 'library', label: "library, mode 'logical' (default)", command: 'createRedisSource({ url }) + createFsStorage' });
       for (let i = 0; i < o.reps; i++) {
         log(` rep ${i + 1}/${o.reps}`);
-        for (const [id, fn] of [
-          ['raw.redis-cli.rdb', async () => rec.add('raw.redis-cli.rdb', { ...(await measurePipeline([{ cmd: 'redis-cli', args: [...redisCli, '--rdb', rdbFile] }], {}, rdbFile)), keys: dbsize })],
-          ['lib.redis.rdb', () => libRedis('lib.redis.rdb', 'rdb')],
-          ['lib.redis.logical', () => libRedis('lib.redis.logical', 'logical')],
-        ] as const) {
-          try {
-            await fn();
-          } catch (error) {
-            rec.fail(id, error);
-          }
-        }
+        await rec.run('raw.redis-cli.rdb', async () => ({ ...(await measurePipeline([{ cmd: 'redis-cli', args: [...redisCli, '--rdb', rdbFile] }], {}, rdbFile)), keys: dbsize }));
+        await rec.run('lib.redis.rdb', () => libRedis('rdb'));
+        await rec.run('lib.redis.logical', () => libRedis('logical'));
       }
       rec.define({ id: 'peer.redis-dump', group: 'redis', kind: 'peer', label: 'redis-dump (npm, 0.1.10)', command: 'redis-dump -h HOST -p PORT > FILE' });
       const redisDumpCli = join(repo, 'node_modules', 'redis-dump', 'bin', 'cli.js');
+      const out = join(work.path, 'redis-dump.txt');
       for (let i = 0; i < o.peerReps; i++) {
-        try {
+        await rec.run('peer.redis-dump', async () => {
           if (!existsSync(redisDumpCli)) throw new Error(`redis-dump is not installed (${redisDumpCli} missing): run pnpm install`);
-          const out = join(work.path, 'redis-dump.txt');
-          const r = await measurePipeline([{ cmd: process.execPath, args: [redisDumpCli, '-h', rs.host, '-p', String(rs.port)] }], { stdoutFile: out });
-          rec.add('peer.redis-dump', { ...r, keys: dbsize });
-          await rm(out, { force: true });
-        } catch (error) {
-          rec.fail('peer.redis-dump', error);
-        }
+          return { ...(await measurePipeline([{ cmd: process.execPath, args: [redisDumpCli, '-h', rs.host, '-p', String(rs.port)] }], { stdoutFile: out })), keys: dbsize };
+        });
+        await rm(out, { force: true });
       }
+      rec.serverCpu = undefined;
       await rm(rdbFile, { force: true });
       await rm(join(work.path, 'sets'), { recursive: true, force: true });
       await rs.stop();
@@ -386,23 +387,23 @@ async function main(): Promise<void> {
       rec.define({ id: 'raw.s3.lib-storage', group: 's3', kind: 'raw', label: 'bare @aws-sdk/lib-storage Upload (16 MiB parts, queue 4)', command: 'new Upload({ client, params: { Body: createReadStream(FILE) }, partSize: 16 MiB, queueSize: 4 })' });
       rec.define({ id: 'lib.s3', group: 's3', kind: 'library', label: 'library backup of the file to createS3Storage (sha256, manifest, SHA256SUMS)', command: 'createS3Storage({ bucket, endpoint, ... }) + a source streaming the file' });
       const wipe = async (prefix: string) => rm(join(s3.directory, s3.bucket, prefix), { recursive: true, force: true });
+      // s3rver runs in this process: its CPU is this process's.
+      rec.serverCpu = async () => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1000;
+      };
+      const upload = async (task: ChildTask): Promise<Run> => {
+        const r = await runChild(childJs, task);
+        return { ms: r.ms, wallMs: r.wallMs, bytes: r.bytes ?? Math.round(o.s3Size * GB), maxRssBytes: r.maxRssBytes, ...(r.cpuMs !== undefined ? { cpuMs: r.cpuMs } : {}) };
+      };
       for (let i = 0; i < o.reps; i++) {
         log(` rep ${i + 1}/${o.reps}`);
-        try {
-          const r = await runChild(childJs, { kind: 's3-bare', s3: target, prefix: `bare-${i}`, file, partSize: 16 * MB, queueSize: 4 });
-          rec.add('raw.s3.lib-storage', { ms: r.ms, wallMs: r.wallMs, bytes: Math.round(o.s3Size * GB), maxRssBytes: r.maxRssBytes });
-        } catch (error) {
-          rec.fail('raw.s3.lib-storage', error);
-        }
+        await rec.run('raw.s3.lib-storage', () => upload({ kind: 's3-bare', s3: target, prefix: `bare-${i}`, file, partSize: 16 * MB, queueSize: 4 }));
         await wipe(`bare-${i}`);
-        try {
-          const r = await runChild(childJs, { kind: 's3-library', s3: target, prefix: `lib-${i}`, file });
-          rec.add('lib.s3', { ms: r.ms, wallMs: r.wallMs, bytes: r.bytes!, maxRssBytes: r.maxRssBytes });
-        } catch (error) {
-          rec.fail('lib.s3', error);
-        }
+        await rec.run('lib.s3', () => upload({ kind: 's3-library', s3: target, prefix: `lib-${i}`, file }));
         await wipe(`lib-${i}`);
       }
+      rec.serverCpu = undefined;
       await rm(file, { force: true });
       await s3.stop();
       s3Server = undefined;
@@ -460,53 +461,57 @@ async function main(): Promise<void> {
   log(`\nresults: ${outFile}`);
 
   const complete = GROUPS.every((g) => o.only.has(g));
-  if (o.docs && complete) {
-    const chartBase = join(repo, 'docs', 'benchmarks-scale');
-    let chart: string | undefined;
-    if (scale.length) {
-      const svg = chartSvg(
-        [
-          {
-            title: 'Backup time (library defaults)',
-            xLabel: 'database size (GiB)',
-            yLabel: 'seconds',
-            series: [
-              { label: 'library default (zstd)', color: '#1f77b4', points: scale.map((p) => ({ x: p.databaseBytes / GB, y: p.backupMs / 1000 })) },
-              ...(rec.get('raw.pg_dump.fc')?.time && pgShape
-                ? [{ label: 'pg_dump -Fc', color: '#d62728', points: [{ x: pgShape.databaseBytes / GB, y: rec.get('raw.pg_dump.fc')!.time!.median / 1000 }] }]
-                : []),
-            ],
-          },
-          {
-            title: 'Peak RSS of the backup process',
-            xLabel: 'database size (GiB)',
-            yLabel: 'MiB',
-            series: [{ label: 'library Node process', color: '#2ca02c', points: scale.map((p) => ({ x: p.databaseBytes / GB, y: p.maxRssBytes / MB })) }],
-            lines: [{ y: 150, label: 'target 150 MiB', color: '#d62728' }],
-          },
-        ],
-        `PostgreSQL backup to fs, ${cpu.length} cores, ${results.startedAt.slice(0, 10)}`,
-      );
-      await writeFile(`${chartBase}.svg`, svg);
-      const png = await svgToPng(svg);
-      if (png.png) {
-        await writeFile(`${chartBase}.png`, png.png);
-        chart = 'benchmarks-scale.png';
-      } else {
-        notes.push(png.problem!);
-        chart = 'benchmarks-scale.svg';
-      }
-    }
-    await writeFile(join(repo, 'docs', 'benchmarks.md'), renderMarkdown(results, { chart, resultsFile: outFile.replace(`${repo}/`, '') }));
-    log('docs: docs/benchmarks.md');
-  } else if (o.docs) {
-    log('docs/benchmarks.md not rewritten: only a full run (no --only) writes it');
-  }
+  if (o.docs && complete) await writeDocs(results, outFile);
+  else if (o.docs) log('docs/benchmarks.md not rewritten: only a full run (no --only) writes it');
   for (const c of comparisons) {
     const verdict = c.pass === undefined ? 'info' : c.pass ? 'PASS' : 'FAIL';
     log(`${verdict.padEnd(5)} ${c.label}: ${c.display}${c.target ? ` (target ${c.target})` : ''}`);
   }
   log(`\ntotal ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+}
+
+/** docs/benchmarks.md and its chart, from a results file (also `--render FILE`). */
+async function writeDocs(results: BenchResults, resultsFile: string): Promise<void> {
+  const chartBase = join(repo, 'docs', 'benchmarks-scale');
+  const scale = results.scale;
+  let chart: string | undefined;
+  if (scale.length) {
+    const fc = results.measurements.find((m) => m.id === 'raw.pg_dump.fc')?.time;
+    const pg = results.data.postgres;
+    const svg = chartSvg(
+      [
+        {
+          title: 'Backup time (library defaults)',
+          xLabel: 'database size (GiB)',
+          yLabel: 'seconds',
+          series: [
+            { label: 'library default (zstd)', color: '#1f77b4', points: scale.map((p) => ({ x: p.databaseBytes / GB, y: p.backupMs / 1000 })) },
+            ...(fc && pg ? [{ label: 'pg_dump -Fc', color: '#d62728', points: [{ x: pg.databaseBytes / GB, y: fc.median / 1000 }] }] : []),
+          ],
+        },
+        {
+          title: 'Peak RSS of the backup process',
+          xLabel: 'database size (GiB)',
+          yLabel: 'MiB',
+          series: [{ label: 'library Node process', color: '#2ca02c', points: scale.map((p) => ({ x: p.databaseBytes / GB, y: p.maxRssBytes / MB })) }],
+          lines: [{ y: 150, label: 'target 150 MiB', color: '#d62728' }],
+        },
+      ],
+      `PostgreSQL backup to fs, ${results.machine.cpus} cores, ${results.startedAt.slice(0, 10)}`,
+    );
+    await writeFile(`${chartBase}.svg`, svg);
+    const png = await svgToPng(svg);
+    if (png.png) {
+      await writeFile(`${chartBase}.png`, png.png);
+      chart = 'benchmarks-scale.png';
+    } else {
+      log(png.problem!);
+      chart = 'benchmarks-scale.svg';
+    }
+  }
+  const rel = resultsFile.startsWith(`${repo}/`) ? resultsFile.slice(repo.length + 1) : resultsFile;
+  await writeFile(join(repo, 'docs', 'benchmarks.md'), renderMarkdown(results, { ...(chart ? { chart } : {}), resultsFile: rel }));
+  log('docs: docs/benchmarks.md');
 }
 
 function osName(): string {

@@ -15,17 +15,23 @@ export interface Comparison {
   pass?: boolean;
   /** What the figure is made of, e.g. '57.1 s / 14.2 s'. */
   basis?: string;
+  /**
+   * For time comparisons: CPU of the first over CPU of the second (all processes, servers
+   * included), the cost on a machine with no idle core.
+   */
+  cpuRatio?: number;
+  cpuBasis?: string;
   measured: boolean;
 }
 
-type Metric = 'time' | 'size' | 'rss' | 'keysPerSecond';
+type Metric = 'time' | 'size' | 'rss' | 'cpu' | 'keysPerSecond';
 
 function med(m: Measurement | undefined, metric: Metric): number | undefined {
   return m?.[metric]?.median;
 }
 
 function unit(metric: Metric, v: number): string {
-  if (metric === 'time') return `${(v / 1000).toFixed(1)} s`;
+  if (metric === 'time' || metric === 'cpu') return `${(v / 1000).toFixed(1)} s`;
   if (metric === 'keysPerSecond') return `${Math.round(v).toLocaleString('en-US')} keys/s`;
   return `${(v / MB).toFixed(metric === 'rss' ? 1 : 0)} MB`;
 }
@@ -65,8 +71,16 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
       ...(goal ? { target: `${goal.op} ${goal.value}${speedup ? 'x' : ''}` } : {}),
       ...(pass !== undefined ? { pass } : {}),
       basis: speedup ? `${unit(metric, vb)} / ${unit(metric, va)}` : `${unit(metric, va)} / ${unit(metric, vb)}`,
+      ...cpuOf(a, b, metric),
       measured: true,
     });
+  };
+  const cpuOf = (a: string, b: string, metric: Metric): Pick<Comparison, 'cpuRatio' | 'cpuBasis'> => {
+    if (metric !== 'time') return {};
+    const ca = med(by.get(a), 'cpu');
+    const cb = med(by.get(b), 'cpu');
+    if (!ca || !cb) return {};
+    return { cpuRatio: ca / cb, cpuBasis: `${unit('cpu', ca)} / ${unit('cpu', cb)}` };
   };
 
   // 1. PostgreSQL backup

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { stat } from 'node:fs/promises';
-import { runPipeline, type Step } from './proc.js';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { GNU_TIME, parseTimeOutput, runPipeline, rusageFile, type Step } from './proc.js';
 import { summarize, type Summary, fmtMB, fmtSeconds } from './stats.js';
 import type { ChildReport, ChildTask } from './tasks.js';
 
@@ -16,6 +16,14 @@ export interface Run {
   wallMs?: number;
   /** 1-minute load average when the run ended: other work on the machine skews a run. */
   load1?: number;
+  /**
+   * CPU (user + system) of everything the run used: the tools or the library's Node process
+   * with its children, plus the server's share (backends, Redis fork, s3rver). Less skewed by
+   * other load than wall time, and it shows what the library costs on a busy machine.
+   */
+  cpuMs?: number;
+  /** The server's part of cpuMs. */
+  serverCpuMs?: number;
 }
 
 export interface Measurement {
@@ -30,11 +38,32 @@ export interface Measurement {
   time?: Summary;
   size?: Summary;
   rss?: Summary;
+  cpu?: Summary;
   keysPerSecond?: Summary;
 }
 
 export class Recorder {
   readonly measurements = new Map<string, Measurement>();
+  /** CPU used so far by the server of the group being measured (ms), when known. */
+  serverCpu: (() => Promise<number | undefined>) | undefined;
+
+  /** Runs one measurement, adds the server's CPU over it, records it (or its failure). */
+  async run(id: string, fn: () => Promise<Run>): Promise<Run | undefined> {
+    const before = await this.serverCpu?.();
+    try {
+      const run = await fn();
+      const after = await this.serverCpu?.();
+      if (run.cpuMs !== undefined && before !== undefined && after !== undefined) {
+        run.serverCpuMs = after - before;
+        run.cpuMs += run.serverCpuMs;
+      }
+      this.add(id, run);
+      return run;
+    } catch (error) {
+      this.fail(id, error);
+      return undefined;
+    }
+  }
 
   define(m: Omit<Measurement, 'runs' | 'errors'>): Measurement {
     const existing = this.measurements.get(m.id);
@@ -54,7 +83,8 @@ export class Recorder {
     const rss = run.maxRssBytes !== undefined ? `, peak RSS ${fmtMB(run.maxRssBytes)} MB` : '';
     const size = run.bytes !== undefined ? `, ${fmtMB(run.bytes)} MB` : '';
     const keys = run.keys !== undefined ? `, ${Math.round(run.keys / (run.ms / 1000)).toLocaleString('en-US')} keys/s` : '';
-    log(`  ${m.id.padEnd(28)} ${fmtSeconds(run.ms).padStart(7)} s${size}${rss}${keys}  (load ${loadavg()[0]!.toFixed(1)})`);
+    const cpu = run.cpuMs !== undefined ? `, CPU ${fmtSeconds(run.cpuMs)} s` : '';
+    log(`  ${m.id.padEnd(28)} ${fmtSeconds(run.ms).padStart(7)} s${size}${rss}${keys}${cpu}  (load ${loadavg()[0]!.toFixed(1)})`);
   }
 
   fail(id: string, error: unknown): void {
@@ -70,6 +100,8 @@ export class Recorder {
       const s = summarize(m.runs.map((r) => r.bytes ?? NaN));
       const r = summarize(m.runs.map((x) => x.maxRssBytes ?? NaN));
       const k = summarize(m.runs.map((x) => (x.keys !== undefined ? x.keys / (x.ms / 1000) : NaN)));
+      const c = summarize(m.runs.map((x) => x.cpuMs ?? NaN));
+      if (c) m.cpu = c;
       if (t) m.time = t;
       if (s) m.size = s;
       if (r) m.rss = r;
@@ -88,19 +120,30 @@ export async function measurePipeline(steps: Step[], io: { stdoutFile?: string; 
   const r = await runPipeline(steps, io);
   const file = sizeOf ?? io.stdoutFile;
   const bytes = file ? (await stat(file)).size : undefined;
-  return { ms: r.ms, ...(bytes !== undefined ? { bytes } : {}), ...(r.maxRssBytes !== undefined ? { maxRssBytes: r.maxRssBytes } : {}) };
+  return {
+    ms: r.ms,
+    ...(bytes !== undefined ? { bytes } : {}),
+    ...(r.maxRssBytes !== undefined ? { maxRssBytes: r.maxRssBytes } : {}),
+    ...(r.cpuMs !== undefined ? { cpuMs: r.cpuMs } : {}),
+  };
 }
 
 /**
  * Runs one library operation in a fresh Node process (plain JavaScript, no loader) so its peak
  * RSS is its own. The task travels in an environment variable: it holds the server password.
  */
-export async function runChild(childJs: string, task: ChildTask): Promise<ChildReport & { wallMs: number }> {
+export async function runChild(childJs: string, task: ChildTask): Promise<ChildReport & { wallMs: number; cpuMs?: number }> {
   const started = performance.now();
-  return await new Promise((resolve, reject) => {
-    // e.g. SCHOLARIA_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the library side.
-    const nodeArgs = (process.env.SCHOLARIA_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, childJs], {
+  const usageFile = rusageFile();
+  // e.g. SCHOLARIA_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the library side.
+  const nodeArgs = (process.env.SCHOLARIA_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // Under GNU time for the CPU of Node and the tools it ran (pg_dump, zstd...): a process's
+  // rusage includes the children it waited for.
+  const [cmd, args] = GNU_TIME
+    ? [GNU_TIME, ['-f', '%M %U %S', '-o', usageFile, process.execPath, ...nodeArgs, childJs]]
+    : [process.execPath, [...nodeArgs, childJs]];
+  const report = await new Promise<ChildReport & { wallMs: number }>((resolve, reject) => {
+    const child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SCHOLARIA_BENCH_TASK: JSON.stringify(task) },
     });
@@ -118,5 +161,8 @@ export async function runChild(childJs: string, task: ChildTask): Promise<ChildR
         reject(new Error(`${task.kind} child exited ${code ?? signal}: ${err.trim() || out.trim()}`));
       }
     });
-  });
+  }).finally(() => undefined);
+  const usage = GNU_TIME ? parseTimeOutput(await readFile(usageFile, 'utf8').catch(() => '')) : {};
+  await rm(usageFile, { force: true });
+  return { ...report, ...(usage.cpuMs !== undefined ? { cpuMs: usage.cpuMs - (report.startupCpuMs ?? 0) } : {}) };
 }

@@ -22,6 +22,8 @@ export interface BenchOptions {
   keep: boolean;
   docs: boolean;
   out?: string;
+  /** Only rewrite the docs from this results file. */
+  render?: string;
 }
 
 export const USAGE = `pnpm bench [-- options]
@@ -39,6 +41,7 @@ export const USAGE = `pnpm bench [-- options]
   --keep            keep the work folder
   --no-docs         do not rewrite docs/benchmarks.md and its chart
   --out FILE        results JSON (default bench/results/<date>.json, and latest.json)
+  --render FILE     measure nothing: rewrite docs/benchmarks.md and its chart from a results file
 
 Examples: pnpm bench -- --size 0.1 --reps 1 --redis-keys 100000 --s3-size 0.1
           pnpm bench -- --only redis,s3`;
@@ -68,6 +71,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       keep: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
       out: { type: 'string' },
+      render: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -96,5 +100,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     keep: values.keep ?? false,
     docs: !(values['no-docs'] ?? false),
     ...(values.out ? { out: values.out } : {}),
+    ...(values.render ? { render: values.render } : {}),
   };
 }

@@ -26,5 +26,7 @@ export interface ChildReport {
   /** Every artifact of the set. */
   totalBytes?: number;
   keys?: number;
+  /** CPU Node spent starting and loading modules, before the operation (not counted). */
+  startupCpuMs?: number;
   artifacts?: { path: string; size: number }[];
 }
