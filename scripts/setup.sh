@@ -15,6 +15,8 @@ command -v age >/dev/null 2>&1 || missing+=(age)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v sha256sum >/dev/null 2>&1 || missing+=(coreutils)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v gzip >/dev/null 2>&1 || missing+=(gzip)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
