@@ -29,3 +29,4 @@ export { openArtifact } from './pipeline/open-artifact.js';
 export * from './util/time-zone.js';
 export * from './util/version.js';
 export { sleep } from './util/abort.js';
+export * from './util/storage-keys.js';
