@@ -12,6 +12,7 @@ export * from './retention/types.js';
 export * from './retention/duration.js';
 export * from './retention/plan-retention.js';
 export * from './retention/tier-retention.js';
+export * from './retention/retain-until.js';
 export * from './audit/audit-log.js';
 export * from './config/env-config.js';
 export * from './config/define-config.js';

@@ -1,4 +1,4 @@
-import { readFile, writeFile, readdir, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, readdir, mkdir, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -106,6 +106,40 @@ describe('engine lifecycle', () => {
     const engine = createBackupEngine({ sources: [createTestSource()], storage: createFsStorage({ root: dir.path }) });
     await expect(engine.backup()).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringContaining('restore by ops@elsewhere') });
     expect((await readdir(dir.path)).filter((n) => n.startsWith('scholaria_backup_'))).toEqual([]);
+  });
+
+  it('prune sweeps a set folder that holds only a stale temp file (a backup killed during its first artifact)', async () => {
+    // What a writer killed before its first artifact was renamed into place leaves behind:
+    // a set folder that `list` cannot see, because temp files are not objects.
+    const killed = join(dir.path, 'scholaria_backup_20261120_020000', 'postgres');
+    await mkdir(killed, { recursive: true });
+    await writeFile(join(killed, '.tmp-4242-0123456789abcdef'), 'half a dump');
+    const fresh = join(dir.path, 'scholaria_backup_20261126_020000');
+    await mkdir(fresh, { recursive: true });
+    await writeFile(join(fresh, '.tmp-4343-fedcba9876543210'), 'a backup still writing');
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(join(killed, '.tmp-4242-0123456789abcdef'), old, old);
+
+    const engine = createBackupEngine({
+      sources: [createTestSource()],
+      storage: createFsStorage({ root: dir.path }),
+      retention: { ...retentionFromDays({ daily: 7, weekly: 30, monthly: 365 }), incompleteGracePeriod: '1h' },
+    });
+    expect(await engine.list({ includeIncomplete: true })).toEqual([]);
+
+    const dry = await engine.prune({ dryRun: true });
+    expect(dry.staleTempFiles).toEqual([
+      { storage: `fs:${dir.path}`, key: 'scholaria_backup_20261120_020000/postgres/.tmp-4242-0123456789abcdef' },
+    ]);
+    expect(await readdir(killed)).toEqual(['.tmp-4242-0123456789abcdef']);
+
+    const logger = captureLogger();
+    const real = await createBackupEngine({ ...engine.options, logger }).prune();
+    expect(real.staleTempFiles).toEqual(dry.staleTempFiles);
+    expect(logger.lines.some((l) => /and 1 stale temp files/.test(l))).toBe(true);
+    // The killed run's folder is gone; the fresh temp file (younger than the grace period) stays.
+    expect((await readdir(dir.path)).filter((n) => n.startsWith('scholaria_backup_'))).toEqual(['scholaria_backup_20261126_020000']);
+    expect(await readdir(fresh)).toEqual(['.tmp-4343-fedcba9876543210']);
   });
 
   it('prunes by tier with reasons, never the newest complete set, and dry-run deletes nothing', async () => {

@@ -15,6 +15,7 @@ import {
   type TierRetentionSet,
 } from '../src/retention/tier-retention.js';
 import type { RetentionPolicy } from '../src/retention/types.js';
+import { retainUntilForTier } from '../src/retention/retain-until.js';
 
 function catchError(fn: () => unknown): BackupError {
   try {
@@ -468,6 +469,46 @@ describe('planTierRetention properties', () => {
         expect(second.remove).toEqual([]);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('retainUntilForTier (object lock dates from retention)', () => {
+  const start = new Date('2026-11-26T02:00:00Z');
+  const H = 3_600_000;
+  it('locks for the tier\'s within duration, counting calendar units at their shortest', () => {
+    const retention = { tiers: { daily: { within: '7d' }, monthly: { within: '1y2m' }, hours: { within: '36h' } } };
+    expect(retainUntilForTier(retention, 'daily', start)?.getTime()).toBe(start.getTime() + 7 * 23 * H);
+    expect(retainUntilForTier(retention, 'monthly', start)?.getTime()).toBe(start.getTime() + (365 + 2 * 28) * 24 * H);
+    expect(retainUntilForTier(retention, 'hours', start)?.getTime()).toBe(start.getTime() + 36 * H);
+    // The strategy document's defaults.
+    expect(retainUntilForTier(retentionFromDays({ daily: 7, weekly: 30, monthly: 365 }), 'weekly', start)?.getTime()).toBe(start.getTime() + 30 * 23 * H);
+  });
+  it('gives no date where the policy does not promise one', () => {
+    const retention = { tiers: { daily: { daily: 7 }, weekly: { withinWeekly: '4m' }, monthly: { within: '0d', monthly: 12 } } };
+    expect(retainUntilForTier(retention, 'daily', start)).toBeUndefined();
+    expect(retainUntilForTier(retention, 'weekly', start)).toBeUndefined();
+    expect(retainUntilForTier(retention, 'monthly', start)).toBeUndefined();
+    expect(retainUntilForTier(retention, 'manual', start)).toBeUndefined();
+    expect(retainUntilForTier(undefined, 'daily', start)).toBeUndefined();
+  });
+  it('the lock never outlives what planTierRetention keeps (a set just past its lock may be pruned, one inside it never)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 0, max: 48 }), (days, hours) => {
+        const within = `${days}d${hours ? `${hours}h` : ''}`;
+        const retention = { tiers: { daily: { within } } };
+        const until = retainUntilForTier(retention, 'daily', start)!;
+        // A newer set at the lock date: the policy must still keep the old one (it is within).
+        const plan = planTierRetention(
+          [
+            { id: 'old', time: start, tier: 'daily', status: 'complete' },
+            { id: 'new', time: new Date(until.getTime() - 1), tier: 'daily', status: 'complete' },
+          ],
+          retention,
+          { now: until, timeZone: 'Europe/Berlin' },
+        );
+        return plan.keep.some((k) => k.id === 'old');
+      }),
     );
   });
 });

@@ -40,9 +40,10 @@ export interface FsStorage extends Storage {
   deletePrefix(prefix: string): Promise<void>;
   /**
    * Removes temp files left by killed writers (they are invisible to `list`) that have not been
-   * modified for `olderThanMs` (default: the `staleTempAfterMs` option). Returns their keys.
+   * modified for `olderThanMs` (default: the `staleTempAfterMs` option), and the folders they
+   * leave empty; with `dryRun` only finds them. Returns their keys.
    */
-  removeStaleTempFiles(options?: { prefix?: string; olderThanMs?: number }): Promise<string[]>;
+  removeStaleTempFiles(options?: { prefix?: string; olderThanMs?: number; dryRun?: boolean }): Promise<string[]>;
 }
 
 const errnoOf = (error: unknown): string | undefined => {
@@ -445,7 +446,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       await pruneEmptyDirs(path.dirname(target));
     },
 
-    async removeStaleTempFiles(options: { prefix?: string; olderThanMs?: number } = {}) {
+    async removeStaleTempFiles(options: { prefix?: string; olderThanMs?: number; dryRun?: boolean } = {}) {
       const { dirSegments } = validatePrefix(options.prefix ?? '');
       const olderThanMs = options.olderThanMs ?? opts.staleTempAfterMs;
       const removed: string[] = [];
@@ -466,12 +467,12 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
           } else if (dirent.isFile() && dirent.name.startsWith(TEMP_PREFIX)) {
             const info = await fsStat(full).catch(() => undefined);
             if (info && isStaleTemp(dirent.name, info.mtimeMs, olderThanMs)) {
-              await unlink(full).catch(() => undefined);
+              if (!options.dryRun) await unlink(full).catch(() => undefined);
               removed.push(key);
             }
           }
         }
-        if (dir !== root) await pruneEmptyDirs(dir);
+        if (dir !== root && !options.dryRun) await pruneEmptyDirs(dir);
       };
       await sweep(pathOf(dirSegments), dirSegments.join('/'));
       return removed;

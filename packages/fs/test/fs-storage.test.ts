@@ -268,12 +268,14 @@ describe('fs storage', () => {
       expect(await tree(root)).toEqual(['live/', 'live/.tmp-1000-fresh']);
     });
 
-    it('removeStaleTempFiles removes only temp files older than the threshold', async () => {
+    it('removeStaleTempFiles removes only temp files older than the threshold, and a dry run only finds them', async () => {
       await mkdir(path.join(root, 'a/b'), { recursive: true });
       await writeFile(path.join(root, 'a/b/.tmp-1-old'), 'x');
       await writeFile(path.join(root, 'a/.tmp-2-new'), 'y');
       const old = new Date(Date.now() - 10 * 60_000);
       await utimes(path.join(root, 'a/b/.tmp-1-old'), old, old);
+      expect(await storage.removeStaleTempFiles({ olderThanMs: 5 * 60_000, dryRun: true })).toEqual(['a/b/.tmp-1-old']);
+      expect(await tree(root)).toEqual(['a/', 'a/.tmp-2-new', 'a/b/', 'a/b/.tmp-1-old']);
       expect(await storage.removeStaleTempFiles({ olderThanMs: 5 * 60_000 })).toEqual(['a/b/.tmp-1-old']);
       expect(await tree(root)).toEqual(['a/', 'a/.tmp-2-new']);
     });

@@ -9,7 +9,7 @@ import { createFsStorage } from '@scholaria/backup-fs';
 import { createTestSource, makeTempDir, startS3, type S3TestServer, type TempDir } from '@scholaria/backup-testkit';
 import { createS3Storage } from '@scholaria/backup-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MiB, storageOn } from './helpers.js';
+import { MiB, recordingClient, storageOn } from './helpers.js';
 
 const run = promisify(execFile);
 let s3: S3TestServer;
@@ -108,6 +108,41 @@ describe('engine with fs and S3 storages at once', () => {
     expect((await fromFs.verify({ ref: 'latest' })).ok).toBe(true);
     await fromFs.close();
     await engine.close();
+  });
+
+  it('locks every object of a set (Object Lock) for as long as its tier\'s retention keeps it', async () => {
+    const { client, requests } = recordingClient(s3);
+    const storage = storageOn(s3, { client, objectLock: { mode: 'COMPLIANCE' } });
+    // A clock in the future, so the lock dates are ahead of the real time the storage checks.
+    let now = new Date(Date.now() + 86_400_000);
+    const engine = createBackupEngine({
+      sources: [createTestSource()],
+      storage,
+      clock: () => now,
+      retention: { tiers: { daily: { within: '7d' }, monthly: { within: '1y' }, weekly: { weekly: 4 } } },
+    });
+    try {
+      const lockDates = async (tier: 'daily' | 'weekly' | 'monthly') => {
+        requests.length = 0;
+        const result = await engine.backup({ tier });
+        expect(result.status).toBe('complete');
+        const puts = requests.filter((r) => r.command === 'PutObject' && r.path.includes(`/${result.setId}/`));
+        expect(puts.map((r) => r.path.split('/').pop()).sort()).toEqual(['SHA256SUMS', 'data.txt', 'manifest.json']);
+        return puts.map((r) => r.headers['x-amz-object-lock-retain-until-date']);
+      };
+      // within 7d: at least 7 days of 23 hours (a day across a DST change), never past what prune keeps.
+      const daily = await lockDates('daily');
+      for (const d of daily) expect(new Date(d!).getTime()).toBe(now.getTime() + 7 * 23 * 3_600_000);
+      const monthly = await lockDates('monthly');
+      for (const d of monthly) expect(new Date(d!).getTime()).toBe(now.getTime() + 365 * 86_400_000);
+      // A count rule ("the 4 newest weeks") gives no date the set is sure to be kept until: no lock.
+      now = new Date(now.getTime() + 3_600_000);
+      expect(await lockDates('weekly')).toEqual([undefined, undefined, undefined]);
+      for (const r of requests) expect(r.headers['x-amz-object-lock-mode']).toBeUndefined();
+    } finally {
+      await engine.close();
+      client.destroy();
+    }
   });
 
   it('prune removes old sets from S3 through deleteMany and reports objects S3 refuses to delete', async () => {

@@ -10,6 +10,7 @@ export function pruneJson(result: PruneResult) {
     keep: result.keep.map((d) => ({ id: d.id, storage: d.storage, tier: d.tier ?? null, status: d.status, reasons: d.reasons })),
     remove: result.remove.map((d) => ({ id: d.id, storage: d.storage, tier: d.tier ?? null, status: d.status, reasons: d.reasons })),
     failed: result.failed,
+    staleTempFiles: result.staleTempFiles,
   };
 }
 
@@ -21,6 +22,9 @@ export function printPrune(out: Output, result: PruneResult, _timeZone: string):
     ...result.keep.map((d) => ['keep', d.id, d.tier ?? '-', d.storage, d.reasons.join('; ')]),
   ];
   if (rows.length > 0) out.line(table(['ACTION', 'SET', 'TIER', 'STORAGE', 'WHY'], rows));
+  for (const f of result.staleTempFiles) {
+    out.line(`${result.dryRun ? 'would remove' : 'removed'} stale temp file ${f.key} on ${f.storage} (left by a killed writer)`);
+  }
   for (const f of result.failed) out.line(`could not delete ${f.key}: ${f.error}`);
 }
 

@@ -32,9 +32,9 @@ export function errorReport(error: Error | undefined): ErrorReport | undefined {
   };
 }
 
-export async function putBuffer(storage: Storage, key: string, body: string | Buffer, signal?: AbortSignal): Promise<void> {
+export async function putBuffer(storage: Storage, key: string, body: string | Buffer, signal?: AbortSignal, retainUntil?: Date): Promise<void> {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
-  await storage.put(key, Readable.from([buf]), { size: buf.length, ...(signal ? { signal } : {}) });
+  await storage.put(key, Readable.from([buf]), { size: buf.length, ...(signal ? { signal } : {}), ...(retainUntil ? { retainUntil } : {}) });
 }
 
 /** Deletes every object of a set, manifest first so a half-deleted set never looks complete. */

@@ -9,6 +9,7 @@ import { serializeManifest } from '../manifest/parse-manifest.js';
 import { formatSha256Sums } from '../sha256sums/sha256sums.js';
 import { BackupError, LockError, isAbortError } from '../errors/backup-error.js';
 import { openArtifactSink, toReadable } from '../pipeline/artifact-sink.js';
+import { retainUntilForTier } from '../retention/retain-until.js';
 import { acquireStorageLock, type HeldLock } from '../lock/storage-lock.js';
 import { compactStamp, isoWithOffset } from '../util/time-zone.js';
 import { LIBRARY_NAME, LIBRARY_VERSION } from '../util/version.js';
@@ -106,9 +107,14 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
     ctx.logger.info(`backup ${setId} started`, { setId, tier, components: sources.map((s) => s.name) });
     await ctx.notify({ type: 'backup.started', outcome: 'start', setId, tier, components: sources.map((s) => ({ name: s.name, status: 'skipped' })) });
 
+    // Storages that lock objects (S3 Object Lock) keep this set's objects as long as the
+    // tier's retention is sure to keep the set.
+    const retainUntil = retainUntilForTier(ctx.options.retention, tier, started);
     const limit = pLimit(ctx.concurrency);
     const outcomes = await Promise.all(
-      sources.map((source) => limit(() => backupComponent(ctx, source, setId, tier, live, markStorageFailed, controller.signal, options))),
+      sources.map((source) =>
+        limit(() => backupComponent(ctx, source, setId, tier, retainUntil, live, markStorageFailed, controller.signal, options)),
+      ),
     );
 
     const okOutcomes = outcomes.filter((o) => o.outcome.status === 'ok');
@@ -143,9 +149,9 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
       await Promise.all(
         [...live].map(async (storage) => {
           try {
-            await putBuffer(storage, `${setId}/${SUMS_FILE}`, sums, controller.signal);
+            await putBuffer(storage, `${setId}/${SUMS_FILE}`, sums, controller.signal, retainUntil);
             // The manifest is the commit marker: written last, after every artifact and the sums.
-            await putBuffer(storage, `${setId}/${MANIFEST_FILE}`, body, controller.signal);
+            await putBuffer(storage, `${setId}/${MANIFEST_FILE}`, body, controller.signal, retainUntil);
           } catch (err) {
             markStorageFailed(storage, err);
           }
@@ -246,6 +252,7 @@ async function backupComponent(
   source: BackupSource,
   setId: string,
   tier: string,
+  retainUntil: Date | undefined,
   live: Set<Storage>,
   markStorageFailed: (storage: Storage, error: unknown) => void,
   parentSignal: AbortSignal,
@@ -277,6 +284,7 @@ async function backupComponent(
         signal,
         onBytes: (bytes) => options.onProgress?.({ phase: 'upload', component: source.name, artifact: name, bytes }),
         onStorageError: markStorageFailed,
+        ...(retainUntil ? { retainUntil } : {}),
       });
       sinks.push({ name, sink: opened.sink, record: opened.record });
       return opened.sink;

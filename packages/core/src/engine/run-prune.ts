@@ -12,7 +12,7 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
   const graceMs = parseDurationMs(retention?.incompleteGracePeriod ?? '1h');
   const held = dryRun ? undefined : await lockStorages(ctx, 'prune', ctx.storages);
   const storages = held?.live ?? ctx.storages;
-  const result: PruneResult = { dryRun, keep: [], remove: [], failed: [] };
+  const result: PruneResult = { dryRun, keep: [], remove: [], failed: [], staleTempFiles: [] };
   try {
     const now = ctx.clock();
     for (const storage of storages) {
@@ -71,24 +71,33 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
           result.failed.push(...failed.map((f) => ({ key: f.key, error: ctx.redact(f.error) })));
         }
       }
+      if (storage.removeStaleTempFiles) {
+        const stale = await storage.removeStaleTempFiles({ olderThanMs: graceMs, dryRun });
+        result.staleTempFiles.push(...stale.map((key) => ({ storage: storage.name, key })));
+      }
     }
-    ctx.logger.info(`prune ${dryRun ? '(dry run) ' : ''}keeps ${result.keep.length} and removes ${result.remove.length} sets`, {
-      keep: result.keep.length,
-      remove: result.remove.length,
-      failed: result.failed.length,
-    });
+    ctx.logger.info(
+      `prune ${dryRun ? '(dry run) ' : ''}keeps ${result.keep.length} and removes ${result.remove.length} sets` +
+        (result.staleTempFiles.length ? ` and ${result.staleTempFiles.length} stale temp files` : ''),
+      { keep: result.keep.length, remove: result.remove.length, failed: result.failed.length, staleTempFiles: result.staleTempFiles.length },
+    );
     if (!dryRun) {
       await audit(ctx, storages, {
         action: 'prune',
         result: result.failed.length === 0 ? 'ok' : 'failed',
         ...(result.failed.length ? { error: `${result.failed.length} objects could not be deleted` } : {}),
-        details: { removed: result.remove.map((r) => r.id), kept: result.keep.length },
+        details: {
+          removed: result.remove.map((r) => r.id),
+          kept: result.keep.length,
+          ...(result.staleTempFiles.length ? { staleTempFiles: result.staleTempFiles.map((f) => `${f.storage}:${f.key}`) } : {}),
+        },
       });
       await ctx.notify({
         type: result.failed.length === 0 ? 'prune.succeeded' : 'prune.failed',
         outcome: result.failed.length === 0 ? 'success' : 'failure',
         details: [
           ...result.remove.map((r) => `removed ${r.id} on ${r.storage}: ${r.reasons.join('; ')}`),
+          ...result.staleTempFiles.map((f) => `removed stale temp file ${f.key} on ${f.storage} (left by a killed writer)`),
           ...result.failed.map((f) => `could not delete ${f.key}: ${f.error}`),
         ],
       });

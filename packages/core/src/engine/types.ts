@@ -161,6 +161,11 @@ export interface PruneResult {
   remove: PruneDecision[];
   /** Objects that could not be deleted (e.g. under S3 object lock) with the reason. */
   failed: { key: string; error: string }[];
+  /**
+   * Temp files left by killed writers, older than the incomplete grace period, removed (or on
+   * a dry run: that would be removed) from storages that can find them (`removeStaleTempFiles`).
+   */
+  staleTempFiles: { storage: string; key: string }[];
 }
 
 export type HealthStatus = 'ok' | 'warn' | 'fail';

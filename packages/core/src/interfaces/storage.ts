@@ -43,6 +43,13 @@ export interface Storage {
    * left that `list` does not show (temp files). Prune calls it after deleting a set's keys.
    */
   deletePrefix?(prefix: string): Promise<void>;
+  /**
+   * Removes what killed writers left that `list` does not show (temp files) and that has not
+   * been modified for `olderThanMs`; with `dryRun` only reports it. Returns the keys. Prune
+   * calls it with the incomplete-set grace period, so a folder holding nothing but such a file
+   * (a backup killed during its first artifact) does not stay behind unseen.
+   */
+  removeStaleTempFiles?(options?: { prefix?: string; olderThanMs?: number; dryRun?: boolean }): Promise<string[]>;
   stat?(key: string): Promise<StorageEntry | undefined>;
   capacity?(): Promise<StorageCapacity>;
   /** Atomically creates `key` only if it does not exist; returns false if it existed. Used for locks. */

@@ -28,6 +28,8 @@ export interface ArtifactSinkParams {
   signal: AbortSignal;
   onBytes?: (storedBytes: number) => void;
   onStorageError: (storage: Storage, error: unknown) => void;
+  /** Passed to `put`: until when the storage may lock the object (the set's retention). */
+  retainUntil?: Date;
 }
 
 export interface ArtifactSink {
@@ -84,7 +86,11 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
     // A storage may attach its listeners only after an await (mkdir, open); the error still
     // reaches the caller through `done`, so an early one must not crash the process.
     stream.on('error', () => {});
-    const done = storage.put(key, stream, { signal, ...(options.contentType ? { contentType: options.contentType } : {}) });
+    const done = storage.put(key, stream, {
+      signal,
+      ...(options.contentType ? { contentType: options.contentType } : {}),
+      ...(params.retainUntil ? { retainUntil: params.retainUntil } : {}),
+    });
     return { name: storage.name, stream, done, storage };
   });
   let storageFailure: unknown;
