@@ -151,13 +151,6 @@ export class RespWriter {
     this.flushChunk();
     return this.out.splice(0, this.out.length);
   }
-
-  /** Bytes written since the last `take` (copied and passed-through ones). */
-  get pendingBytes(): number {
-    let n = this.used - this.start;
-    for (const b of this.out) n += b.length;
-    return n;
-  }
 }
 
 export function encodeCommand(args: readonly (Buffer | string)[]): Buffer {
