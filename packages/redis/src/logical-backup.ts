@@ -29,16 +29,15 @@ export interface LogicalDumpStats {
   largestValueBytes: number;
 }
 
-const RESTORE = Buffer.from('RESTORE');
 const SCAN = Buffer.from('SCAN');
 const COUNT = Buffer.from('COUNT');
-const TIME = Buffer.from('TIME');
-const DUMP = Buffer.from('DUMP');
-const PTTL = Buffer.from('PTTL');
-const PEXPIRETIME = Buffer.from('PEXPIRETIME');
-const REPLACE = Buffer.from('REPLACE');
-const ABSTTL = Buffer.from('ABSTTL');
-const ZERO = Buffer.from('0');
+/** Constant parts of the commands, encoded once: a key costs its own bytes and lengths only. */
+const TIME_COMMAND = Buffer.from('*1\r\n$4\r\nTIME\r\n');
+const DUMP_HEAD = Buffer.from('*2\r\n$4\r\nDUMP\r\n');
+const PTTL_HEAD = Buffer.from('*2\r\n$4\r\nPTTL\r\n');
+const PEXPIRETIME_HEAD = Buffer.from('*2\r\n$11\r\nPEXPIRETIME\r\n');
+const RESTORE_HEAD = Buffer.from('*6\r\n$7\r\nRESTORE\r\n');
+const RESTORE_TAIL = Buffer.from('$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n');
 
 /** Which logical databases exist: CONFIG GET databases, or INFO keyspace where CONFIG is refused (managed services). */
 export async function listDatabases(client: Redis): Promise<{ databases: number[]; via: 'config' | 'info' }> {
@@ -76,7 +75,7 @@ export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSe
   const request = new RespWriter();
   let batchKeys = settings.batchSize;
   const scanCount = String(settings.scanCount);
-  const expiryCommand = settings.useExpireTime ? PEXPIRETIME : PTTL;
+  const expiryHead = settings.useExpireTime ? PEXPIRETIME_HEAD : PTTL_HEAD;
 
   for (const db of settings.databases) {
     if (settings.signal.aborted) throw abortedError();
@@ -87,7 +86,9 @@ export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSe
       });
     }
     writer.command(['SELECT', String(db)]);
-    stats.keyCounts[String(db)] = 0;
+    const dbName = String(db);
+    stats.keyCounts[dbName] = 0;
+    let dbKeys = 0;
 
     let cursor = '0';
     let scanDone = false;
@@ -107,11 +108,8 @@ export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSe
           request.command([SCAN, cursor, COUNT, scanCount]);
           scanInFlight = true;
         }
-        if (!settings.useExpireTime) request.command([TIME]);
-        for (const k of keys) {
-          request.command([DUMP, k]);
-          request.command([expiryCommand, k]);
-        }
+        if (!settings.useExpireTime) request.raw(TIME_COMMAND);
+        for (const k of keys) request.raw(DUMP_HEAD).bulk(k).raw(expiryHead).bulk(k);
         const expected = (scan ? 1 : 0) + (settings.useExpireTime ? 0 : 1) + keys.length * 2;
         inflight.push({ keys, scan, done: conn.send(request.take(), expected) });
       }
@@ -157,11 +155,11 @@ export async function* logicalDump(conn: RespConnection, settings: LogicalDumpSe
         if (at > 0) stats.rdbVersions.add(payload.readUInt16LE(at));
         if (payload.length > stats.largestValueBytes) stats.largestValueBytes = payload.length;
         batchBytes += payload.length;
-        const expireAt = expiry < 0 ? ZERO : Buffer.from(String(settings.useExpireTime ? expiry : now + expiry));
-        writer.command([RESTORE, key, expireAt, payload, REPLACE, ABSTTL]);
-        stats.keyCounts[String(db)]!++;
-        stats.keys++;
+        writer.raw(RESTORE_HEAD).bulk(key).bulkInteger(expiry < 0 ? 0 : settings.useExpireTime ? expiry : now + expiry).bulk(payload).raw(RESTORE_TAIL);
+        dbKeys++;
       }
+      stats.keys += dbKeys - stats.keyCounts[dbName]!;
+      stats.keyCounts[dbName] = dbKeys;
       // Fewer keys per round trip while values are big, back up again once they are small.
       if (batchBytes > settings.maxBatchBytes) batchKeys = Math.max(1, Math.floor(batchKeys / 2));
       else if (batchKeys < settings.batchSize && batchBytes < settings.maxBatchBytes / 4) batchKeys = Math.min(settings.batchSize, batchKeys * 2);

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { getFreePort, makeTempDir, registerCleanup, startRedis, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
+import { BackupError } from '@scholaria/backup-core';
 import { createRedisSource, type RedisSourceOptions } from '@scholaria/backup-redis';
 import { backupToDir, restoreFromDir } from './helpers/dir-context.js';
 
@@ -95,6 +96,69 @@ describe('least-privilege ACL users (the ones the README recommends)', () => {
       const check = new Redis(server.url());
       expect(await check.get('k1')).toBe('v1');
       check.disconnect();
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('refused commands on the logical path', () => {
+  it('without PEXPIRETIME (older servers, or an ACL without it) the expiries come from TIME + PTTL, never later than the real ones', async () => {
+    const server = await startRedis({ password: 'admin-pw', aclUsers: ['oldttl on >oldttl-pw ~* +@read +select +info +time +ping -pexpiretime'] });
+    try {
+      const admin = new Redis(server.url());
+      // Far-future absolute expiries, so none of them can pass during the test.
+      const expiries = new Map<string, number>();
+      for (let i = 0; i < 1500; i++) {
+        await admin.set(`k${i}`, `value ${i}`);
+        if (i % 3 === 0) {
+          const at = 4_102_444_800_000 + i * 1_001;
+          await admin.pexpireat(`k${i}`, at);
+          expiries.set(`k${i}`, at);
+        }
+      }
+      const dir = await tempDir();
+      const backup = await backupToDir(createRedisSource({ host: server.host, port: server.port, username: 'oldttl', password: 'oldttl-pw', batchSize: 100 }), dir);
+      expect(backup.result.metadata.keys).toBe(1500);
+      await admin.flushall();
+      admin.disconnect();
+      const res = await restoreFromDir(createRedisSource({ url: server.url() }), dir, backup.component);
+      expect(res.metadata?.keys).toBe(1500);
+      const check = new Redis(server.url());
+      try {
+        for (let i = 0; i < 1500; i++) {
+          const key = `k${i}`;
+          expect(await check.get(key)).toBe(`value ${i}`);
+          const restored = Number(await check.call('PEXPIRETIME', key));
+          const real = expiries.get(key);
+          if (real === undefined) expect(restored).toBe(-1);
+          else {
+            // TIME is taken before the PTTL of its batch, so an expiry is early by at most that gap, never late.
+            expect(restored).toBeLessThanOrEqual(real);
+            expect(restored).toBeGreaterThan(real - 60_000);
+          }
+        }
+      } finally {
+        check.disconnect();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a user that may not DUMP gets SOURCE_FAILED naming the key and the ACL it needs', async () => {
+    const server = await startRedis({ password: 'admin-pw', aclUsers: ['nodump on >nodump-pw ~* +@read +select +info +time +ping -dump'] });
+    try {
+      await seed(server.url());
+      const dir = await tempDir();
+      const error = await backupToDir(createRedisSource({ host: server.host, port: server.port, username: 'nodump', password: 'nodump-pw' }), dir).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(BackupError);
+      expect((error as BackupError).code).toBe('SOURCE_FAILED');
+      expect((error as BackupError).message).toMatch(/DUMP of key "k1" failed: NOPERM/);
+      expect((error as BackupError).hint).toMatch(/\+dump/);
     } finally {
       await server.stop();
     }

@@ -34,6 +34,56 @@ describe('RESP writer and reader', () => {
     expect(parts).toContain(big);
   });
 
+  it('writes raw fragments, array heads and integers as the same bytes as plain strings would give', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('int' as const), n: fc.oneof(fc.integer(), fc.maxSafeInteger(), fc.constantFrom(0, -1, 9, 10, 99, 100, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1_795_690_506_461)) }),
+            fc.record({ kind: fc.constant('bulk' as const), b: fc.uint8Array({ maxLength: 200 }) }),
+            fc.record({ kind: fc.constant('raw' as const), b: fc.uint8Array({ maxLength: 100 }) }),
+            fc.record({ kind: fc.constant('array' as const), n: fc.nat() }),
+          ),
+          { maxLength: 40 },
+        ),
+        fc.integer({ min: 16, max: 300 }),
+        (ops, chunkSize) => {
+          const writer = new RespWriter(chunkSize, 64);
+          const expected: Buffer[] = [];
+          const taken: Buffer[] = [];
+          for (const [i, op] of ops.entries()) {
+            if (op.kind === 'int') {
+              writer.bulkInteger(op.n);
+              expected.push(Buffer.from(`$${String(op.n).length}\r\n${op.n}\r\n`));
+            } else if (op.kind === 'bulk') {
+              writer.bulk(Buffer.from(op.b));
+              expected.push(Buffer.from(`$${op.b.length}\r\n`), Buffer.from(op.b), Buffer.from('\r\n'));
+            } else if (op.kind === 'raw') {
+              writer.raw(Buffer.from(op.b));
+              expected.push(Buffer.from(op.b));
+            } else {
+              writer.array(op.n);
+              expected.push(Buffer.from(`*${op.n}\r\n`));
+            }
+            // Buffers handed out earlier must not change while the writer goes on in the same chunk.
+            if (i % 3 === 0) taken.push(Buffer.concat(writer.take()));
+          }
+          const copies = taken.map((b) => Buffer.from(b));
+          taken.push(Buffer.concat(writer.take()));
+          expect(Buffer.concat(taken).toString('hex')).toBe(Buffer.concat(expected).toString('hex'));
+          copies.forEach((c, i) => expect(taken[i]!.equals(c)).toBe(true));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('writes integers beyond 2^53 in decimal and refuses non-integers', () => {
+    expect(Buffer.concat(new RespWriter().bulkInteger(2 ** 60).take()).toString()).toBe(`$19\r\n${2n ** 60n}\r\n`);
+    expect(() => new RespWriter().bulkInteger(1.5)).toThrow(RangeError);
+    expect(() => new RespWriter().bulkInteger(Number.NaN)).toThrow(RangeError);
+  });
+
   it('rejects what is not an array of bulk strings, and truncation', () => {
     expect(() => new RespCommandReader().push(Buffer.from('+OK\r\n'))).toThrow(RespFormatError);
     expect(() => new RespCommandReader().push(Buffer.from('*1\r\n:1\r\n'))).toThrow(/expected '\$'/);
