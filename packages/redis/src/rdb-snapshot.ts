@@ -6,6 +6,8 @@ import { encodeCommand } from './resp-writer.js';
 import { abortedError, isNoPasswordConfigured, redisError } from './redis-errors.js';
 
 const EOF_MARK_SIZE = 40;
+/** Size of the blocks the payload is passed on in. */
+const OUTPUT_BLOCK = 1 << 20;
 const RDB_MAGIC = Buffer.from('REDIS');
 
 /** The server refused to replicate to us (ACL, disabled command, proxy): `auto` falls back to logical. */
@@ -183,15 +185,43 @@ export async function startRdbSnapshot(endpoint: RawEndpoint, settings: RdbSnaps
     const crc = new Crc64();
     let held = Buffer.alloc(0);
     let start = Buffer.alloc(0);
+    const check = (block: Buffer) => {
+      if (block.length >= 8) {
+        if (held.length) crc.update(held);
+        crc.update(block.subarray(0, block.length - 8));
+        held = Buffer.from(block.subarray(block.length - 8));
+      } else {
+        const joined = Buffer.concat([held, block]);
+        const keep = Math.min(8, joined.length);
+        crc.update(joined.subarray(0, joined.length - keep));
+        held = Buffer.from(joined.subarray(joined.length - keep));
+      }
+    };
+    // The socket delivers at most 64 KiB a read, often much less; every chunk costs a trip
+    // through the engine's streams and a write call in the storage, so pass on blocks of
+    // OUTPUT_BLOCK bytes instead (one copy; memory stays at one block plus the sink's buffers).
+    let block = Buffer.allocUnsafe(OUTPUT_BLOCK);
+    let filled = 0;
+    const flush = (): Buffer | undefined => {
+      if (filled === 0) return undefined;
+      const out = filled === block.length ? block : block.subarray(0, filled);
+      check(out);
+      block = Buffer.allocUnsafe(OUTPUT_BLOCK);
+      filled = 0;
+      return out;
+    };
     const emit = function* (data: Buffer): Generator<Buffer> {
       if (data.length === 0) return;
       if (start.length < 9) start = Buffer.concat([start, data.subarray(0, 9 - start.length)]);
       info.bytes += data.length;
-      const joined = held.length ? Buffer.concat([held, data]) : data;
-      const keep = Math.min(8, joined.length);
-      crc.update(joined.subarray(0, joined.length - keep));
-      held = Buffer.from(joined.subarray(joined.length - keep));
-      yield data;
+      let offset = 0;
+      while (offset < data.length) {
+        const n = Math.min(block.length - filled, data.length - offset);
+        data.copy(block, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+        if (filled === block.length) yield flush()!;
+      }
     };
     try {
       if (eofMark) {
@@ -234,6 +264,8 @@ export async function startRdbSnapshot(endpoint: RawEndpoint, settings: RdbSnaps
           yield* emit(take);
         }
       }
+      const last = flush();
+      if (last) yield last;
       if (!start.subarray(0, 5).equals(RDB_MAGIC)) throw new Error('the payload does not start with the REDIS magic');
       info.rdbVersion = Number(start.toString('latin1', 5, 9));
       if (held.length !== 8) throw new Error('the payload is too short for an RDB file');

@@ -104,6 +104,49 @@ describe('replication protocol', () => {
     expect((await collect(session.payload())).equals(rdb)).toBe(true);
   });
 
+  it('passes the payload on in 1 MiB blocks; the CRC spans block boundaries, down to a last block shorter than the CRC', async () => {
+    // 2 MiB + 4 bytes: the stored CRC's first 4 bytes end the second block, its last 4 are the third.
+    const rdb = rdbFile(2 * 1024 * 1024 + 4 - 18);
+    const lastCovered = Buffer.from(rdb);
+    lastCovered[rdb.length - 9] = lastCovered[rdb.length - 9]! ^ 0x01;
+    const storedCrc = Buffer.from(rdb);
+    storedCrc[rdb.length - 1] = storedCrc[rdb.length - 1]! ^ 0x80;
+    for (const [payload, ok] of [
+      [rdb, true],
+      [lastCovered, false],
+      [storedCrc, false],
+    ] as const) {
+      const mark = randomBytes(20).toString('hex');
+      const port = await master((socket, cmd) => {
+        if (cmd.startsWith('REPLCONF')) socket.write('+OK\r\n');
+        else if (cmd === 'PSYNC ? -1') {
+          socket.write(`+FULLRESYNC ${'c'.repeat(40)} 0\r\n$EOF:${mark}\r\n`);
+          void dribble(socket, Buffer.concat([payload, Buffer.from(mark)]));
+        }
+      });
+      const session = await startRdbSnapshot({ host: '127.0.0.1', port }, settings());
+      const sizes: number[] = [];
+      const parts: Buffer[] = [];
+      const read = (async () => {
+        for await (const c of session.payload()) {
+          sizes.push(c.length);
+          parts.push(c);
+        }
+      })();
+      if (ok) {
+        await read;
+        expect(Buffer.concat(parts).equals(rdb)).toBe(true);
+        expect(sizes).toEqual([1024 * 1024, 1024 * 1024, 4]);
+        expect(session.info).toMatchObject({ checksumVerified: true, bytes: rdb.length });
+      } else {
+        const error = (await read.catch((e: unknown) => e)) as { code?: string; message: string };
+        expect(error.code).toBe('SOURCE_FAILED');
+        expect(error.message).toMatch(/checksum does not match/);
+        expect(session.info.checksumVerified).toBe(false);
+      }
+    }
+  });
+
   it('a refusal of both PSYNC and SYNC is a ReplicationRefusedError naming both answers', async () => {
     const port = await master((socket, cmd) => {
       if (cmd.startsWith('REPLCONF')) socket.write('+OK\r\n');
