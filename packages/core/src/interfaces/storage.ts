@@ -44,6 +44,13 @@ export interface Storage {
    */
   deletePrefix?(prefix: string): Promise<void>;
   stat?(key: string): Promise<StorageEntry | undefined>;
+  /**
+   * The absolute path of the local file that holds `key`, for storages that keep objects as
+   * plain files (fs); undefined when the key is not such a file. Optional: a restore uses it to
+   * verify an artifact with direct reads and hand the verified file to a tool that reads files
+   * itself (pg_restore), instead of piping the bytes through Node.
+   */
+  localPath?(key: string): Promise<string | undefined>;
   capacity?(): Promise<StorageCapacity>;
   /** Atomically creates `key` only if it does not exist; returns false if it existed. Used for locks. */
   createExclusive?(key: string, body: Buffer): Promise<boolean>;
