@@ -164,6 +164,10 @@ export async function settle(pid: number, busy: (cmdline: string) => boolean): P
     const kids = childPids(pid) ?? [];
     const active = kids.filter((k) => {
       try {
+        // An exited child not yet reaped (a zombie, empty cmdline) has not been added to the
+        // server's figures either; on a loaded machine the postmaster can take a while to reap.
+        const stat = readFileSync(`/proc/${k}/stat`, 'utf8');
+        if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return true;
         return busy(readFileSync(`/proc/${k}/cmdline`, 'utf8').replace(/\0/g, ' '));
       } catch {
         return false;

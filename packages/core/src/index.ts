@@ -27,6 +27,7 @@ export * from './lock/storage-lock.js';
 export * from './pipeline/hash-stream.js';
 export { openArtifactSink, manualRestoreCommand, codecsForArtifact } from './pipeline/artifact-sink.js';
 export { openArtifact } from './pipeline/open-artifact.js';
+export type { VerifiedLocalFile } from './pipeline/local-file.js';
 export * from './util/time-zone.js';
 export * from './util/version.js';
 export { sleep } from './util/abort.js';

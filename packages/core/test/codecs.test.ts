@@ -322,6 +322,25 @@ describe('zstd through the zstd program', () => {
     expect(error.message).toMatch(/exited with code \d+: .*zstd/s);
   });
 
+  it('check (zstd -t) accepts whole data, outputs nothing, and fails truncated or damaged data like decode', async () => {
+    const codec = createZstdCodec({ implementation: 'binary' });
+    const encoded = await encodeBytes(codec, randomBytes(300_000));
+    const check = async (input: Buffer) => {
+      const checker = codec.check!(codec.describe());
+      const [, out] = await Promise.all([pipeline(Readable.from([input]), checker), collect(checker)]);
+      return out;
+    };
+    expect(codec.check!(codec.describe())).toBeInstanceOf(ChildProcessDuplex);
+    expect((await check(encoded)).length).toBe(0);
+    const truncated = await rejection(check(encoded.subarray(0, Math.floor(encoded.length / 2))));
+    expect(truncated.code).toBe('CODEC_FAILED');
+    expect(truncated.message).toMatch(/premature end/);
+    const damaged = Buffer.from(encoded);
+    damaged[damaged.length >> 1] = damaged[damaged.length >> 1]! ^ 0xff;
+    expect((await rejection(check(damaged))).code).toBe('CODEC_FAILED');
+    expect(() => codec.check!({ name: 'gzip' })).toThrow(/gzip/);
+  });
+
   it('kills the child when the stream is destroyed', async () => {
     const encoder = createZstdCodec({ implementation: 'binary' }).encode();
     // The write callback runs once the child is spawned and has taken the bytes.

@@ -281,6 +281,19 @@ describe('fs storage', () => {
     });
   });
 
+  describe('localPath', () => {
+    it('gives the file of an object, and undefined for a missing key or a prefix', async () => {
+      await storage.put('set/postgres/db.dump', body('dump bytes'));
+      const file = await storage.localPath('set/postgres/db.dump');
+      expect(file).toBe(path.join(root, 'set', 'postgres', 'db.dump'));
+      expect(await readFile(file!, 'utf8')).toBe('dump bytes');
+      expect(await storage.localPath('set/postgres/other.dump')).toBeUndefined();
+      expect(await storage.localPath('set/postgres')).toBeUndefined();
+      expect(await storage.localPath('set/postgres/db.dump/x')).toBeUndefined();
+      expect((await rejection(storage.localPath('../escape'))).code).toBe('INVALID_KEY');
+    });
+  });
+
   describe('keys', () => {
     it('rejects fs-unsafe keys with INVALID_KEY and writes nothing anywhere', async () => {
       const bad = ['./x', 'a/./b', 'a//b', 'a/', '.tmp-x', 'a/.tmp-y', '..', `${'n'.repeat(256)}`, '../escape'];

@@ -131,7 +131,8 @@ export interface SpawnedTool {
 
 export interface SpawnToolOptions {
   env: NodeJS.ProcessEnv;
-  stdin?: 'pipe' | 'ignore';
+  /** A number is a file descriptor the child reads as its stdin (a verified local artifact). */
+  stdin?: 'pipe' | 'ignore' | number;
   stdout?: 'pipe' | 'ignore';
   signal?: AbortSignal;
 }

@@ -105,9 +105,26 @@ function targetName(rt: Runtime, meta: PostgresBackupMetadata, db: DatabaseMetad
   return ro.mode === 'new-database' ? fitName(base, `_${setStamp(setId)}`) : base;
 }
 
-/** Reads only the head of an archive with `pg_restore --list`: proves this pg_restore can read it. */
-async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools, db: DatabaseMetadata, env: NodeJS.ProcessEnv): Promise<string> {
+/**
+ * Reads only the head of an archive with `pg_restore --list`: proves this pg_restore can read it.
+ * `direct` is true when the archive is a verified local file that pg_restore reads itself.
+ */
+async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools, db: DatabaseMetadata, env: NodeJS.ProcessEnv): Promise<{ toc: string; direct: boolean }> {
   if (db.format === 'custom') {
+    const local = await ctx.localFile?.(db.artifact);
+    if (local) {
+      try {
+        const tool = spawnTool(tools.pgRestore.path, ['--list'], { env, stdin: local.fd, signal: ctx.signal });
+        let out = '';
+        tool.child.stdout?.setEncoding('utf8');
+        tool.child.stdout?.on('data', (d: string) => (out += d));
+        const r = await tool.exited;
+        if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
+        return { toc: out, direct: true };
+      } finally {
+        await local.close();
+      }
+    }
     const input = await ctx.open(db.artifact);
     const tool = spawnTool(tools.pgRestore.path, ['--list'], { env, stdin: 'pipe', signal: ctx.signal });
     let out = '';
@@ -118,7 +135,7 @@ async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools,
     input.destroy();
     await feeding;
     if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
-    return out;
+    return { toc: out, direct: false };
   }
   const work = await mkdtemp(join(rt.options.tempDir ?? tmpdir(), 'scholaria-pgtoc-'));
   try {
@@ -129,7 +146,7 @@ async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools,
     tool.child.stdout?.on('data', (d: string) => (out += d));
     const r = await tool.exited;
     if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
-    return out;
+    return { toc: out, direct: false };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -251,8 +268,15 @@ export async function runRestore(rt: Runtime, ctx: SourceRestoreContext): Promis
       else if (ro.verifyRowCounts) warnings.push(`the manifest has no exact row counts for "${db.name}"; the restore is not compared`);
       if (tools && artifactNames.has(db.artifact)) {
         try {
-          await listArchive(rt, ctx, tools, db, env);
+          const listed = await listArchive(rt, ctx, tools, db, env);
           plan.push(`archive ${db.artifact} is readable by pg_restore ${tools.pgRestore.version.text}`);
+          if (db.format === 'custom') {
+            plan.push(
+              listed.direct
+                ? `pg_restore reads ${db.artifact} directly from the verified local file (no copy through Node)`
+                : `pg_restore reads ${db.artifact} as a stream, checked against its sha256 again as it flows`,
+            );
+          }
         } catch (error) {
           problems.push(`archive ${db.artifact} cannot be read: ${(error as Error).message}`);
         }
@@ -441,11 +465,19 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
   };
   const jobs = how.singleTransaction ? 1 : how.jobs;
   const needsFile = db.format === 'directory-tar' || jobs > 1;
+  // A verified local file (fs storage, no codec) is read by pg_restore itself: no temp copy, no pipe.
+  const local = db.format === 'custom' ? await ctx.localFile?.(db.artifact) : undefined;
   let work: string | undefined;
   try {
     let args: string[];
-    let input: Readable | undefined;
-    if (!needsFile) {
+    let input: Readable | number | undefined;
+    if (local && !needsFile) {
+      args = buildPgRestoreArgs(common);
+      input = local.fd;
+    } else if (local) {
+      // pg_restore -j opens the file by name in every worker; it is checked again after the run.
+      args = buildPgRestoreArgs({ ...common, file: local.path, jobs });
+    } else if (!needsFile) {
       args = buildPgRestoreArgs(common);
       input = await ctx.open(db.artifact);
     } else {
@@ -462,13 +494,18 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
       }
     }
     ctx.logger.info('pg_restore started', { database: target, args });
-    const tool = spawnTool(tools.pgRestore.path, args, { env, stdin: input ? 'pipe' : 'ignore', signal: ctx.signal });
+    const tool = spawnTool(tools.pgRestore.path, args, {
+      env,
+      stdin: typeof input === 'number' ? input : input ? 'pipe' : 'ignore',
+      signal: ctx.signal,
+    });
     let feedError: unknown;
-    const feeding = input
-      ? pipeline(input, tool.child.stdin!).catch((error: unknown) => {
-          feedError = error;
-        })
-      : Promise.resolve();
+    const feeding =
+      input && typeof input !== 'number'
+        ? pipeline(input, tool.child.stdin!).catch((error: unknown) => {
+            feedError = error;
+          })
+        : Promise.resolve();
     const [r] = await Promise.all([tool.exited, feeding]);
     const code = (feedError as NodeJS.ErrnoException | undefined)?.code;
     // A checksum or decoding error upstream is the real cause, not pg_restore's complaint about a cut-off archive.
@@ -485,7 +522,10 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
         { database: target, exitCode: r.code },
       );
     }
+    // Proves the file pg_restore -j opened by name was still the verified one (throws if not).
+    if (local && needsFile) await (await ctx.localFile!(db.artifact))?.close();
   } finally {
+    await local?.close();
     if (work) await rm(work, { recursive: true, force: true });
   }
 }

@@ -97,16 +97,17 @@ export function createZstdCodec(options: ZstdCodecOptions = {}): Codec {
     return z.createZstdCompress({ params });
   };
 
-  const binaryStream = (direction: 'encode' | 'decode') =>
+  const binaryStream = (direction: 'encode' | 'decode' | 'check') =>
     new ChildProcessDuplex({
       command: binary,
-      args: direction === 'encode' ? ['-q', '-c', `-${level}`, `-T${threads}`] : ['-q', '-d', '-c'],
+      // -t decompresses and checks the frames' content checksums without writing the output.
+      args: direction === 'encode' ? ['-q', '-c', `-${level}`, `-T${threads}`] : direction === 'decode' ? ['-q', '-d', '-c'] : ['-q', '-t'],
       label: `zstd ${direction === 'encode' ? 'compression' : 'decompression'}`,
       missingHint: INSTALL_HINT,
       failureHint:
-        direction === 'decode'
-          ? 'the data is not valid zstd or is damaged; run verify on the set to check its checksums'
-          : 'check that the zstd program works (zstd --version) and that memory is available',
+        direction === 'encode'
+          ? 'check that the zstd program works (zstd --version) and that memory is available'
+          : 'the data is not valid zstd or is damaged; run verify on the set to check its checksums',
     });
 
   return {
@@ -121,6 +122,14 @@ export function createZstdCodec(options: ZstdCodecOptions = {}): Codec {
       if (!useZlib) return binaryStream('decode');
       return composeStreams(new ZstdFrameScanner(), mapStreamErrors(native!.createZstdDecompress(), mapZlib('decode')));
     },
+    ...(useZlib
+      ? {}
+      : {
+          check: (record?: CodecRecord) => {
+            assertRecordFor('zstd', record);
+            return binaryStream('check');
+          },
+        }),
     describe: () => ({ name: 'zstd', params: { level } }),
   };
 }

@@ -3,6 +3,7 @@ import type { BackupSource, SourceRestoreContext } from '../interfaces/source.js
 import type { ComponentManifest } from '../manifest/manifest-schema.js';
 import { BackupError } from '../errors/backup-error.js';
 import { chooseDecoders, openArtifact } from '../pipeline/open-artifact.js';
+import { openVerifiedFile, verifyLocalFile, type FileIdentity } from '../pipeline/local-file.js';
 import { createGzipCodec } from '../codecs/gzip-codec.js';
 import { createZstdCodec } from '../codecs/zstd-codec.js';
 import type { RestoreComponentOutcome, RestoreOptions, RestoreResult } from './types.js';
@@ -63,6 +64,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
     // Verify before overwrite: every artifact is read in full (checksum and codecs) first.
     const verified: RestoreResult['verified'] = [];
     const decoders = new Map<string, Codec[]>();
+    const localFiles = new Map<string, { path: string; identity: FileIdentity }>();
     // A source may pick its own compression per artifact (postgres: zstd), so the stateless
     // built-in codecs can always decode, even when the engine is configured with others.
     const candidates = (name: string) => {
@@ -73,13 +75,24 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
     for (const { component } of chosen) {
       for (const artifact of component.artifacts) {
         try {
+          const onBytes = (bytes: number) =>
+            options.onProgress?.({ phase: 'verify', component: component.name, artifact: artifact.name, bytes, totalBytes: artifact.size });
+          // A plain local file with no codec is hashed with direct reads and can later be
+          // handed to the source as the very file that was verified (ctx.localFile).
+          const path = artifact.codecs.length === 0 ? await storage.localPath?.(`${setId}/${artifact.path}`) : undefined;
+          if (path) {
+            localFiles.set(artifact.path, { path, identity: await verifyLocalFile(path, artifact, { signal, onBytes }) });
+            decoders.set(artifact.path, []);
+            verified.push({ path: artifact.path, ok: true });
+            continue;
+          }
           const chosenDecoders = await chooseDecoders({
             storage,
             setId,
             artifact,
             candidates,
             signal,
-            onBytes: (bytes) => options.onProgress?.({ phase: 'verify', component: component.name, artifact: artifact.name, bytes, totalBytes: artifact.size }),
+            onBytes,
           });
           decoders.set(artifact.path, chosenDecoders);
           verified.push({ path: artifact.path, ok: true });
@@ -117,6 +130,13 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
     let failure: Error | undefined;
     for (const { component, source } of chosen) {
       const c0 = Date.now();
+      const artifactNamed = (name: string) => {
+        const artifact = component.artifacts.find((a) => a.name === name);
+        if (!artifact) {
+          throw new BackupError('NOT_FOUND', `${component.name}: set ${setId} has no artifact "${name}"`, { component: component.name });
+        }
+        return artifact;
+      };
       const rctx: SourceRestoreContext = {
         setId,
         signal,
@@ -124,11 +144,13 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
         dryRun,
         component,
         options: options.componentOptions?.[component.name] ?? {},
+        async localFile(name) {
+          const artifact = artifactNamed(name);
+          const local = localFiles.get(artifact.path);
+          return local ? await openVerifiedFile(local.path, local.identity, artifact) : undefined;
+        },
         async open(name) {
-          const artifact = component.artifacts.find((a) => a.name === name);
-          if (!artifact) {
-            throw new BackupError('NOT_FOUND', `${component.name}: set ${setId} has no artifact "${name}"`, { component: component.name });
-          }
+          const artifact = artifactNamed(name);
           return await openArtifact({
             storage,
             setId,

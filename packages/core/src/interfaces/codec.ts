@@ -23,6 +23,12 @@ export interface Codec {
   encode(): Duplex;
   /** `record` is what `describe()` wrote at backup time. Throws a BackupError if it cannot decode. */
   decode(record?: CodecRecord): Duplex;
+  /**
+   * Optional: a stream that reads encoded bytes, outputs nothing and fails as `decode` would
+   * when they do not decode. The restore's verify pass uses it where the decoded bytes would
+   * only be thrown away (`zstd -t` instead of `zstd -d` piped back through Node).
+   */
+  check?(record?: CodecRecord): Duplex;
   /** Parameters to record in the manifest (never secrets). */
   describe(): CodecRecord;
   /** The shell command that reverses this codec by hand, e.g. 'zstd -d' or 'age -d -i KEY_FILE'. */

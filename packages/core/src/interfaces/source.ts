@@ -3,6 +3,7 @@ import type { Codec } from './codec.js';
 import type { Logger } from './logger.js';
 import type { Tier } from './events.js';
 import type { ComponentManifest, ArtifactRecord } from '../manifest/manifest-schema.js';
+import type { VerifiedLocalFile } from '../pipeline/local-file.js';
 
 export interface ArtifactOptions {
   /** MIME-like type recorded in the manifest, e.g. 'application/x-postgresql-custom-dump'. */
@@ -51,6 +52,14 @@ export interface SourceRestoreContext {
   component: ComponentManifest;
   /** Opens an artifact by name with the codecs undone; the stream errors if its checksum does not match. */
   open(name: string): Promise<Readable>;
+  /**
+   * The artifact as a local file whose checksum the engine has verified, when the storage keeps
+   * it as a plain file and no codec applies to it; undefined otherwise (then use `open`).
+   * Optional: older cores do not provide it. Each call opens the file again and refuses it
+   * (CHECKSUM_MISMATCH) unless it is still the verified version (same inode, size, mtime and
+   * ctime); the caller closes what it gets.
+   */
+  localFile?(name: string): Promise<VerifiedLocalFile | undefined>;
   /** Restore-time options for this component passed to engine.restore({ componentOptions }). */
   options: Record<string, unknown>;
 }
@@ -96,4 +105,4 @@ export interface BackupSource {
   close?(): Promise<void>;
 }
 
-export type { ArtifactRecord };
+export type { ArtifactRecord, VerifiedLocalFile };

@@ -51,6 +51,13 @@ export interface Storage {
    */
   removeStaleTempFiles?(options?: { prefix?: string; olderThanMs?: number; dryRun?: boolean }): Promise<string[]>;
   stat?(key: string): Promise<StorageEntry | undefined>;
+  /**
+   * The absolute path of the local file that holds `key`, for storages that keep objects as
+   * plain files (fs); undefined when the key is not such a file. Optional: a restore uses it to
+   * verify an artifact with direct reads and hand the verified file to a tool that reads files
+   * itself (pg_restore), instead of piping the bytes through Node.
+   */
+  localPath?(key: string): Promise<string | undefined>;
   capacity?(): Promise<StorageCapacity>;
   /** Atomically creates `key` only if it does not exist; returns false if it existed. Used for locks. */
   createExclusive?(key: string, body: Buffer): Promise<boolean>;

@@ -20,12 +20,16 @@ export interface OpenArtifactParams {
  * Reads a stored artifact with its codecs undone. The stream errors (instead of ending) when
  * the stored bytes do not match the manifest's size and SHA-256.
  */
-export async function openArtifact(params: OpenArtifactParams): Promise<Readable> {
+export async function openArtifact(params: OpenArtifactParams & { checkOnly?: boolean }): Promise<Readable> {
   const { storage, setId, artifact } = params;
   const source = await storage.get(`${setId}/${artifact.path}`, params.signal ? { signal: params.signal } : {});
   const verify = new VerifyStream({ sha256: artifact.sha256, size: artifact.size, path: artifact.path }, params.onBytes);
+  // checkOnly: the output is discarded, so the last decoding step may only check (zstd -t).
   const decoders = artifact.codecs
-    .map((record, i) => params.decoders[i]!.decode(record))
+    .map((record, i) => {
+      const codec = params.decoders[i]!;
+      return i === 0 && params.checkOnly && codec.check ? codec.check(record) : codec.decode(record);
+    })
     .reverse();
   const out = new PassThrough({ highWaterMark: 1 << 20 });
   pipelineCb([source, verify, ...decoders, out] as unknown as [Readable, PassThrough], (error) => {
@@ -36,7 +40,7 @@ export async function openArtifact(params: OpenArtifactParams): Promise<Readable
 
 /** Reads an artifact fully (hash and decode) and discards the output. */
 export async function drainArtifact(params: OpenArtifactParams): Promise<void> {
-  const stream = await openArtifact(params);
+  const stream = await openArtifact({ ...params, checkOnly: true });
   await pipeline(
     stream,
     new Writable({
