@@ -356,9 +356,19 @@ async function dumpDatabase(
         args,
         ...(encoder && external ? { pipedInto: [external.command, ...external.args].join(' ') } : {}),
       });
-      const tool = spawnTool(pre.pgDump.path, args, { env, signal: ctx.signal, ...(encoder ? { stdout: encoder.input } : {}) });
-      // pg_dump holds the pipe now; without this end open here zstd would never see the end of it.
-      encoder?.releaseInput();
+      let tool: SpawnedTool;
+      try {
+        tool = spawnTool(pre.pgDump.path, args, { env, signal: ctx.signal, ...(encoder ? { stdout: encoder.input } : {}) });
+      } catch (error) {
+        encoder?.kill();
+        const failure = wrapFailure(rt, error, ctx.signal);
+        sink.destroy(failure);
+        throw failure;
+      } finally {
+        // pg_dump holds its own copy of the pipe now; while this process kept its end open,
+        // zstd would never see the end of its input.
+        encoder?.releaseInput();
+      }
       let tap: Transform | undefined;
       let lister: SpawnedTool | undefined;
       if (pre.pgRestore) {
