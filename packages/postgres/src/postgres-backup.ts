@@ -2,13 +2,15 @@ import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Duplex, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   BackupError,
   createGzipCodec,
   createZstdCodec,
+  startExternalEncoder,
   type ArtifactOptions,
+  type RunningExternalEncoder,
   type Codec,
   type SourceBackupContext,
   type SourceBackupResult,
@@ -29,6 +31,7 @@ import { buildPgDumpallArgs, buildPgDumpArgs } from './pg-dump-args.js';
 import { describeExit, exitGate, findTool, runTool, spawnTool, toolVersion, type SpawnedTool } from './pg-tools.js';
 import type { Runtime } from './runtime.js';
 import { preflight, type Preflight } from './preflight.js';
+import { redactText } from './redact.js';
 
 export const CUSTOM_DUMP_CONTENT_TYPE = 'application/x-postgresql-custom-dump';
 export const DIRECTORY_DUMP_CONTENT_TYPE = 'application/x-tar';
@@ -69,26 +72,49 @@ export function compressionPlan(mode: 'zstd' | 'gzip' | 'pg' | 'none', level: nu
 /**
  * Feeds the head of the dump to `pg_restore --list`, which reads the table of contents and
  * exits. The listing names the tables whose data is in this very dump (whatever the filters
- * matched), so the row counts cover exactly those.
+ * matched), so the row counts cover exactly those. When the stream is already compressed (pg_dump
+ * piped straight into the zstd program), `decoder` undoes that first; it runs only until the
+ * lister has what it needs.
  */
-function tocTap(lister: SpawnedTool): Transform {
-  const stdin = lister.child.stdin;
-  let open = !!stdin;
+function tocTap(lister: SpawnedTool, decoder?: Duplex): Transform {
+  const stdin = lister.child.stdin as Writable;
+  // EPIPE once the lister has read the table of contents and quit: expected.
+  stdin.on('error', () => undefined);
+  let input: Writable = stdin;
+  if (decoder) {
+    decoder.on('error', () => undefined);
+    decoder.pipe(stdin);
+    // A decoder that fails must not leave the lister waiting for more input.
+    decoder.once('close', () => {
+      if (!stdin.writableEnded) stdin.end();
+    });
+    input = decoder;
+  }
+  let open = true;
   const closed = lister.exited.then(
     () => undefined,
     () => undefined,
   );
-  void closed.then(() => (open = false));
-  stdin?.on('error', () => (open = false));
+  void closed.then(() => {
+    open = false;
+    decoder?.destroy();
+  });
+  input.on('error', () => (open = false));
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      if (!open || !stdin) return cb(null, chunk);
-      if (stdin.write(chunk)) return cb(null, chunk);
-      void Promise.race([once(stdin, 'drain').catch(() => undefined), closed]).then(() => cb(null, chunk));
+      if (!open) return cb(null, chunk);
+      if (input.write(chunk)) return cb(null, chunk);
+      void Promise.race([once(input, 'drain').catch(() => undefined), closed]).then(() => cb(null, chunk));
     },
     flush(cb: TransformCallback) {
-      if (open) stdin?.end();
+      if (open) input.end();
       cb();
+    },
+    destroy(error, cb) {
+      // pipeline() destroys its streams once done too; the decoder may still be feeding the
+      // lister the end of a small dump then, and stops by itself when the lister exits.
+      if (error) decoder?.destroy();
+      cb(error);
     },
   });
 }
@@ -304,10 +330,45 @@ async function dumpDatabase(
 
     if (format === 'custom') {
       const args = buildPgDumpArgs({ ...dumpArgs, format: 'custom' });
+      // pg_dump straight into the codec's own program (zstd) through an OS pipe where the codec
+      // has one and the engine takes precompressed bytes: the uncompressed dump then never
+      // passes through Node, which only hashes and stores the compressed stream.
+      const codec = plan.codec || undefined;
+      const external = codec && ctx.acceptsPrecompressed === true ? await codec.externalEncoder?.() : undefined;
+      let encoder: RunningExternalEncoder | undefined;
+      const options: ArtifactOptions =
+        codec && external
+          ? { ...artifactOptions, compression: undefined, precompressed: { codec, rawSize: () => (encoder as RunningExternalEncoder).inputBytes() } }
+          : artifactOptions;
       // The sink first: if the engine refuses the artifact, no child process is left behind.
-      const sink = ctx.artifact(artifact, artifactOptions);
-      ctx.logger.info('pg_dump started', { database: db, args });
-      const tool = spawnTool(pre.pgDump.path, args, { env, signal: ctx.signal });
+      const sink = ctx.artifact(artifact, options);
+      if (external) {
+        try {
+          encoder = await startExternalEncoder(external, { signal: ctx.signal, redact: (text) => redactText(text, rt.secrets()) });
+        } catch (error) {
+          const failure = wrapFailure(rt, error, ctx.signal);
+          sink.destroy(failure);
+          throw failure;
+        }
+      }
+      ctx.logger.info('pg_dump started', {
+        database: db,
+        args,
+        ...(encoder && external ? { pipedInto: [external.command, ...external.args].join(' ') } : {}),
+      });
+      let tool: SpawnedTool;
+      try {
+        tool = spawnTool(pre.pgDump.path, args, { env, signal: ctx.signal, ...(encoder ? { stdout: encoder.input } : {}) });
+      } catch (error) {
+        encoder?.kill();
+        const failure = wrapFailure(rt, error, ctx.signal);
+        sink.destroy(failure);
+        throw failure;
+      } finally {
+        // pg_dump holds its own copy of the pipe now; while this process kept its end open,
+        // zstd would never see the end of its input.
+        encoder?.releaseInput();
+      }
       let tap: Transform | undefined;
       let lister: SpawnedTool | undefined;
       if (pre.pgRestore) {
@@ -315,16 +376,19 @@ async function dumpDatabase(
         let out = '';
         lister.child.stdout?.setEncoding('utf8');
         lister.child.stdout?.on('data', (d: string) => (out += d));
-        tap = tocTap(lister);
+        tap = tocTap(lister, encoder && codec ? codec.decode(codec.describe()) : undefined);
         listing = lister.exited.then(
           (r) => (r.code === 0 ? out : undefined),
           () => undefined,
         );
       } else listing = Promise.resolve(undefined);
+      // Checks pg_dump's exit; the encoder's output checks zstd's (it ends only after zstd exited 0).
       const gate = exitGate(tool, (r) => dumpError(r, tool.stderr.text(rt.secrets())));
-      const stages = tap ? [tool.child.stdout!, tap, gate, sink] : [tool.child.stdout!, gate, sink];
+      const head = encoder ? encoder.output : tool.child.stdout!;
+      const stages = tap ? [head, tap, gate, sink] : [head, gate, sink];
       dumped = (pipeline as (...s: unknown[]) => Promise<void>)(...stages, { signal: ctx.signal }).catch((error: unknown) => {
         tool.child.kill('SIGTERM');
+        encoder?.kill();
         // A dump cut off before its table of contents would leave the lister waiting for input.
         lister?.child.kill('SIGTERM');
         throw wrapFailure(rt, error, ctx.signal);

@@ -61,7 +61,8 @@ describe('postgres through the engine and the fs storage', () => {
       storage: createFsStorage({ root: join(temp.path, 'backup') }),
     });
     const before = await killer.list();
-    await a.query('scholaria', `CREATE TABLE public.filler AS SELECT g, repeat(md5(g::text), 20) AS t FROM generate_series(1, 60000) g`);
+    // Hardly compressible, so zstd (which pg_dump writes into) passes bytes on while pg_dump still runs.
+    await a.query('scholaria', `CREATE TABLE public.filler AS SELECT g, encode(gen_random_bytes(300), 'base64') AS t FROM generate_series(1, 150000) g`);
     let stored = 0;
     const running = killer.backup({ tier: 'daily', onProgress: (e) => void (e.artifact === 'scholaria.dump' && (stored = e.bytes)) });
     for (let i = 0; i < 1000 && stored === 0; i++) await new Promise((r) => setTimeout(r, 5));

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { z } from 'zod';
 import { ConfigError } from '../errors/backup-error.js';
-import type { Codec, CodecRecord } from '../interfaces/codec.js';
+import type { Codec, CodecRecord, ExternalEncoder } from '../interfaces/codec.js';
 import { ChildProcessDuplex } from './child-process-duplex.js';
 import { ZstdFrameScanner } from './zstd-frame-scanner.js';
 import { assertRecordFor, codecFailure, isZlibError, mapStreamErrors, parseCodecOptions } from './codec-support.js';
@@ -56,6 +56,52 @@ export async function zstdAvailable(
     child.once('close', (code) => resolve(code === 0));
   });
   return works ? { available: true, via: 'binary' } : { available: false, via: 'none' };
+}
+
+/**
+ * The summary line `zstd -vv` prints on stderr: `(1234567 B => 45678 B, ...)` in zstd 1.5,
+ * `(1234567 => 45678 bytes, ...)` in 1.4. The last one counts (one input here).
+ */
+export function zstdInputBytes(stderr: string): number | undefined {
+  const matches = [...stderr.matchAll(/\(\s*(\d+)(?: B)? =>\s*\d+(?: B| bytes),/g)];
+  const last = matches.at(-1);
+  if (!last) return undefined;
+  const n = Number(last[1]);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** The lines of zstd's stderr that say what went wrong, without the -vv banner and settings. */
+function zstdErrorText(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => /error|warning|zstd:|cannot|denied|not /i.test(l) && !l.startsWith('***'));
+  return (errors.length > 0 ? errors : lines.slice(-3)).join('; ');
+}
+
+/** Options that make `zstd` print the exact byte counts on stderr and nothing per block. */
+const COUNTING_FLAGS = ['-vv', '--no-progress'];
+const PROBE_BYTES = 1000;
+const countingProbes = new Map<string, Promise<boolean>>();
+
+/**
+ * Whether this `zstd` program runs and reports the exact number of bytes it read (the
+ * manifest's rawSize when it compresses outside Node). Checked once per program.
+ */
+function reportsInputBytes(binary: string): Promise<boolean> {
+  let probe = countingProbes.get(binary);
+  if (!probe) {
+    probe = new Promise<boolean>((resolve) => {
+      let stderr = '';
+      const child = spawn(binary, [...COUNTING_FLAGS, '-1', '-c'], { stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true });
+      child.once('error', () => resolve(false));
+      child.stdin.on('error', () => undefined);
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (t: string) => (stderr += t));
+      child.once('close', (code) => resolve(code === 0 && zstdInputBytes(stderr) === PROBE_BYTES));
+      child.stdin.end(Buffer.alloc(PROBE_BYTES, 120));
+    });
+    countingProbes.set(binary, probe);
+  }
+  return probe;
 }
 
 /**
@@ -131,5 +177,19 @@ export function createZstdCodec(options: ZstdCodecOptions = {}): Codec {
           },
         }),
     describe: () => ({ name: 'zstd', params: { level } }),
+    // The `zstd` program, also under 'auto' where Node's zlib would encode in-process: fed by
+    // an OS pipe it keeps the uncompressed bytes out of Node altogether. 'zlib' means no program.
+    externalEncoder: async (): Promise<ExternalEncoder | undefined> => {
+      if (implementation === 'zlib' || !(await reportsInputBytes(binary))) return undefined;
+      return {
+        command: binary,
+        args: ['-c', `-${level}`, `-T${threads}`, ...COUNTING_FLAGS],
+        label: 'zstd compression',
+        missingHint: INSTALL_HINT,
+        failureHint: 'check that the zstd program works (zstd --version) and that memory is available',
+        inputBytes: zstdInputBytes,
+        errorText: zstdErrorText,
+      };
+    },
   };
 }

@@ -293,6 +293,7 @@ async function backupComponent(
       const sink = sctx.artifact(name, artifactOptions);
       await pipeline(toReadable(body), sink, { signal });
     },
+    acceptsPrecompressed: true,
   };
   try {
     if (signal.aborted) throw new BackupError('ABORTED', `${source.name}: backup aborted before it started`, { component: source.name });

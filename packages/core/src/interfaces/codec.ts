@@ -33,4 +33,32 @@ export interface Codec {
   describe(): CodecRecord;
   /** The shell command that reverses this codec by hand, e.g. 'zstd -d' or 'age -d -i KEY_FILE'. */
   readonly manualDecode: string;
+  /**
+   * Optional: the encoder as a separate program that reads stdin and writes stdout, or
+   * undefined where there is none (or it does not work here). A source whose data comes from a
+   * program of its own (pg_dump) can then connect the two with an OS pipe, so the unencoded
+   * bytes never pass through Node (see `startExternalEncoder` and `ArtifactOptions.precompressed`).
+   * Its output must be exactly what `encode()` produces in format: `decode()` reads either.
+   */
+  externalEncoder?(): Promise<ExternalEncoder | undefined>;
+}
+
+/** A codec's encoder run as its own program (`zstd -3 -T0`), spawned without a shell. */
+export interface ExternalEncoder {
+  command: string;
+  /** Passed as an argument array, never through a shell. */
+  args: string[];
+  /** Names the work in messages, e.g. 'zstd compression'. */
+  label: string;
+  /** What to do when the program is not installed. */
+  missingHint: string;
+  /** What to do when it exits non-zero. */
+  failureHint: string;
+  /**
+   * The exact number of bytes the program read, taken from its stderr after it exited with
+   * status 0 (the manifest's rawSize); undefined when the stderr does not say.
+   */
+  inputBytes(stderr: string): number | undefined;
+  /** The part of its stderr worth showing in an error (without progress or verbose lines). */
+  errorText?(stderr: string): string;
 }

@@ -14,6 +14,16 @@ export interface ArtifactOptions {
    * (already compressed data such as RDB files). Encryption codecs always apply.
    */
   compression?: Codec | false;
+  /**
+   * The bytes written are already compressed with this codec: the source piped its own program
+   * straight into the codec's external encoder (`Codec.externalEncoder`, `startExternalEncoder`).
+   * The engine records the codec in the manifest and names the file exactly as if it had applied
+   * it (restore and `zstd -d` by hand work unchanged) but does not apply it again; encryption
+   * codecs still apply. Takes the place of `compression`. `rawSize()` is the size before
+   * compression, for the manifest; it is read once the bytes ended. Use it only when the context
+   * says `acceptsPrecompressed`: a context that does not know the option would ignore it.
+   */
+  precompressed?: { codec: Codec; rawSize: () => number };
   /** How to restore this artifact by hand after the codecs are undone, e.g. 'pg_restore -d DBNAME'. */
   restoreHint?: string;
   /** Extra non-secret facts recorded with the artifact. */
@@ -33,6 +43,8 @@ export interface SourceBackupContext {
   artifact(name: string, options?: ArtifactOptions): Writable;
   /** Convenience over `artifact()`: pipes a stream or async iterable into it and waits. */
   writeArtifact(name: string, body: Readable | AsyncIterable<Uint8Array>, options?: ArtifactOptions): Promise<void>;
+  /** True when `artifact()` honours `ArtifactOptions.precompressed` (the engine's context does). */
+  acceptsPrecompressed?: boolean;
 }
 
 /** What `backup()` returns: recorded in the manifest under the component. */

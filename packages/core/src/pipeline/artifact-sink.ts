@@ -39,14 +39,25 @@ export interface ArtifactSink {
   path: string;
 }
 
+/**
+ * The codecs recorded for an artifact, in the order they apply. A `precompressed` codec is
+ * among them (the source applied it); `codecsToApply` leaves it out.
+ */
 export function codecsForArtifact(engineCodecs: Codec[], options: ArtifactOptions): Codec[] {
-  const compression =
-    options.compression === undefined
+  const compression = options.precompressed
+    ? [options.precompressed.codec]
+    : options.compression === undefined
       ? engineCodecs.filter((c) => c.kind === 'compression')
       : options.compression === false
         ? []
         : [options.compression];
   return [...compression, ...engineCodecs.filter((c) => c.kind === 'encryption')];
+}
+
+/** The codecs the engine runs on the bytes: those recorded, less one the source already applied. */
+export function codecsToApply(codecs: Codec[], options: ArtifactOptions): Codec[] {
+  const done = options.precompressed?.codec;
+  return done ? codecs.filter((c) => c !== done) : codecs;
 }
 
 /** The shell pipeline that turns the stored artifact back into what the source wrote. */
@@ -74,6 +85,12 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
   }
   if (params.storages.length === 0) {
     throw new BackupError('STORAGE_FAILED', `${component}: no storage is available to write ${name} to`, { component });
+  }
+  const precompressed = options.precompressed;
+  if (precompressed && precompressed.codec.kind !== 'compression') {
+    throw new BackupError('INTERNAL', `${component}: artifact "${name}": precompressed names the ${precompressed.codec.kind} codec "${precompressed.codec.name}"; only a compression codec can be applied by the source`, {
+      component,
+    });
   }
   const codecs = codecsForArtifact(params.engineCodecs, options);
   const path = `${component}/${name}${codecs.map((c) => c.extension).join('')}`;
@@ -112,7 +129,7 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
     });
   };
   const head = new PassThrough({ highWaterMark: 1 << 20 });
-  const encoders = codecs.map((c) => c.encode());
+  const encoders = codecsToApply(codecs, options).map((c) => c.encode());
   const done = pipeline([head, counter, ...encoders, stored, fan], { signal });
   // Reported through `record`/the sink; avoid an unhandled rejection in between.
   done.catch(() => {});
@@ -150,12 +167,25 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
 
   const record = new Promise<ArtifactRecord>((resolve, reject) => {
     sink.on('finish', () => {
+      let rawSize = counter.size;
+      if (precompressed) {
+        try {
+          rawSize = precompressed.rawSize();
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        if (!Number.isSafeInteger(rawSize) || rawSize < 0) {
+          reject(new BackupError('INTERNAL', `${component}: ${path}: the source reported no valid size before compression (${String(rawSize)})`, { component }));
+          return;
+        }
+      }
       resolve({
         name,
         path,
         size: stored.size,
         sha256: stored.sha256,
-        rawSize: counter.size,
+        rawSize,
         codecs: codecs.map((c) => c.describe()),
         ...(options.contentType ? { contentType: options.contentType } : {}),
         manualRestore: manualRestoreCommand(path, codecs, options.restoreHint),

@@ -27,8 +27,10 @@ export interface DirBackupContext {
   stored: Map<string, Stored>;
   /** Names of artifacts whose sink was destroyed with an error. */
   failed: string[];
-  /** Raw bytes written so far to each artifact's sink (before codecs). */
+  /** Bytes written so far to each artifact's sink (before the codecs this context applies). */
   written: Map<string, number>;
+  /** The first bytes each sink received (compressed already when the source sent precompressed bytes). */
+  heads: Map<string, Buffer>;
   component(result: SourceBackupResult): ComponentManifest;
 }
 
@@ -37,6 +39,8 @@ export interface DirContextOptions {
   signal?: AbortSignal;
   /** Milliseconds to wait per chunk, to make a slow storage. */
   slowMs?: number;
+  /** Whether the context takes precompressed bytes, as the engine does (default true). */
+  acceptsPrecompressed?: boolean;
 }
 
 /**
@@ -47,14 +51,16 @@ export function createDirBackupContext(dir: string, options: DirContextOptions =
   const stored = new Map<string, Stored>();
   const failed: string[] = [];
   const written = new Map<string, number>();
+  const heads = new Map<string, Buffer>();
   const startedAt = new Date().toISOString();
   const setId = options.setId ?? 'test_20260101_020000';
 
   function artifact(name: string, opts: ArtifactOptions = {}): Writable {
-    const codec = opts.compression ? opts.compression : undefined;
+    // Like the engine: a precompressed codec is recorded but not applied again.
+    const codec = opts.precompressed ? opts.precompressed.codec : opts.compression ? opts.compression : undefined;
     const final = join(dir, `${name.replace(/\//g, '_')}${codec ? codec.extension : ''}`);
     const temp = `${final}.partial`;
-    const encoder = codec ? codec.encode() : new PassThrough();
+    const encoder = codec && !opts.precompressed ? codec.encode() : new PassThrough();
     const hash = createHash('sha256');
     let size = 0;
     let rawSize = 0;
@@ -72,6 +78,7 @@ export function createDirBackupContext(dir: string, options: DirContextOptions =
     done.catch(() => undefined);
     return new Writable({
       write(chunk: Buffer, _e, cb) {
+        if (rawSize < 16) heads.set(name, Buffer.concat([heads.get(name) ?? Buffer.alloc(0), chunk]).subarray(0, 16));
         rawSize += chunk.length;
         written.set(name, rawSize);
         const go = () => (encoder.write(chunk) ? cb() : encoder.once('drain', () => cb()));
@@ -90,7 +97,7 @@ export function createDirBackupContext(dir: string, options: DirContextOptions =
               path: `postgres/${name}${codec ? codec.extension : ''}`,
               size,
               sha256: hash.digest('hex'),
-              rawSize,
+              rawSize: opts.precompressed ? opts.precompressed.rawSize() : rawSize,
               codecs: codec ? [codec.describe()] : [],
               ...(opts.contentType ? { contentType: opts.contentType } : {}),
               ...(opts.restoreHint ? { manualRestore: `${codec ? `${codec.manualDecode} < X | ` : ''}${opts.restoreHint}` } : {}),
@@ -114,6 +121,7 @@ export function createDirBackupContext(dir: string, options: DirContextOptions =
     signal: options.signal ?? new AbortController().signal,
     logger: silentLogger,
     artifact,
+    acceptsPrecompressed: options.acceptsPrecompressed ?? true,
     async writeArtifact(name, body, opts) {
       const src = body instanceof Readable ? body : Readable.from(body);
       await pipeline(src, artifact(name, opts));
@@ -124,6 +132,7 @@ export function createDirBackupContext(dir: string, options: DirContextOptions =
     stored,
     failed,
     written,
+    heads,
     component(result) {
       return {
         name: 'postgres',
