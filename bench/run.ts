@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const t0 = performance.now();
   const loadStart = loadavg();
-  log(`scholaria-backup bench: size ${o.size} GiB, reps ${o.reps} (long ones ${o.slowReps}), groups ${[...o.only].join(', ')}`);
+  log(`scholaria-backup bench: size ${o.size} GiB, reps ${o.reps} (long ones ${o.slowReps}, restores ${o.restoreReps}), groups ${[...o.only].join(', ')}`);
   if (!GNU_TIME) log('note: /usr/bin/time (GNU time) is missing: raw tools get no peak RSS figure (apt-get install time)');
 
   const childJs = await buildChild();
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
         });
         rec.define({ id: 'lib.restore.inplace', group: 'pg-restore', kind: 'library', label: "library in-place restore of the 'pg' set (same archive bytes)", command: "engine.restore({ ref, componentOptions: { postgres: { mode: 'in-place' } } })" });
         rec.define({ id: 'lib.restore.swap', group: 'pg-restore', kind: 'library', label: 'library swap restore of the default (zstd) set', command: "mode: 'swap', keepPrevious: false" });
-        await reps(o.slowReps, [
+        await reps(o.restoreReps, [
           {
             id: 'raw.pg_restore.inplace',
             run: () => measurePipeline([{ cmd: bin('pg_restore'), args: ['--clean', '--if-exists', '--single-transaction', ...conn, '-d', DB, rawFc], env: pgEnv }], {}),
@@ -426,7 +426,7 @@ async function main(): Promise<void> {
     finishedAt: new Date().toISOString(),
     durationSeconds: (performance.now() - t0) / 1000,
     ...(gitCommit() ? { commit: gitCommit()! } : {}),
-    options: { size: o.size, reps: o.reps, slowReps: o.slowReps, only: [...o.only], redisKeys: o.redisKeys, peerReps: o.peerReps, s3Size: o.s3Size, scale: o.scale },
+    options: { size: o.size, reps: o.reps, slowReps: o.slowReps, restoreReps: o.restoreReps, only: [...o.only], redisKeys: o.redisKeys, peerReps: o.peerReps, s3Size: o.s3Size, scale: o.scale },
     machine: {
       cpus: cpu.length,
       cpuModel: cpu[0]?.model ?? 'unknown',

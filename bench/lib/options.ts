@@ -8,8 +8,10 @@ export interface BenchOptions {
   size: number;
   /** Repetitions of each measurement. */
   reps: number;
-  /** Repetitions of the long measurements: the four bound by pg_dump's own zlib and the restores (~1-2 min each at 1 GiB). */
+  /** Repetitions of the long measurements: the four backups bound by pg_dump's own zlib (~1.5 min each at 1 GiB). */
   slowReps: number;
+  /** Repetitions of the restores (~0.5 min each at 1 GiB); the in-place ratio is close to run-to-run noise, so 3 by default. */
+  restoreReps: number;
   only: Set<Group>;
   redisKeys: number;
   /** Runs of the redis-dump peer (slow, memory-hungry). */
@@ -31,7 +33,8 @@ export const USAGE = `pnpm bench [-- options]
   --size GiB        base PostgreSQL database size (default 1)
   --reps N          repetitions of each measurement (default 3)
   --slow-reps N     repetitions of the long ones: the four backups bound by pg_dump's zlib
-                    (about 100 s each at 1 GiB) and the restores (default 1, at most --reps)
+                    (about 100 s each at 1 GiB) (default 1, at most --reps)
+  --restore-reps N  repetitions of the restores (about 30 s each at 1 GiB) (default --reps)
   --only LIST       comma-separated groups: ${GROUPS.join(', ')} (default all)
   --redis-keys N    Redis keys to load (default 1000000)
   --peer-reps N     runs of the redis-dump npm peer (default 1; it is slow and memory-hungry)
@@ -62,6 +65,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       size: { type: 'string' },
       reps: { type: 'string' },
       'slow-reps': { type: 'string' },
+      'restore-reps': { type: 'string' },
       only: { type: 'string' },
       'redis-keys': { type: 'string' },
       'peer-reps': { type: 'string' },
@@ -91,6 +95,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     size: positive('size', values.size, 1),
     reps,
     slowReps: Math.min(reps, positive('slow-reps', values['slow-reps'], 1, true)),
+    restoreReps: positive('restore-reps', values['restore-reps'], reps, true),
     only,
     redisKeys: positive('redis-keys', values['redis-keys'], 1_000_000, true),
     peerReps: positive('peer-reps', values['peer-reps'], 1, true),

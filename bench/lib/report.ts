@@ -135,7 +135,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
   );
   L.push('');
   L.push(
-    `Run of ${r.startedAt.replace('T', ' ').slice(0, 16)} UTC${r.commit ? ` at commit \`${r.commit}\`` : ''}: ${r.options.reps} repetitions per measurement (${r.options.slowReps} for the long ones: the four backups bound by pg_dump's own zlib, about 100 s each, and the restores), ${r.options.size} GiB base database, whole run ${minutes} min.`,
+    `Run of ${r.startedAt.replace('T', ' ').slice(0, 16)} UTC${r.commit ? ` at commit \`${r.commit}\`` : ''}: ${r.options.reps} repetitions per measurement (${r.options.slowReps} for the long ones: the four backups bound by pg_dump's own zlib, about 100 s each; ${r.options.restoreReps ?? r.options.slowReps} for the restores), ${r.options.size} GiB base database, whole run ${minutes} min.`,
   );
   L.push('');
   L.push('## Results against the targets (issue 11)');
