@@ -16,6 +16,7 @@ import {
 } from '@scholaria/backup-core';
 import { ChildProcessDuplex } from '../src/codecs/child-process-duplex.js';
 import { ZstdFrameScanner } from '../src/codecs/zstd-frame-scanner.js';
+import { backupErrorOf } from '@scholaria/backup-testkit';
 
 const MiB = 1024 * 1024;
 const nativeZstd = typeof (zlib as unknown as { createZstdCompress?: unknown }).createZstdCompress === 'function';
@@ -93,15 +94,6 @@ async function runTool(command: string, args: string[], input: Readable): Promis
   const code = await exited;
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`);
   return out;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BackupError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(BackupError.isInstance(error), `expected a BackupError, got ${String(error)}`).toBe(true);
-  return error as BackupError;
 }
 
 const variants: { label: string; make: () => Codec; tool: { encode: string[]; decode: string[]; command: string }; magic: string }[] = [
@@ -256,7 +248,7 @@ for (const variant of variants) {
 
     it('fails a corrupt input with CODEC_FAILED', async () => {
       const codec = variant.make();
-      const error = await rejection(decodeBytes(codec, randomBytes(4096)));
+      const error = await backupErrorOf(decodeBytes(codec, randomBytes(4096)));
       expect(error.code).toBe('CODEC_FAILED');
       expect(error.message).toMatch(/zstd|gzip/);
       expect(error.hint).toBeTruthy();
@@ -265,7 +257,7 @@ for (const variant of variants) {
     it('fails a truncated input with CODEC_FAILED instead of returning a short result', async () => {
       const codec = variant.make();
       const encoded = await encodeBytes(codec, randomBytes(300_000));
-      const error = await rejection(decodeBytes(codec, encoded.subarray(0, Math.floor(encoded.length / 2))));
+      const error = await backupErrorOf(decodeBytes(codec, encoded.subarray(0, Math.floor(encoded.length / 2))));
       expect(error.code).toBe('CODEC_FAILED');
     });
 
@@ -274,7 +266,7 @@ for (const variant of variants) {
       const encoded = await encodeBytes(codec, randomBytes(300_000));
       const middle = Math.floor(encoded.length / 2);
       encoded[middle] = encoded[middle]! ^ 0xff;
-      const error = await rejection(decodeBytes(codec, encoded));
+      const error = await backupErrorOf(decodeBytes(codec, encoded));
       expect(error.code).toBe('CODEC_FAILED');
     });
 
@@ -307,17 +299,17 @@ describe('zstd through the zstd program', () => {
 
   it('fails with TOOL_MISSING and an install hint when the program is missing', async () => {
     const codec = createZstdCodec({ implementation: 'binary', binary: 'zstd-not-installed-here' });
-    const error = await rejection(pipeline(Readable.from([Buffer.from('data')]), codec.encode(), hashSink().stream));
+    const error = await backupErrorOf(pipeline(Readable.from([Buffer.from('data')]), codec.encode(), hashSink().stream));
     expect(error.code).toBe('TOOL_MISSING');
     expect(error.message).toContain('zstd-not-installed-here');
     expect(error.hint).toContain('apt-get install zstd');
-    const decodeError = await rejection(decodeBytes(codec, Buffer.from('data')));
+    const decodeError = await backupErrorOf(decodeBytes(codec, Buffer.from('data')));
     expect(decodeError.code).toBe('TOOL_MISSING');
   });
 
   it("includes the program's stderr when it exits non-zero", async () => {
     const codec = createZstdCodec({ implementation: 'binary' });
-    const error = await rejection(decodeBytes(codec, Buffer.from('definitely not zstd data')));
+    const error = await backupErrorOf(decodeBytes(codec, Buffer.from('definitely not zstd data')));
     expect(error.code).toBe('CODEC_FAILED');
     expect(error.message).toMatch(/exited with code \d+: .*zstd/s);
   });
@@ -332,12 +324,12 @@ describe('zstd through the zstd program', () => {
     };
     expect(codec.check!(codec.describe())).toBeInstanceOf(ChildProcessDuplex);
     expect((await check(encoded)).length).toBe(0);
-    const truncated = await rejection(check(encoded.subarray(0, Math.floor(encoded.length / 2))));
+    const truncated = await backupErrorOf(check(encoded.subarray(0, Math.floor(encoded.length / 2))));
     expect(truncated.code).toBe('CODEC_FAILED');
     expect(truncated.message).toMatch(/premature end/);
     const damaged = Buffer.from(encoded);
     damaged[damaged.length >> 1] = damaged[damaged.length >> 1]! ^ 0xff;
-    expect((await rejection(check(damaged))).code).toBe('CODEC_FAILED');
+    expect((await backupErrorOf(check(damaged))).code).toBe('CODEC_FAILED');
     expect(() => codec.check!({ name: 'gzip' })).toThrow(/gzip/);
   });
 
@@ -377,7 +369,7 @@ describe('zstd frame scanner (guards Node zlib zstd against truncated input)', (
       const cuts = new Set([1, 3, 4, 5, 6, 9, 12, Math.floor(sample.length / 2), sample.length - 4, sample.length - 1]);
       for (const cut of cuts) {
         if (cut <= 0 || cut >= sample.length) continue;
-        const error = await rejection(scan(sample.subarray(0, cut)));
+        const error = await backupErrorOf(scan(sample.subarray(0, cut)));
         expect(error.code).toBe('CODEC_FAILED');
         expect(error.message).toMatch(/truncated|ends inside/);
       }
@@ -391,14 +383,14 @@ describe('zstd frame scanner (guards Node zlib zstd against truncated input)', (
       await writeFile(file, randomBytes(1000));
       const out = await runTool('zstd', ['-q', '-c', file], Readable.from([]));
       expect((await scan(out)).equals(out)).toBe(true);
-      expect((await rejection(scan(out.subarray(0, out.length - 2)))).code).toBe('CODEC_FAILED');
+      expect((await backupErrorOf(scan(out.subarray(0, out.length - 2)))).code).toBe('CODEC_FAILED');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
   it('rejects empty input and data that is not zstd', async () => {
-    expect((await rejection(scan(Buffer.alloc(0)))).message).toContain('empty');
-    expect((await rejection(scan(Buffer.from('PGDMP custom dump')))).message).toContain('not zstd');
+    expect((await backupErrorOf(scan(Buffer.alloc(0)))).message).toContain('empty');
+    expect((await backupErrorOf(scan(Buffer.from('PGDMP custom dump')))).message).toContain('not zstd');
   });
 });

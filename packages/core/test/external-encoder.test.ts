@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  BackupError,
   createBackupEngine,
   createZstdCodec,
   startExternalEncoder,
@@ -14,7 +13,7 @@ import {
   type ExternalEncoder,
 } from '@scholaria/backup-core';
 import { createFsStorage } from '@scholaria/backup-fs';
-import { makeTempDir, type TempDir } from '@scholaria/backup-testkit';
+import { backupErrorOf, isProcessRunning, makeTempDir, type TempDir } from '@scholaria/backup-testkit';
 
 const run = promisify(execFile);
 
@@ -25,25 +24,6 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of stream) parts.push(chunk as Buffer);
   return Buffer.concat(parts);
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function failure(p: Promise<unknown>): Promise<BackupError> {
-  try {
-    await p;
-  } catch (error) {
-    if (BackupError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
 }
 
 const shellEncoder = (script: string): ExternalEncoder => ({
@@ -104,7 +84,7 @@ describe('external encoders (a codec run as its own program, fed by another prog
     const producer = spawn('sh', ['-c', producerScript(5_000_000)], { stdio: ['ignore', encoder.input, 'ignore'] });
     const producerClosed = new Promise((r) => producer.once('close', r));
     encoder.releaseInput();
-    const e = await failure(collect(encoder.output));
+    const e = await backupErrorOf(collect(encoder.output));
     expect(e.code).toBe('CODEC_FAILED');
     expect(e.message).toBe('test compression failed: sh exited with code 4: boom: token *** rejected');
     await producerClosed;
@@ -112,9 +92,9 @@ describe('external encoders (a codec run as its own program, fed by another prog
     const quiet = await startExternalEncoder(shellEncoder('cat'));
     quiet.input.end('x');
     quiet.releaseInput();
-    expect((await failure(collect(quiet.output))).message).toMatch(/did not report how many bytes it read/);
+    expect((await backupErrorOf(collect(quiet.output))).message).toMatch(/did not report how many bytes it read/);
 
-    const missing = await failure(startExternalEncoder({ ...shellEncoder(''), command: join(dir.path, 'nope') }));
+    const missing = await backupErrorOf(startExternalEncoder({ ...shellEncoder(''), command: join(dir.path, 'nope') }));
     expect(missing.code).toBe('TOOL_MISSING');
     expect(missing.hint).toBe('install sh');
   });
@@ -128,10 +108,10 @@ describe('external encoders (a codec run as its own program, fed by another prog
     const out = collect(encoder.output);
     await new Promise((r) => encoder.output.once('data', r));
     controller.abort();
-    const e = await failure(out);
+    const e = await backupErrorOf(out);
     expect(e.message).toMatch(/zstd compression failed: zstd was killed by SIGTERM/);
     await encoder.exited;
-    expect(isRunning(encoder.pid)).toBe(false);
+    expect(isProcessRunning(encoder.pid)).toBe(false);
     // The producer then meets a closed pipe and stops too.
     await producerClosed;
   });

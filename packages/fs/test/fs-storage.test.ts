@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackupError, formatSha256Sums } from '@scholaria/backup-core';
 import { createFsStorage, fsStorageOptionsSchema, type FsStorage } from '@scholaria/backup-fs';
-import { makeTempDir, storageConformance, type TempDir } from '@scholaria/backup-testkit';
+import { backupErrorOf, makeTempDir, storageConformance, type TempDir } from '@scholaria/backup-testkit';
 import { fsFailure } from '../src/fs-errors.js';
 
 storageConformance({
@@ -31,15 +31,6 @@ async function tree(dir: string): Promise<string[]> {
     out.push(entry.isDirectory() ? `${rel}/` : rel);
   }
   return out.sort();
-}
-
-async function rejection(promise: Promise<unknown>): Promise<BackupError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(BackupError.isInstance(error), `expected a BackupError, got ${String(error)}`).toBe(true);
-  return error as BackupError;
 }
 
 /** A body that sends `bytes` and then fails, like a dump that dies half-way. */
@@ -191,14 +182,14 @@ describe('fs storage', () => {
   describe('atomic writes and temp files', () => {
     it('removes the temp file and the directories it created when the source fails', async () => {
       await storage.put('keep/me', body('kept'));
-      const error = await rejection(storage.put('set_1/postgres/db.dump', failingBody(2 * 1024 * 1024)));
+      const error = await backupErrorOf(storage.put('set_1/postgres/db.dump', failingBody(2 * 1024 * 1024)));
       expect(error.message).toContain('pg_dump exited with code 1');
       expect(await tree(root)).toEqual(['keep/', 'keep/me']);
     });
 
     it('keeps the previous object and removes the temp file when an overwrite fails', async () => {
       await storage.put('set_1/manifest.json', body('{"v":1}'));
-      await rejection(storage.put('set_1/manifest.json', failingBody(100_000)));
+      await backupErrorOf(storage.put('set_1/manifest.json', failingBody(100_000)));
       expect(await tree(root)).toEqual(['set_1/', 'set_1/manifest.json']);
       expect(await readFile(path.join(root, 'set_1/manifest.json'), 'utf8')).toBe('{"v":1}');
     });
@@ -209,7 +200,7 @@ describe('fs storage', () => {
       stalled.push(randomBytes(500_000));
       const putting = storage.put('set_2/redis/dump.rdb', stalled, { signal: controller.signal });
       setTimeout(() => controller.abort(), 20);
-      const error = await rejection(putting);
+      const error = await backupErrorOf(putting);
       expect(error.code).toBe('ABORTED');
       expect(error.message).toContain('set_2/redis/dump.rdb');
       expect(await tree(root).catch(() => [])).toEqual([]);
@@ -290,7 +281,7 @@ describe('fs storage', () => {
       expect(await storage.localPath('set/postgres/other.dump')).toBeUndefined();
       expect(await storage.localPath('set/postgres')).toBeUndefined();
       expect(await storage.localPath('set/postgres/db.dump/x')).toBeUndefined();
-      expect((await rejection(storage.localPath('../escape'))).code).toBe('INVALID_KEY');
+      expect((await backupErrorOf(storage.localPath('../escape'))).code).toBe('INVALID_KEY');
     });
   });
 
@@ -298,7 +289,7 @@ describe('fs storage', () => {
     it('rejects fs-unsafe keys with INVALID_KEY and writes nothing anywhere', async () => {
       const bad = ['./x', 'a/./b', 'a//b', 'a/', '.tmp-x', 'a/.tmp-y', '..', `${'n'.repeat(256)}`, '../escape'];
       for (const key of bad) {
-        const error = await rejection(storage.put(key, body('x')));
+        const error = await backupErrorOf(storage.put(key, body('x')));
         expect(error.code, key).toBe('INVALID_KEY');
         expect(error.message).toContain(JSON.stringify(key));
       }
@@ -314,14 +305,14 @@ describe('fs storage', () => {
 
     it('validates list prefixes', async () => {
       for (const prefix of ['../', '/etc/', 'a/../', 'a\0', 'a\\b']) {
-        expect((await rejection(storage.list(prefix))).code, prefix).toBe('INVALID_KEY');
+        expect((await backupErrorOf(storage.list(prefix))).code, prefix).toBe('INVALID_KEY');
       }
     });
 
     it('gives NOT_FOUND for a key below a file and a clear conflict error when writing one', async () => {
       await storage.put('file', body('x'));
-      expect((await rejection(storage.get('file/below'))).code).toBe('NOT_FOUND');
-      const error = await rejection(storage.put('file/below', body('y')));
+      expect((await backupErrorOf(storage.get('file/below'))).code).toBe('NOT_FOUND');
+      const error = await backupErrorOf(storage.put('file/below', body('y')));
       expect(error.code).toBe('STORAGE_FAILED');
       expect(error.message).toContain('file/below');
       expect(error.hint).toBeTruthy();
@@ -334,7 +325,7 @@ describe('fs storage', () => {
       await mkdir(locked, { mode: 0o555 });
       await chmod(locked, 0o555);
       const inside = createFsStorage({ root: path.join(locked, 'backup') });
-      const error = await unprivileged(() => rejection(inside.put('set/a', body('x'))));
+      const error = await unprivileged(() => backupErrorOf(inside.put('set/a', body('x'))));
       expect(error.code).toBe('STORAGE_FAILED');
       expect(error.message).toMatch(/permission denied/i);
       expect(error.message).toContain('set/a');
@@ -345,7 +336,7 @@ describe('fs storage', () => {
     it('an existing read-only root fails the same way and leaves no temp file', async () => {
       await mkdir(root, { mode: 0o555 });
       await chmod(root, 0o555);
-      const error = await unprivileged(() => rejection(storage.put('obj', body('x'))));
+      const error = await unprivileged(() => backupErrorOf(storage.put('obj', body('x'))));
       expect(error.code).toBe('STORAGE_FAILED');
       expect(error.hint).toContain(root);
       expect(await readdir(root)).toEqual([]);

@@ -3,9 +3,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BackupError, createBackupEngine, type Logger } from '@scholaria/backup-core';
+import { createBackupEngine, type Logger } from '@scholaria/backup-core';
 import { createFsStorage } from '@scholaria/backup-fs';
-import { makeTempDir, startPostgres, type PostgresServer, type TempDir } from '@scholaria/backup-testkit';
+import { backupErrorOf, isProcessRunning, makeTempDir, startPostgres, type PostgresServer, type TempDir } from '@scholaria/backup-testkit';
 import { createPostgresSource } from '@scholaria/backup-postgres';
 import { createDirBackupContext } from './helpers/dir-context.js';
 import { failingPgDump, pidRecordingPgDump, writeScript } from './helpers/fake-tools.js';
@@ -18,25 +18,6 @@ const ZSTD_MAGIC = '28b52ffd';
 function recordingLogger(lines: { message: string; fields?: Record<string, unknown> }[]): Logger {
   const push = (message: string, fields?: Record<string, unknown>) => void lines.push({ message, ...(fields ? { fields } : {}) });
   return { debug: push, info: push, warn: push, error: push } as unknown as Logger;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function failure(p: Promise<unknown>): Promise<BackupError> {
-  try {
-    await p;
-  } catch (error) {
-    if (BackupError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('postgres: pg_dump piped straight into the zstd program (real server)', () => {
@@ -147,7 +128,7 @@ describe('postgres: pg_dump piped straight into the zstd program (real server)',
     const controller = new AbortController();
     const backup = createDirBackupContext(fresh(), { slowMs: 30, signal: controller.signal });
     const source = createPostgresSource({ url: pg.url(DB), pgDumpPath: await pidRecordingPgDump(temp.path, pg.binDir, pgDumpPid), globals: 'off' });
-    const running = failure(source.backup(backup.ctx));
+    const running = backupErrorOf(source.backup(backup.ctx));
     for (let i = 0; i < 1000 && !((backup.written.get(`${DB}.dump`) ?? 0) > 0); i++) await new Promise((r) => setTimeout(r, 10));
     expect(backup.heads.get(`${DB}.dump`)!.subarray(0, 4).toString('hex')).toBe(ZSTD_MAGIC);
     controller.abort();
@@ -159,7 +140,7 @@ describe('postgres: pg_dump piped straight into the zstd program (real server)',
       ...(await readFile(pids, 'utf8')).trim().split('\n').map(Number),
     ];
     expect(children.length).toBeGreaterThanOrEqual(2);
-    for (let i = 0; i < 500 && children.some(isRunning); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(children.filter(isRunning)).toEqual([]);
+    for (let i = 0; i < 500 && children.some(isProcessRunning); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(children.filter(isProcessRunning)).toEqual([]);
   });
 });

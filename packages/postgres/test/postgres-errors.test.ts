@@ -1,22 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackupError, type ComponentManifest } from '@scholaria/backup-core';
-import { getFreePort, makeTempDir, startPostgres, type PostgresServer, type TempDir } from '@scholaria/backup-testkit';
+import type { ComponentManifest } from '@scholaria/backup-core';
+import { backupErrorOf, getFreePort, makeTempDir, startPostgres, type PostgresServer, type TempDir } from '@scholaria/backup-testkit';
 import { createPostgresSource, postgresBackupMetadataSchema } from '@scholaria/backup-postgres';
 import { createDirBackupContext, createDirRestoreContext, type DirBackupContext } from './helpers/dir-context.js';
 import { failingPgDump, oldPgDump, pidRecordingPgDump } from './helpers/fake-tools.js';
 import { databaseNames } from './helpers/fixture.js';
-
-async function failure(p: Promise<unknown>): Promise<BackupError> {
-  try {
-    await p;
-  } catch (error) {
-    if (BackupError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('postgres source: bad inputs and failures', () => {
   let pg: PostgresServer;
@@ -35,7 +25,7 @@ describe('postgres source: bad inputs and failures', () => {
 
   it('wrong password: AUTH_FAILED, without the password in the message', async () => {
     const source = createPostgresSource({ url: `postgresql://postgres:not-the-password-42@127.0.0.1:${pg.port}/app` });
-    const e = await failure(source.backup(createDirBackupContext(ctxDir()).ctx));
+    const e = await backupErrorOf(source.backup(createDirBackupContext(ctxDir()).ctx));
     expect(e.code).toBe('AUTH_FAILED');
     expect(e.message).toMatch(/authentication failed for postgres@127\.0\.0\.1:\d+\/app/);
     expect(e.hint).toMatch(/password/);
@@ -47,7 +37,7 @@ describe('postgres source: bad inputs and failures', () => {
   });
 
   it('unknown database: NOT_FOUND naming the database', async () => {
-    const e = await failure(createPostgresSource({ url: pg.url('no_such_db') }).backup(createDirBackupContext(ctxDir()).ctx));
+    const e = await backupErrorOf(createPostgresSource({ url: pg.url('no_such_db') }).backup(createDirBackupContext(ctxDir()).ctx));
     expect(e.code).toBe('NOT_FOUND');
     expect(e.message).toMatch(/database "no_such_db" does not exist/);
     expect(e.hint).toBeTruthy();
@@ -55,18 +45,18 @@ describe('postgres source: bad inputs and failures', () => {
 
   it('server unreachable: CONNECTION_FAILED, retryable', async () => {
     const port = await getFreePort();
-    const e = await failure(createPostgresSource({ url: `postgresql://postgres:pw@127.0.0.1:${port}/app` }).backup(createDirBackupContext(ctxDir()).ctx));
+    const e = await backupErrorOf(createPostgresSource({ url: `postgresql://postgres:pw@127.0.0.1:${port}/app` }).backup(createDirBackupContext(ctxDir()).ctx));
     expect(e.code).toBe('CONNECTION_FAILED');
     expect(e.message).toContain(`127.0.0.1:${port}`);
     expect(e.retryable).toBe(true);
   });
 
   it('pg_dump missing: TOOL_MISSING saying where it looked', async () => {
-    const e = await failure(createPostgresSource({ url: pg.url('app'), pgDumpPath: '/nonexistent/pg_dump' }).backup(createDirBackupContext(ctxDir()).ctx));
+    const e = await backupErrorOf(createPostgresSource({ url: pg.url('app'), pgDumpPath: '/nonexistent/pg_dump' }).backup(createDirBackupContext(ctxDir()).ctx));
     expect(e.code).toBe('TOOL_MISSING');
     expect(e.message).toContain('/nonexistent/pg_dump');
     const empty = await makeTempDir('scholaria-empty-bin-');
-    const e2 = await failure(createPostgresSource({ url: pg.url('app'), binDir: empty.path }).backup(createDirBackupContext(ctxDir()).ctx));
+    const e2 = await backupErrorOf(createPostgresSource({ url: pg.url('app'), binDir: empty.path }).backup(createDirBackupContext(ctxDir()).ctx));
     expect(e2.code).toBe('TOOL_MISSING');
     expect(e2.message).toContain(empty.path);
     expect(e2.hint).toMatch(/postgresql-client/);
@@ -75,7 +65,7 @@ describe('postgres source: bad inputs and failures', () => {
 
   it('pg_dump older than the server: TOOL_TOO_OLD before anything is written', async () => {
     const backup = createDirBackupContext(ctxDir());
-    const e = await failure(createPostgresSource({ url: pg.url('app'), pgDumpPath: await oldPgDump(temp.path) }).backup(backup.ctx));
+    const e = await backupErrorOf(createPostgresSource({ url: pg.url('app'), pgDumpPath: await oldPgDump(temp.path) }).backup(backup.ctx));
     expect(e.code).toBe('TOOL_TOO_OLD');
     expect(e.message).toMatch(/pg_dump 13\.4 .* is older than the server \(PostgreSQL \d+/);
     expect(e.hint).toMatch(/client tools/);
@@ -85,7 +75,7 @@ describe('postgres source: bad inputs and failures', () => {
   it('a failing pg_dump fails the component with its stderr, redacted, and stores nothing', async () => {
     const backup = createDirBackupContext(ctxDir());
     const source = createPostgresSource({ url: pg.url('app'), pgDumpPath: await failingPgDump(temp.path, pg.binDir), globals: 'off' });
-    const e = await failure(source.backup(backup.ctx));
+    const e = await backupErrorOf(source.backup(backup.ctx));
     expect(e.code).toBe('SOURCE_FAILED');
     expect(e.message).toMatch(/pg_dump of database "app" exited with code 3: pg_dump: error: simulated failure \(password was \*\*\*\)/);
     expect(e.message).not.toContain(pg.password);
@@ -103,7 +93,7 @@ describe('postgres source: bad inputs and failures', () => {
       compression: 'none',
       globals: 'off',
     });
-    const running = failure(source.backup(backup.ctx));
+    const running = backupErrorOf(source.backup(backup.ctx));
     for (let i = 0; i < 500 && !((backup.written.get('app.dump') ?? 0) > 0); i++) await new Promise((r) => setTimeout(r, 20));
     expect(backup.written.get('app.dump')).toBeGreaterThan(0);
     process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
@@ -117,7 +107,7 @@ describe('postgres source: bad inputs and failures', () => {
   it('an aborted backup stops pg_dump and fails with ABORTED', async () => {
     const controller = new AbortController();
     const backup = createDirBackupContext(ctxDir(), { slowMs: 30, signal: controller.signal });
-    const running = failure(createPostgresSource({ url: pg.url('app'), compression: 'none', globals: 'off' }).backup(backup.ctx));
+    const running = backupErrorOf(createPostgresSource({ url: pg.url('app'), compression: 'none', globals: 'off' }).backup(backup.ctx));
     for (let i = 0; i < 500 && !((backup.written.get('app.dump') ?? 0) > 0); i++) await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     const e = await running;
@@ -142,7 +132,7 @@ describe('postgres source: bad inputs and failures', () => {
       const tampered = { ...component, metadata: meta as unknown as Record<string, unknown> };
       const before = await databaseNames(pg);
       for (const dryRun of [true, false]) {
-        const e = await failure(createPostgresSource({ url: pg.url('app') }).restore(createDirRestoreContext(backup, tampered, { dryRun })));
+        const e = await backupErrorOf(createPostgresSource({ url: pg.url('app') }).restore(createDirRestoreContext(backup, tampered, { dryRun })));
         expect(e.code).toBe('RESTORE_FAILED');
         expect(e.message).toMatch(/cannot read archives written by pg_dump 99\.1/);
         expect(e.message).toMatch(/needs extensions not installed on the target server: no_such_extension 1\.0/);
@@ -153,7 +143,7 @@ describe('postgres source: bad inputs and failures', () => {
 
     it('refuses a target that cannot be reached', async () => {
       const port = await getFreePort();
-      const e = await failure(
+      const e = await backupErrorOf(
         createPostgresSource({ url: `postgresql://postgres:pw@127.0.0.1:${port}/app` }).restore(createDirRestoreContext(backup, component, { dryRun: true })),
       );
       expect(e.code).toBe('CONNECTION_FAILED');
@@ -161,9 +151,9 @@ describe('postgres source: bad inputs and failures', () => {
 
     it('refuses a new-database target that already exists, and bad restore options', async () => {
       const source = createPostgresSource({ url: pg.url('app') });
-      const e = await failure(source.restore(createDirRestoreContext(backup, component, { options: { mode: 'new-database', targetDatabase: 'app' } })));
+      const e = await backupErrorOf(source.restore(createDirRestoreContext(backup, component, { options: { mode: 'new-database', targetDatabase: 'app' } })));
       expect(e.message).toMatch(/database "app" already exists; new-database mode/);
-      const e2 = await failure(source.restore(createDirRestoreContext(backup, component, { options: { mode: 'upside-down' } })));
+      const e2 = await backupErrorOf(source.restore(createDirRestoreContext(backup, component, { options: { mode: 'upside-down' } })));
       expect(e2.code).toBe('CONFIG_INVALID');
       expect(e2.message).toMatch(/mode/);
     });
@@ -181,7 +171,7 @@ describe('postgres source: bad inputs and failures', () => {
       };
       const before = await databaseNames(pg);
       const rows = await pg.query('app', 'SELECT count(*)::int AS n FROM big');
-      const e = await failure(createPostgresSource({ url: pg.url('app') }).restore(ctx));
+      const e = await backupErrorOf(createPostgresSource({ url: pg.url('app') }).restore(ctx));
       expect(e.code).toBe('ABORTED');
       expect(await databaseNames(pg)).toEqual(before);
       expect(await pg.query('app', 'SELECT count(*)::int AS n FROM big')).toEqual(rows);
@@ -193,7 +183,7 @@ describe('postgres source: bad inputs and failures', () => {
       const fake: DirBackupContext = { ...backup, stored: new Map([...backup.stored, ['app.dump', broken]]) };
       await pg.query('app', 'DELETE FROM big WHERE id > 39000');
       const before = await databaseNames(pg);
-      const e = await failure(createPostgresSource({ url: pg.url('app') }).restore(createDirRestoreContext(fake, component)));
+      const e = await backupErrorOf(createPostgresSource({ url: pg.url('app') }).restore(createDirRestoreContext(fake, component)));
       expect(e.code).toBe('RESTORE_FAILED');
       expect(e.message).toMatch(/reading app\.dump failed: checksum mismatch/);
       expect(await databaseNames(pg)).toEqual(before);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { BackupError, type ComponentManifest } from '@scholaria/backup-core';
-import { getFreePort, makeTempDir, startRedis, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
+import { backupErrorOf, getFreePort, makeTempDir, startRedis, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
 import { createRedisSource, encodeCommand, readDumpFooter, withDumpVersion } from '@scholaria/backup-redis';
 import { backupToDir, restoreFromDir, type DirBackup } from './helpers/dir-context.js';
 
@@ -12,15 +12,6 @@ const PASSWORD = 'correct-horse-battery';
 let server: RedisServer;
 let dir: TempDir;
 let backup: DirBackup;
-
-async function rejection(p: Promise<unknown>): Promise<BackupError> {
-  const error = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(BackupError.isInstance(error), `expected a BackupError, got ${String(error)}`).toBe(true);
-  return error as BackupError;
-}
 
 async function keysIn(url: string): Promise<string[]> {
   const r = new Redis(url);
@@ -54,7 +45,7 @@ describe('connection problems', () => {
     const source = createRedisSource({ host: server.host, port: server.port, password: wrong });
     const out = await makeTempDir();
     try {
-      const error = await rejection(backupToDir(source, out.path));
+      const error = await backupErrorOf(backupToDir(source, out.path));
       expect(error.code).toBe('AUTH_FAILED');
       expect(error.component).toBe('redis');
       expect(error.message).toMatch(/authentication to redis:\/\/127\.0\.0\.1:\d+ failed/);
@@ -82,7 +73,7 @@ describe('connection problems', () => {
     const source = createRedisSource({ host: '127.0.0.1', port, connectTimeoutMs: 2000 });
     const out = await makeTempDir();
     try {
-      const error = await rejection(backupToDir(source, out.path));
+      const error = await backupErrorOf(backupToDir(source, out.path));
       expect(error.code).toBe('CONNECTION_FAILED');
       expect(error.retryable).toBe(true);
       expect(error.message).toContain(`127.0.0.1:${port}`);
@@ -90,7 +81,7 @@ describe('connection problems', () => {
       expect(error.hint).toMatch(/reachable/);
       const check = await source.check();
       expect(check.ok).toBe(false);
-      const restoreError = await rejection(restoreFromDir(source, dir.path, backup.component, { dryRun: true }));
+      const restoreError = await backupErrorOf(restoreFromDir(source, dir.path, backup.component, { dryRun: true }));
       expect(restoreError.code).toBe('CONNECTION_FAILED');
     } finally {
       await out.remove();
@@ -102,7 +93,7 @@ describe('connection problems', () => {
     controller.abort();
     const out = await makeTempDir();
     try {
-      const error = await rejection(backupToDir(createRedisSource({ url: server.url() }), out.path, { signal: controller.signal }));
+      const error = await backupErrorOf(backupToDir(createRedisSource({ url: server.url() }), out.path, { signal: controller.signal }));
       expect(error.code).toBe('ABORTED');
     } finally {
       await out.remove();
@@ -124,7 +115,7 @@ describe('a target older than the dump', () => {
       expect(dry.plan?.join('\n')).toMatch(/PROBLEM: the dump's RDB version 10 is newer than the target supports \(9\)/);
       expect(dry.warnings?.join('\n')).toMatch(/newer than the target supports/);
 
-      const error = await rejection(restoreFromDir(source, dir.path, backup.component, { options: { targetRdbVersion: 9 } }));
+      const error = await backupErrorOf(restoreFromDir(source, dir.path, backup.component, { options: { targetRdbVersion: 9 } }));
       expect(error.code).toBe('UNSUPPORTED_VERSION');
       expect(error.message).toMatch(/nothing was changed/);
       expect(await keysIn(target.url())).toEqual(['live']);
@@ -154,7 +145,7 @@ describe('a target older than the dump', () => {
       expect(dry.metadata?.targetRdbVersion).toBe(10);
       expect(dry.metadata?.rdbVersionTooNew).toBe(true);
       expect(dry.metadata?.badChecksums).toBe(0);
-      const error = await rejection(restoreFromDir(source, crafted.path, component));
+      const error = await backupErrorOf(restoreFromDir(source, crafted.path, component));
       expect(error.code).toBe('UNSUPPORTED_VERSION');
       expect(await keysIn(target.url())).toEqual([]);
 
@@ -178,13 +169,13 @@ describe('bad artifacts and options', () => {
       r.disconnect();
       await writeFile(join(crafted.path, 'dump.resp'), Buffer.concat([encodeCommand(['FLUSHALL']), encodeCommand(['SELECT', '0'])]));
       const component: ComponentManifest = { ...backup.component, metadata: { mode: 'logical', rdbVersions: [10], databases: [0] } };
-      const error = await rejection(restoreFromDir(createRedisSource({ url: target.url() }), crafted.path, component));
+      const error = await backupErrorOf(restoreFromDir(createRedisSource({ url: target.url() }), crafted.path, component));
       expect(error.code).toBe('RESTORE_FAILED');
       expect(error.message).toMatch(/unexpected command "FLUSHALL"/);
       expect(await keysIn(target.url())).toEqual(['keep']);
 
       await writeFile(join(crafted.path, 'dump.resp'), Buffer.from('not resp at all\r\n'));
-      const garbage = await rejection(restoreFromDir(createRedisSource({ url: target.url() }), crafted.path, component, { dryRun: true }));
+      const garbage = await backupErrorOf(restoreFromDir(createRedisSource({ url: target.url() }), crafted.path, component, { dryRun: true }));
       expect(garbage.message).toMatch(/not a valid logical Redis dump: expected '\*'/);
     } finally {
       await target.stop();
@@ -199,7 +190,7 @@ describe('bad artifacts and options', () => {
     const target = await startRedis();
     try {
       await writeFile(join(crafted.path, 'dump.resp'), whole.subarray(0, whole.length - 5));
-      const error = await rejection(restoreFromDir(createRedisSource({ url: target.url() }), crafted.path, backup.component, { dryRun: true }));
+      const error = await backupErrorOf(restoreFromDir(createRedisSource({ url: target.url() }), crafted.path, backup.component, { dryRun: true }));
       expect(error.code).toBe('RESTORE_FAILED');
       expect(error.message).toMatch(/truncated/);
     } finally {
@@ -238,14 +229,14 @@ describe('bad artifacts and options', () => {
   });
 
   it('invalid restore options are a ConfigError', async () => {
-    const error = await rejection(restoreFromDir(createRedisSource({ url: server.url() }), dir.path, backup.component, { options: { mode: 'wipe' } }));
+    const error = await backupErrorOf(restoreFromDir(createRedisSource({ url: server.url() }), dir.path, backup.component, { options: { mode: 'wipe' } }));
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toMatch(/componentOptions\.redis\.mode/);
   });
 
   it('a component without dump.resp is a clear error', async () => {
     const component: ComponentManifest = { ...backup.component, artifacts: [] };
-    const error = await rejection(restoreFromDir(createRedisSource({ url: server.url() }), dir.path, component));
+    const error = await backupErrorOf(restoreFromDir(createRedisSource({ url: server.url() }), dir.path, component));
     expect(error.code).toBe('RESTORE_FAILED');
     expect(error.message).toMatch(/has no dump\.resp artifact/);
   });

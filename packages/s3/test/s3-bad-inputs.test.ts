@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { BackupError } from '@scholaria/backup-core';
-import { getFreePort, startS3, type S3TestServer } from '@scholaria/backup-testkit';
+import { backupErrorOf, getFreePort, startS3, type S3TestServer } from '@scholaria/backup-testkit';
 import { createS3Storage, type S3Storage } from '@scholaria/backup-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bodyOf, recordingClient, storageOn } from './helpers.js';
@@ -14,16 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.stop();
 });
-
-async function failure(promise: Promise<unknown>): Promise<BackupError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error, 'expected the operation to fail').toBeDefined();
-  expect(BackupError.isInstance(error), `expected a BackupError, got ${String(error)}`).toBe(true);
-  return error as BackupError;
-}
 
 function expectNoSecret(error: BackupError, ...secrets: string[]) {
   const text = [error.message, error.hint, JSON.stringify(error), JSON.stringify(error.details)].join('\n');
@@ -48,7 +38,7 @@ describe('wrong credentials', () => {
       endpoint: s3.endpoint,
       credentials: { accessKeyId: 'NO_SUCH_KEY', secretAccessKey: WRONG_SECRET },
     });
-    const error = await failure(run(storage));
+    const error = await backupErrorOf(run(storage));
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.retryable).toBe(false);
     expect(error.message).toContain(`bucket "${s3.bucket}"`);
@@ -69,7 +59,7 @@ describe('wrong credentials', () => {
       endpoint: s3.endpoint,
       credentials: { accessKeyId: s3.credentials.accessKeyId, secretAccessKey: WRONG_SECRET },
     });
-    const error = await failure(storage.put('set/a.bin', bodyOf('data')));
+    const error = await backupErrorOf(storage.put('set/a.bin', bodyOf('data')));
     expect(error.code).toBe('AUTH_FAILED');
     expect(error.message).toContain('SignatureDoesNotMatch');
     expect(error.message).toContain(`put "set/a.bin"`);
@@ -91,7 +81,7 @@ describe('wrong credentials', () => {
 describe('missing bucket', () => {
   it.each(operations)('%s fails with STORAGE_FAILED naming the bucket and saying to create it', async (op, run) => {
     const storage = createS3Storage({ bucket: 'no-such-bucket', endpoint: s3.endpoint, credentials: s3.credentials });
-    const error = await failure(run(storage));
+    const error = await backupErrorOf(run(storage));
     expect(error.code).toBe('STORAGE_FAILED');
     expect(error.retryable).toBe(false);
     expect(error.message).toContain('"no-such-bucket" does not exist');
@@ -103,7 +93,7 @@ describe('missing bucket', () => {
 
   it('delete of a key in a missing bucket fails too (it is not a "missing key")', async () => {
     const storage = createS3Storage({ bucket: 'no-such-bucket', endpoint: s3.endpoint, credentials: s3.credentials });
-    const error = await failure(storage.delete('set/a.bin'));
+    const error = await backupErrorOf(storage.delete('set/a.bin'));
     expect(error.message).toContain('does not exist');
     await storage.close();
   });
@@ -114,14 +104,14 @@ describe('unreachable endpoint', () => {
     const port = await getFreePort();
     const endpoint = `http://127.0.0.1:${port}`;
     const storage = createS3Storage({ bucket: 'backups', endpoint, credentials: s3.credentials, maxAttempts: 3 });
-    const error = await failure(storage.put('set/a.bin', bodyOf('data')));
+    const error = await backupErrorOf(storage.put('set/a.bin', bodyOf('data')));
     expect(error.code).toBe('CONNECTION_FAILED');
     expect(error.retryable).toBe(true);
     expect(error.message).toContain(endpoint);
     expect(error.message).toContain('ECONNREFUSED');
     expect(error.hint).toMatch(/endpoint/);
     expect((error.cause as { $metadata?: { attempts?: number } }).$metadata?.attempts).toBe(3);
-    const listError = await failure(storage.list(''));
+    const listError = await backupErrorOf(storage.list(''));
     expect(listError.code).toBe('CONNECTION_FAILED');
     await storage.close();
   });
@@ -132,7 +122,7 @@ describe('unreachable endpoint', () => {
     const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
       const storage = createS3Storage({ bucket: 'backups', endpoint, credentials: s3.credentials, maxAttempts: 1, socketTimeoutMs: 300 });
-      const error = await failure(storage.list(''));
+      const error = await backupErrorOf(storage.list(''));
       expect(['TIMEOUT', 'CONNECTION_FAILED']).toContain(error.code);
       expect(error.retryable).toBe(true);
       expect(error.message).toContain(endpoint);

@@ -1,6 +1,7 @@
 export * from './temp-dir.js';
 export * from './free-port.js';
 export * from './cleanup.js';
+export * from './expect-failure.js';
 export * from './test-source.js';
 export * from './memory-storage.js';
 export * from './storage-conformance.js';
