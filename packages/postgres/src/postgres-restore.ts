@@ -109,44 +109,37 @@ function targetName(rt: Runtime, meta: PostgresBackupMetadata, db: DatabaseMetad
  * Reads only the head of an archive with `pg_restore --list`: proves this pg_restore can read it.
  * `direct` is true when the archive is a verified local file that pg_restore reads itself.
  */
-async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools, db: DatabaseMetadata, env: NodeJS.ProcessEnv): Promise<{ toc: string; direct: boolean }> {
+async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools, db: DatabaseMetadata, env: NodeJS.ProcessEnv): Promise<{ direct: boolean }> {
+  /** Runs `pg_restore --list` on `source` (a file descriptor, a stream to feed, or a directory); only its exit matters. */
+  const list = async (source: { fd: number } | { stream: Readable } | { dir: string }): Promise<void> => {
+    const args = 'dir' in source ? ['--list', source.dir] : ['--list'];
+    const stdin = 'fd' in source ? source.fd : 'stream' in source ? 'pipe' : 'ignore';
+    const tool = spawnTool(tools.pgRestore.path, args, { env, stdin, stdout: 'ignore', signal: ctx.signal });
+    // pg_restore --list stops reading after the table of contents; the rest of the stream is dropped.
+    const feeding = 'stream' in source ? pipeline(source.stream, tool.child.stdin!).catch(() => undefined) : undefined;
+    const r = await tool.exited;
+    if ('stream' in source) source.stream.destroy();
+    await feeding;
+    if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
+  };
   if (db.format === 'custom') {
     const local = await ctx.localFile?.(db.artifact);
     if (local) {
       try {
-        const tool = spawnTool(tools.pgRestore.path, ['--list'], { env, stdin: local.fd, signal: ctx.signal });
-        let out = '';
-        tool.child.stdout?.setEncoding('utf8');
-        tool.child.stdout?.on('data', (d: string) => (out += d));
-        const r = await tool.exited;
-        if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
-        return { toc: out, direct: true };
+        await list({ fd: local.fd });
+        return { direct: true };
       } finally {
         await local.close();
       }
     }
-    const input = await ctx.open(db.artifact);
-    const tool = spawnTool(tools.pgRestore.path, ['--list'], { env, stdin: 'pipe', signal: ctx.signal });
-    let out = '';
-    tool.child.stdout?.setEncoding('utf8');
-    tool.child.stdout?.on('data', (d: string) => (out += d));
-    const feeding = pipeline(input, tool.child.stdin!).catch(() => undefined);
-    const r = await tool.exited;
-    input.destroy();
-    await feeding;
-    if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
-    return { toc: out, direct: false };
+    await list({ stream: await ctx.open(db.artifact) });
+    return { direct: false };
   }
   const work = await mkdtemp(join(rt.options.tempDir ?? tmpdir(), 'scholaria-pgtoc-'));
   try {
     await unpackDumpDirectory(await ctx.open(db.artifact), work, { onlyToc: true });
-    const tool = spawnTool(tools.pgRestore.path, ['--list', work], { env, signal: ctx.signal });
-    let out = '';
-    tool.child.stdout?.setEncoding('utf8');
-    tool.child.stdout?.on('data', (d: string) => (out += d));
-    const r = await tool.exited;
-    if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
-    return { toc: out, direct: false };
+    await list({ dir: work });
+    return { direct: false };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
