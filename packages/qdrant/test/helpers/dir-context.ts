@@ -46,14 +46,22 @@ function artifactWriter(path: string, onDone: (size: number, sha256: string) => 
   const tmp = `${path}.partial`;
   const hash = createHash('sha256');
   let size = 0;
-  let file: ReturnType<typeof createWriteStream> | undefined;
-  const open = async () => {
-    if (!file) {
-      await mkdir(dirname(path), { recursive: true });
-      file = createWriteStream(tmp, { mode: 0o600 });
-    }
-    return file;
-  };
+  type File = ReturnType<typeof createWriteStream>;
+  let destroyed = false;
+  let opening: Promise<File> | undefined;
+  // One open for the whole artifact; none after destroy, so no temp file can appear after the
+  // clean-up below has removed it.
+  const open = () =>
+    (opening ??= mkdir(dirname(path), { recursive: true }).then(() => {
+      if (destroyed) throw new Error('artifact writer destroyed');
+      return createWriteStream(tmp, { mode: 0o600 });
+    }));
+  const closeFile = (f: File) =>
+    new Promise<void>((resolve) => {
+      if (f.closed) return resolve();
+      f.once('close', () => resolve());
+      f.destroy();
+    });
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
@@ -79,11 +87,15 @@ function artifactWriter(path: string, onDone: (size: number, sha256: string) => 
         }, cb);
     },
     destroy(error, cb) {
-      file?.destroy();
-      rm(tmp, { force: true }).then(
-        () => cb(error),
-        () => cb(error),
-      );
+      destroyed = true;
+      // The file may still be opening: wait until it is open and closed before removing it.
+      Promise.resolve(opening)
+        .then((f) => (f ? closeFile(f) : undefined), () => undefined)
+        .then(() => rm(tmp, { force: true }))
+        .then(
+          () => cb(error),
+          () => cb(error),
+        );
     },
   });
 }
