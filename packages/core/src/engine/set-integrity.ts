@@ -16,9 +16,12 @@ export function okArtifacts(manifest: Manifest) {
  */
 export function listingProblems(setId: string, manifest: Manifest, files: StorageEntry[]): string[] {
   const listed = new Set(files.map((f) => f.key));
-  return okArtifacts(manifest)
+  const problems = okArtifacts(manifest)
     .filter((a) => !listed.has(`${setId}/${a.path}`))
     .map((a) => `artifact ${a.path} is not in the storage listing (missing, a symbolic link, or not a regular file)`);
+  // Every backup writes SHA256SUMS before manifest.json.
+  if (!listed.has(`${setId}/${SUMS_FILE}`)) problems.push(`${SUMS_FILE} is not in the storage listing (missing, a symbolic link, or not a regular file)`);
+  return problems;
 }
 
 /**
