@@ -322,3 +322,36 @@ describe('a live lock held from another PID namespace with the same host name (i
     expect(logger.lines.some((l) => l.includes(`process ${deadPid} on ${hostname()} is gone (same boot and PID namespace)`))).toBe(true);
   });
 });
+
+describe('separate processes: prune, restore and backup while another process is mid-backup (issue 17 item 4)', () => {
+  it('all three are refused while the backup runs; its half-written set is neither deleted nor visible; after the writer dies its lock is taken over', async () => {
+    const storage = createFsStorage({ root });
+    const live = source('version 1');
+    const retention = { tiers: { daily: { last: 1 } }, incompleteGracePeriod: '0s' };
+    const engine = createBackupEngine({ sources: [live], storage, retention });
+    const { setId } = await engine.backup({ tier: 'daily' });
+    live.data.set('data.txt', Buffer.from('version 2'));
+    const child = spawnFixture('backup-child.ts', [
+      JSON.stringify({ root, sources: 'test', testBytes: 1024 * 1024, lockTtlMs: 600_000, freeze: { at: 'put', key: 'test/big.bin', afterBytes: 256 * 1024 } } satisfies BackupChildConfig),
+    ]);
+    try {
+      await child.waitForLine(/^HOLD /);
+      const writing = (await engine.list({ includeIncomplete: true })).filter((s) => s.id !== setId);
+      await expect(engine.prune()).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringMatching(new RegExp(`is locked: backup by .+ \\(pid ${child.pid} `)) });
+      await expect(engine.restore({ ref: setId })).rejects.toMatchObject({ code: 'LOCKED' });
+      await expect(engine.backup({ tier: 'daily' })).rejects.toMatchObject({ code: 'LOCKED' });
+      expect(live.data.get('data.txt')!.toString()).toBe('version 2');
+      // Nothing half-visible: only the complete set is listed as a set; the child's folder is still there.
+      expect((await engine.list()).map((s) => s.id)).toEqual([setId]);
+      expect((await engine.list({ includeIncomplete: true })).filter((s) => s.id !== setId)).toEqual(writing);
+    } finally {
+      await child.kill();
+    }
+    const logger = captureLogger();
+    const after = createBackupEngine({ sources: [live], storage, retention, logger });
+    const pruned = await after.prune();
+    expect(logger.lines.some((l) => l.startsWith('warn taking over a stale lock') && l.includes(`process ${child.pid}`))).toBe(true);
+    expect(pruned.keep.map((k) => k.id)).toContain(setId);
+    expect((await after.verify({ ref: setId })).ok).toBe(true);
+  });
+});
