@@ -57,7 +57,7 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
         const newest = e.files.reduce((t, f) => Math.max(t, f.modifiedAt.getTime()), 0);
         const age = now.getTime() - newest;
         if (e.problem) {
-          decisions.set(e.id, { id: e.id, storage: storage.name, status: 'incomplete', reasons: [`manifest unreadable, kept for inspection: ${e.problem}`], remove: false });
+          decisions.set(e.id, { id: e.id, storage: storage.name, status: 'incomplete', reasons: [`damaged (manifest unreadable or an artifact not listed), kept for inspection: ${e.problem}`], remove: false });
         } else if (age >= graceMs) {
           decisions.set(e.id, { id: e.id, storage: storage.name, status: 'incomplete', reasons: ['incomplete: no manifest.json (a failed or killed backup), older than the grace period'], remove: true });
         } else {
