@@ -78,3 +78,27 @@ describe('environment of pg_dump and pg_restore', () => {
     expect(connecting.filter((e) => /^PGAPPNAME=scholaria-backup$/m.test(e) && /^PGCONNECT_TIMEOUT=/m.test(e)).length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('a manifest that claims a database the configuration does not name (issue 17 item 2)', () => {
+  it('is refused by set, component and field; no database is touched', async () => {
+    await pg.query('postgres', 'CREATE DATABASE billing');
+    await pg.query('billing', 'CREATE TABLE invoices (id int); INSERT INTO invoices VALUES (1), (2)');
+    const root = join(dir.path, 'planted');
+    const engine = createBackupEngine({ sources: [createPostgresSource({ url: pg.url('app'), globals: 'off' })], storage: createFsStorage({ root }) });
+    const { setId } = await engine.backup();
+    // The planted manifest renames the one database to "billing": a restore would replace it.
+    const manifestPath = join(root, setId, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+    const meta = manifest.components[0].metadata;
+    meta.databases.push({ ...meta.databases[0], name: 'billing' });
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    const result = await engine.restore({ ref: setId });
+    expect(result.status).toBe('failed');
+    expect(result.components[0]!.error!.message).toMatch(new RegExp(`set ${setId}, component postgres, metadata.databases names 2 databases \\("app", "billing"\\) but the configuration names one \\("app"\\)`));
+    const listed = createBackupEngine({ sources: [createPostgresSource({ url: pg.url('app'), databases: ['app'], globals: 'off' })], storage: createFsStorage({ root }) });
+    const again = await listed.restore({ ref: setId });
+    expect(again.components[0]!.error!.message).toMatch(/names database "billing", which the configuration does not list \(databases: app\)/);
+    expect(await pg.query('billing', 'SELECT count(*)::int AS n FROM invoices')).toEqual([{ n: 2 }]);
+    expect((await pg.query<{ datname: string }>('postgres', "SELECT datname FROM pg_database WHERE datname LIKE 'billing%'")).map((r) => r.datname)).toEqual(['billing']);
+  });
+});
