@@ -231,12 +231,13 @@ describe('a live lock held from another PID namespace with the same host name (i
     };
     let innerPid = 30_000;
     while (alive(innerPid) || alive(innerPid - 1)) innerPid--;
-    const ttlMs = 6000;
+    // Generous: the holder is frozen (no heartbeat), and the refusals below must land inside the TTL even on a loaded machine.
+    const ttlMs = 15_000;
     const config: BackupChildConfig = { root, sources: 'test', lockTtlMs: ttlMs, freeze: { at: 'put-done', key: '/.scholaria-backup/locks/' } };
     const { spawn } = await import('node:child_process');
     const holder = spawn(
       'unshare',
-      ['--pid', '--fork', '--mount-proc', '--', 'sh', '-c', `echo ${innerPid - 1} > /proc/sys/kernel/ns_last_pid && "$0" "$@"`, process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
+      ['--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', 'sh', '-c', `echo ${innerPid - 1} > /proc/sys/kernel/ns_last_pid && "$0" "$@"`, process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
       { cwd: faultsDir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -285,7 +286,7 @@ describe('a live lock held from another PID namespace with the same host name (i
       await sleep(Math.max(0, Date.parse(last.heartbeatAt) + ttlMs + 300 - Date.now()));
       const result = await engine.backup();
       expect(result.status).toBe('complete');
-      expect(logger.lines.some((l) => /^warn taking over a stale lock .*heartbeat \d+ s old \(ttl 6 s\)/.test(l))).toBe(true);
+      expect(logger.lines.some((l) => /^warn taking over a stale lock .*heartbeat \d+ s old \(ttl 15 s\)/.test(l))).toBe(true);
     } finally {
       holder.kill('SIGKILL');
       await exited;
