@@ -107,7 +107,7 @@ export async function assertEmpty(client: Redis, scratch: number[], target: stri
     const probe = '__scholaria_backup_probe_missing_key__';
     const p = client.pipeline();
     if (mode === 'flush') p.swapdb(scratch[0]!, scratch[0]!);
-    else p.select(scratch[0]!).scan('0', 'COUNT', 1).unlink(probe).move(probe, scratch[0]!).select(0);
+    else p.select(scratch[0]!).scan('0', 'COUNT', 1).unlink(probe).move(probe, scratch[0] === 0 ? 1 : 0).select(0);
     const asReplies = (error: Error) => [[error, null]] as [Error, unknown][];
     const replies = (await p.exec().catch(asReplies)) ?? [];
     // An empty-handed transaction proves MULTI/EXEC are allowed (the swap runs in one).
