@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import {
@@ -113,6 +114,30 @@ function countMatches(recorded: RecordedCollection, actual: number | null | unde
 function expectedCount(recorded: RecordedCollection): string {
   if (recorded.pointsCountRange) return `${Math.min(...recorded.pointsCountRange)}..${Math.max(...recorded.pointsCountRange)}`;
   return String(recorded.pointsCount);
+}
+
+/**
+ * Deletes the copy of an uploaded snapshot that Qdrant keeps (qdrant/qdrant#10207). Returns a
+ * warning when it stays on the server. A failed upload may have left nothing (a checksum
+ * mismatch is refused before the file is kept), so NOT_FOUND is then expected.
+ */
+async function removeUploadedSnapshot(
+  a: QdrantApi,
+  target: string,
+  name: string,
+  uploaded: boolean,
+  ctx: SourceRestoreContext,
+): Promise<string | undefined> {
+  try {
+    await a.deleteSnapshot(target, name, { logger: ctx.logger, failCode: 'RESTORE_FAILED' });
+    return undefined;
+  } catch (error) {
+    const e = a.translate(error, `deleting the uploaded snapshot "${name}"`, 'RESTORE_FAILED');
+    if (e.code === 'NOT_FOUND' && !uploaded) return undefined;
+    const text = `could not delete the uploaded snapshot "${name}" of "${target}" that Qdrant keeps after a restore (${e.message}); delete it by hand to free the disk: curl -X DELETE "$QDRANT_URL/collections/${enc(target)}/snapshots/${enc(name)}" -H "api-key: $QDRANT_API_KEY"`;
+    ctx.logger.warn(text);
+    return text;
+  }
 }
 
 export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
@@ -415,6 +440,36 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         }
       }
 
+      // Qdrant refuses a snapshot whose vectors config or shard number differ from the existing
+      // collection ("Snapshot is not compatible with existing collection", recover.rs), after
+      // the earlier collections of the set were already replaced: compare them all first.
+      const incompatible: string[] = [];
+      for (const i of items) {
+        if (!existing.has(i.target)) continue;
+        const live = (await a.collection(i.target, call)).config.params;
+        if (stableJson(live.vectors ?? null) !== stableJson(i.recorded.vectors ?? null)) {
+          const same = describeVectors(live.vectors) === describeVectors(i.recorded.vectors);
+          incompatible.push(
+            `collection "${i.target}" on ${a.target} has vectors ${describeVectors(live.vectors)}, the backup recorded ${describeVectors(i.recorded.vectors)}${
+              same ? ' (vector parameters such as on_disk, hnsw or quantization differ)' : ''
+            }`,
+          );
+        }
+        if (typeof i.recorded.shardNumber === 'number' && typeof live.shard_number === 'number' && live.shard_number !== i.recorded.shardNumber) {
+          incompatible.push(`collection "${i.target}" on ${a.target} has ${live.shard_number} shards, the backup recorded ${i.recorded.shardNumber}`);
+        }
+      }
+      if (incompatible.length > 0) {
+        throw new BackupError(
+          'RESTORE_FAILED',
+          `${component}: Qdrant cannot restore these snapshots over the existing collections (nothing was changed): ${incompatible.join('; ')}`,
+          {
+            component,
+            hint: 'Restore into fresh collection names (restoreAs or collectionSuffix), or delete those collections first if replacing them is intended.',
+          },
+        );
+      }
+
       const plan: string[] = [];
       if (items.length === 0) plan.push('nothing to restore: the set holds no Qdrant collections');
       for (const i of items) {
@@ -454,19 +509,29 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
 
       const restored: { collection: string; target: string; pointsCount: number | null }[] = [];
       const mismatches: string[] = [];
+      // The name Qdrant stores the upload under (snapshots/<target>/<name>): unique per run, so
+      // it never replaces a snapshot of the user's, and deleted again below.
+      const uploadTag = `scholaria-restore-${ctx.setId}-${randomBytes(4).toString('hex')}`;
       for (const i of items) {
         ctx.logger.info(`${component}: uploading ${i.artifact.name} into collection "${i.target}"`, { collection: i.target });
-        await a.upload(
-          i.target,
-          async () => ({ stream: await ctx.open(i.artifact.name), size: i.artifact.rawSize, filename: i.artifact.name }),
-          i.checksum,
-          call,
-        );
-        const info = await a.collection(i.target, call);
-        const count = info.points_count ?? null;
-        restored.push({ collection: i.recorded.name, target: i.target, pointsCount: count });
-        if (!countMatches(i.recorded, count)) {
-          mismatches.push(`"${i.target}" has ${String(count)} points, the backup recorded ${expectedCount(i.recorded)}`);
+        const uploadName = `${uploadTag}-${i.artifact.name}`.replace(/[^A-Za-z0-9._-]/g, '_');
+        let uploaded = false;
+        try {
+          await a.upload(
+            i.target,
+            async () => ({ stream: await ctx.open(i.artifact.name), size: i.artifact.rawSize, filename: uploadName }),
+            i.checksum,
+            call,
+          );
+          uploaded = true;
+          const count = await a.settledCount(i.target, call);
+          restored.push({ collection: i.recorded.name, target: i.target, pointsCount: count });
+          if (!countMatches(i.recorded, count)) {
+            mismatches.push(`"${i.target}" has ${String(count)} points, the backup recorded ${expectedCount(i.recorded)}`);
+          }
+        } finally {
+          const left = await removeUploadedSnapshot(a, i.target, uploadName, uploaded, ctx);
+          if (left) warnings.push(left);
         }
       }
       if (actions.length > 0) await a.updateAliases(actions, call);
@@ -547,8 +612,16 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
           mismatches.push(err.code === 'NOT_FOUND' ? `collection "${target}" does not exist` : err.message);
           continue;
         }
-        if (!countMatches(c, info.points_count)) {
-          mismatches.push(`collection "${target}" has ${String(info.points_count)} points, the backup recorded ${expectedCount(c)}`);
+        // points_count of CollectionInfo is an estimate; compare the exact count.
+        let count: number | null | undefined = info.points_count;
+        try {
+          count = await a.exactCount(target, call);
+        } catch (e) {
+          mismatches.push(a.translate(e, `counting the points of "${target}"`, 'VERIFY_FAILED').message);
+          continue;
+        }
+        if (!countMatches(c, count)) {
+          mismatches.push(`collection "${target}" has ${String(count)} points, the backup recorded ${expectedCount(c)}`);
         }
         if (stableJson(vectorLayout(info.config.params.vectors)) !== stableJson(vectorLayout(c.vectors))) {
           mismatches.push(

@@ -129,9 +129,9 @@ describe('Qdrant simulator', () => {
     // Qdrant's default priority is `snapshot`, and without another active replica every
     // priority activates the snapshot's data.
     expect(await upload('r_default', bytes, '')).toMatchObject({ status: 200, json: { result: true, status: 'ok' } });
-    expect((await call('GET', '/collections/r_default')).json.result.points_count).toBe(3);
+    expect((await call('POST', '/collections/r_default/points/count', { exact: true })).json.result.count).toBe(3);
     expect((await upload('r_replica', bytes, '?priority=replica')).status).toBe(200);
-    expect((await call('GET', '/collections/r_replica')).json.result.points_count).toBe(3);
+    expect((await call('POST', '/collections/r_replica/points/count', {})).json.result.count).toBe(3);
 
     expect((await upload('r_snap', bytes, `?priority=snapshot&checksum=${desc.checksum}`)).status).toBe(200);
     const restored = sim.collections().find((c) => c.name === 'r_snap')!;
@@ -171,7 +171,7 @@ describe('Qdrant simulator', () => {
     await call('POST', '/collections/aliases', { actions: [{ create_alias: { collection_name: 'behind', alias_name: 'front' } }] });
     expect((await upload('front', bytes, '')).status).toBe(200);
     expect((await call('GET', '/collections')).json.result.collections.map((c: { name: string }) => c.name)).not.toContain('front');
-    expect((await call('GET', '/collections/behind')).json.result.points_count).toBe(3);
+    expect((await call('POST', '/collections/behind/points/count', { exact: true })).json.result.count).toBe(3);
     await call('DELETE', '/collections/behind');
   });
 
@@ -189,6 +189,21 @@ describe('Qdrant simulator', () => {
     expect(shards.json.status.error).toContain('Collection shard number: 2 Snapshot shard number: 1');
     await call('DELETE', '/collections/other_dim');
     await call('DELETE', '/collections/other_shards');
+  });
+
+  it('a recovered collection is yellow with an unreliable points_count for a while; the exact count is right', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    expect((await upload('indexing', bytes, '')).status).toBe(200);
+    expect((await call('POST', '/collections/indexing/points/count', { exact: false })).json.result.count).not.toBe(3);
+    for (let i = 0; i < 2; i++) {
+      const info = (await call('GET', '/collections/indexing')).json.result;
+      expect(info.status).toBe('yellow');
+      expect(info.points_count).not.toBe(3);
+      expect((await call('POST', '/collections/indexing/points/count', { exact: true })).json.result.count).toBe(3);
+    }
+    expect((await call('GET', '/collections/indexing')).json.result).toMatchObject({ status: 'green', points_count: 3 });
+    await call('DELETE', '/collections/indexing');
   });
 
   it('refuses a snapshot of another minor version', async () => {

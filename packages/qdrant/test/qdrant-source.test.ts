@@ -438,6 +438,64 @@ describe('Qdrant source against the simulator', () => {
     expect(error.message).toContain(`"${names.docs}" has 25 points, the backup recorded 26`);
   });
 
+  it('deletes the uploaded snapshot Qdrant keeps after a restore, also when the check after it fails (qdrant#10207)', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    expect(sim.snapshots()).toEqual([]);
+    await restoreFromDir(source, tmp.path, backup.component);
+    expect(sim.snapshots()).toEqual([]);
+    const deletes = sim.requests().filter((r) => r.method === 'DELETE' && /\/snapshots\/[^/]+$/.test(r.path) && r.status === 200);
+    expect(deletes.map((r) => decodeURIComponent(r.path.split('/')[2]!)).sort()).toEqual(expect.arrayContaining([names.chunks, names.docs]));
+
+    const tampered = structuredClone(backup.component);
+    (tampered.metadata.collections as { name: string; pointsCount: number }[]).find((x) => x.name === names.docs)!.pointsCount = 26;
+    const error = await expectBackupError(restoreFromDir(source, tmp.path, tampered, { options: { collections: [names.docs] } }));
+    expect(error.code).toBe('RESTORE_FAILED');
+    expect(sim.snapshots()).toEqual([]);
+  });
+
+  it('refuses the whole restore before any upload when a live collection has another vectors config or shard number', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await client.deleteCollection(names.chunks);
+    await client.deleteCollection(names.docs);
+    await client.createCollection(names.docs, { vectors: { text: { size: 5, distance: 'Cosine' }, title: { size: 3, distance: 'Dot' } } });
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(restoreFromDir(source, tmp.path, backup.component, { dryRun }));
+      expect(error.code).toBe('RESTORE_FAILED');
+      expect(error.message).toContain(`collection "${names.docs}" on ${sim.url} has vectors text: 5-d Cosine, title: 3-d Dot, the backup recorded text: 4-d Cosine, title: 3-d Dot`);
+      expect(error.hint).toMatch(/restoreAs|collectionSuffix/);
+    }
+    // chunks (restored first, alphabetically) was not created: nothing changed.
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload'))).toEqual([]);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.docs]);
+
+    await client.deleteCollection(names.docs);
+    await client.createCollection(names.docs, { vectors: { text: { size: 4, distance: 'Cosine' }, title: { size: 3, distance: 'Dot' } }, shard_number: 3 });
+    const shards = await expectBackupError(restoreFromDir(source, tmp.path, backup.component));
+    expect(shards.message).toContain(`collection "${names.docs}" on ${sim.url} has 3 shards, the backup recorded 1`);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.docs]);
+
+    // A fresh target is fine.
+    const res = await restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '_new' } });
+    expect(res.plan).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^create collection "${names.docs}_new"`))]));
+  });
+
+  it('after an upload it waits while the collection is yellow and compares the exact count, not the estimate', async () => {
+    await sim.stop();
+    sim = await startQdrantSimulator({ apiKey: API_KEY, indexingReadsAfterRecovery: 3 });
+    client = clientFor(sim.url, API_KEY);
+    await seed(client, names);
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await dropAll(client, [names.docs, names.chunks]);
+    const res = await restoreFromDir(source, tmp.path, backup.component);
+    expect((res.metadata as { restored: { pointsCount: number }[] }).restored.map((r) => r.pointsCount).sort()).toEqual([15, 25]);
+    const reads = sim.requests().filter((r) => r.method === 'GET' && r.path === `/collections/${names.docs}`);
+    expect(reads.length).toBeGreaterThanOrEqual(4);
+    expect(sim.requests().some((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/points/count`)).toBe(true);
+  });
+
   it('Qdrant enforces the recorded checksum on upload', async () => {
     const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
     const backup = await backupToDir(source, tmp.path);

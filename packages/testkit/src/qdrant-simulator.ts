@@ -18,6 +18,7 @@ import { makeTempDir } from './temp-dir.js';
 import { registerCleanup } from './cleanup.js';
 import {
   QdrantSimError,
+  approximateCount,
   badRequest,
   collectionInfo,
   collectionNotFound,
@@ -52,6 +53,11 @@ export interface QdrantSimulatorOptions {
   corruptDownloads?: boolean;
   /** Report a cluster (`GET /cluster` status 'enabled') with this many peers; omitted: cluster disabled. */
   peers?: number;
+  /**
+   * How many `GET /collections/{name}` after a snapshot recovery still see the collection
+   * optimizing: status `yellow` and an approximate `points_count` that is off. Default 2.
+   */
+  indexingReadsAfterRecovery?: number;
 }
 
 export interface QdrantSimulatorPoint {
@@ -161,6 +167,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   const version = options.version ?? '1.13.2';
   const apiKey = options.apiKey;
   const readOnlyApiKey = options.readOnlyApiKey;
+  const indexingReadsAfterRecovery = options.indexingReadsAfterRecovery ?? 2;
   let corruptDownloads = options.corruptDownloads ?? false;
   const peerIds: bigint[] = Array.from({ length: Math.max(1, options.peers ?? 1) }, () => randomU64());
   const peerId = peerIds[0] as bigint;
@@ -339,6 +346,8 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       name: realName,
       config: existing ? existing.config : structuredClone(content.meta.config),
       points: new Map(content.points.map((p) => [String(p.id), structuredClone(p)])),
+      // A recovered collection is optimized (indexed) afterwards: yellow for a while.
+      indexingReads: indexingReadsAfterRecovery,
     });
     return true;
   }
@@ -495,8 +504,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       }
       if (parts.length === 4 && subName === 'scroll' && method === 'POST') return ok(res, started, scroll(c, await readJson(req)));
       if (parts.length === 4 && subName === 'count' && method === 'POST') {
-        await readJson(req);
-        return ok(res, started, { count: c.points.size });
+        // CountRequest.exact defaults to true (Qdrant's OpenAPI); false gives the estimate.
+        const body = await readJson(req);
+        const exact = !(isObject(body) && body.exact === false);
+        return ok(res, started, { count: exact ? c.points.size : approximateCount(c) });
       }
     }
     if (sub === 'snapshots') {
