@@ -23,6 +23,7 @@ import {
 import { QdrantApi, enc, type AliasOperation, type CallOptions, type ClusterInfo, type CollectionInfo } from './qdrant-api.js';
 import { SnapshotVerifier } from './snapshot-verifier.js';
 import { snapshotCompatibility } from './qdrant-version.js';
+import { describeTokenAccess, jwtAccess } from './qdrant-token.js';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
 const CONTENT_TYPE = 'application/x-tar';
@@ -397,6 +398,18 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       if (dup) throw new BackupError('USAGE', `${component}: two collections would be restored into "${dup}"`, { component, hint: 'Give each a distinct restoreAs target.' });
 
       // Preflight (dry-run and real alike): reachable, authorised, same minor version.
+      const token = jwtAccess(opts.apiKey);
+      if (token && !('global' in token && token.global === 'm')) {
+        // snapshot_api.rs upload_snapshot: ActixAccessManage, i.e. global manage access.
+        throw new BackupError(
+          'AUTH_FAILED',
+          `${component}: the API key is a Qdrant JWT with ${describeTokenAccess(token)}; restoring a snapshot into Qdrant needs global manage access`,
+          {
+            component,
+            hint: 'Restore with the read-write API key (service.api_key) or a JWT whose claims hold "access": "m". A collection-scoped token can back up (it needs "rw" on each collection) but not restore.',
+          },
+        );
+      }
       const { version } = await a.version(call);
       const compat = snapshotCompatibility(recorded.qdrantVersion, version);
       if (!compat.ok) {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startQdrantSimulator, type QdrantSimulator } from '@scholaria/backup-testkit';
+import { signQdrantJwt, startQdrantSimulator, type QdrantSimulator } from '@scholaria/backup-testkit';
 
 const KEY = 'simulator-test-key';
 
@@ -61,6 +61,51 @@ describe('Qdrant simulator', () => {
     expect(wrong).toMatchObject({ status: 401, text: 'Invalid API key or JWT' });
     const bearer = await call('GET', '/collections', undefined, { authorization: `Bearer ${KEY}` });
     expect(bearer.status).toBe(200);
+  });
+
+  it('a read-only key reads, and gets a JSON 403 naming global manage access for writes and uploads', async () => {
+    const ro = await startQdrantSimulator({ apiKey: KEY, readOnlyApiKey: 'ro-key' });
+    try {
+      await fetch(`${ro.url}/collections/a`, { method: 'PUT', headers: { 'api-key': KEY, 'content-type': 'application/json' }, body: JSON.stringify({ vectors: { size: 2, distance: 'Dot' } }) });
+      expect((await fetch(`${ro.url}/collections`, { headers: { 'api-key': 'ro-key' } })).status).toBe(200);
+      for (const [method, path] of [
+        ['POST', '/collections/a/snapshots'],
+        ['POST', '/collections/a/snapshots/upload'],
+        ['PUT', '/collections/b'],
+      ] as const) {
+        const res = await fetch(`${ro.url}${path}`, { method, headers: { 'api-key': 'ro-key' } });
+        expect(res.status).toBe(403);
+        expect(res.headers.get('content-type')).toBe('application/json');
+        expect(((await res.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Global manage access is required');
+      }
+    } finally {
+      await ro.stop();
+    }
+  });
+
+  it('with jwt_rbac a collection-scoped token sees only its collections and cannot upload a snapshot', async () => {
+    const jwt = await startQdrantSimulator({ apiKey: KEY, jwtRbac: true });
+    try {
+      const admin = { 'api-key': KEY, 'content-type': 'application/json' };
+      for (const c of ['a', 'b']) await fetch(`${jwt.url}/collections/${c}`, { method: 'PUT', headers: admin, body: JSON.stringify({ vectors: { size: 2, distance: 'Dot' } }) });
+      const token = signQdrantJwt(KEY, { access: [{ collection: 'a', access: 'rw' }] });
+      const h = { authorization: `Bearer ${token}` };
+      expect(((await (await fetch(`${jwt.url}/collections`, { headers: h })).json()) as { result: unknown }).result).toEqual({ collections: [{ name: 'a' }] });
+      expect((await fetch(`${jwt.url}/collections/a/snapshots`, { method: 'POST', headers: h })).status).toBe(200);
+      const b = await fetch(`${jwt.url}/collections/b`, { headers: h });
+      expect(b.status).toBe(403);
+      expect(((await b.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Access to collection b is required');
+      const up = await fetch(`${jwt.url}/collections/a/snapshots/upload`, { method: 'POST', headers: h });
+      expect(((await up.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Global access is required');
+      expect((await fetch(`${jwt.url}/cluster`, { headers: h })).status).toBe(403);
+      const readOnly = signQdrantJwt(KEY, { access: [{ collection: 'a', access: 'r' }] });
+      const w = await fetch(`${jwt.url}/collections/a/snapshots`, { method: 'POST', headers: { 'api-key': readOnly } });
+      expect(((await w.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Write access to collection a is required');
+      expect((await fetch(`${jwt.url}/collections`, { headers: { 'api-key': signQdrantJwt('other', {}) } })).status).toBe(401);
+      expect((await fetch(`${jwt.url}/collections`, { headers: { 'api-key': signQdrantJwt(KEY, { exp: 1 }) } })).status).toBe(401);
+    } finally {
+      await jwt.stop();
+    }
   });
 
   it('wraps results in { result, status, time } and errors in { status: { error }, time }', async () => {

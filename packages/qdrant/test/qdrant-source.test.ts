@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BackupError, ConfigError } from '@scholaria/backup-core';
-import { getFreePort, makeTempDir, startQdrantSimulator, type QdrantSimulator, type TempDir } from '@scholaria/backup-testkit';
+import { getFreePort, makeTempDir, signQdrantJwt, startQdrantSimulator, type QdrantSimulator, type TempDir } from '@scholaria/backup-testkit';
 import { createQdrantSource } from '../src/index.js';
 import { backupToDir, capturingLogger, fileExists, restoreFromDir } from './helpers/dir-context.js';
 import { aliasMap, clientFor, dropAll, readPoints, seed, seedNames } from './helpers/fixtures.js';
@@ -282,8 +282,31 @@ describe('Qdrant source against the simulator', () => {
     const backup = await backupToDir(createQdrantSource({ url: sim.url, apiKey: 'ro-key-000', ...fast }), tmp.path);
     const error = backup.error as BackupError;
     expect(error.code).toBe('AUTH_FAILED');
-    expect(error.message).toMatch(/HTTP 403/);
-    expect(error.hint).toMatch(/read-only key/);
+    expect(error.message).toMatch(/HTTP 403: Forbidden: Global manage access is required/);
+    expect(error.message).toContain('needs global manage access and this key has read-only access');
+    expect(error.hint).toMatch(/read-write key \(service\.api_key\), not the read-only key/);
+  });
+
+  it('a collection-scoped JWT backs up its collection but cannot restore: refused before anything, naming the permission', async () => {
+    await sim.stop();
+    sim = await startQdrantSimulator({ apiKey: API_KEY, jwtRbac: true });
+    client = clientFor(sim.url, API_KEY);
+    await seed(client, names);
+    const token = signQdrantJwt(API_KEY, { access: [{ collection: names.docs, access: 'rw' }] });
+    const scoped = createQdrantSource({ url: sim.url, apiKey: token, collections: [names.docs], ...fast });
+    const backup = await backupToDir(scoped, tmp.path);
+    expect(backup.error).toBeUndefined();
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(restoreFromDir(scoped, tmp.path, backup.component, { dryRun, options: { collectionSuffix: '_copy' } }));
+      expect(error.code).toBe('AUTH_FAILED');
+      expect(error.message).toContain(`a Qdrant JWT with access to "${names.docs}" (rw) only; restoring a snapshot into Qdrant needs global manage access`);
+      expect(error.message).not.toContain(token);
+    }
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload'))).toEqual([]);
+    // The full key restores the same set.
+    const full = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    await restoreFromDir(full, tmp.path, backup.component, { options: { collectionSuffix: '_copy' } });
+    expect(await readPoints(client, `${names.docs}_copy`)).toHaveLength(25);
   });
 
   it('an unreachable server gives CONNECTION_FAILED after the retries', async () => {

@@ -40,13 +40,19 @@ import {
   type SimCollection,
   type VectorsConfig,
 } from './qdrant-simulator/state.js';
+import { accessDenied, accessFromJwt, canSeeCollection, routeAccess, type Access } from './qdrant-simulator/access.js';
 import { SIM_SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotFile } from './qdrant-simulator/snapshot-file.js';
 
 export interface QdrantSimulatorOptions {
   /** When set, every endpoint except `/`, `/healthz`, `/readyz`, `/livez` needs it in `api-key` (or `Authorization: Bearer`). */
   apiKey?: string;
-  /** A second key that may only read (Qdrant's `read_only_api_key`): writes answer 403. */
+  /** A second key that may only read (Qdrant's `read_only_api_key`): writes answer a JSON 403. */
   readOnlyApiKey?: string;
+  /**
+   * Qdrant's `service.jwt_rbac`: tokens signed HS256 with `apiKey` (see `signQdrantJwt`) are
+   * accepted with the rights of their `access` claim.
+   */
+  jwtRbac?: boolean;
   /** Version reported by `GET /` and written into snapshots. Default '1.13.2'. */
   version?: string;
   /** Flip one byte in the middle of every snapshot download (the reported checksum stays right). */
@@ -168,6 +174,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   const apiKey = options.apiKey;
   const readOnlyApiKey = options.readOnlyApiKey;
   const indexingReadsAfterRecovery = options.indexingReadsAfterRecovery ?? 2;
+  const jwtRbac = options.jwtRbac ?? false;
   let corruptDownloads = options.corruptDownloads ?? false;
   const peerIds: bigint[] = Array.from({ length: Math.max(1, options.peers ?? 1) }, () => randomU64());
   const peerId = peerIds[0] as bigint;
@@ -433,20 +440,23 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     };
   }
 
-  function authorize(req: IncomingMessage, path: string, readOnly: boolean): { status: number; message: string } | undefined {
-    if (!apiKey || AUTH_WHITELIST.has(path)) return undefined;
+  /** src/common/auth/mod.rs `validate_request`: the key's access, or a plain-text 401 (src/actix/auth.rs). */
+  function authenticate(req: IncomingMessage, path: string): Access | { status: number; message: string } {
+    if (!apiKey || AUTH_WHITELIST.has(path)) return { global: 'm' };
     const header = req.headers['api-key'];
     const bearer = req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : undefined;
     const key = (Array.isArray(header) ? header[0] : header) ?? bearer;
     if (!key) return { status: 401, message: 'Must provide an API key or an Authorization bearer token' };
-    if (key === apiKey) return undefined;
-    if (readOnlyApiKey && key === readOnlyApiKey) {
-      return readOnly ? undefined : { status: 403, message: 'Forbidden: Write access is forbidden with a read-only API key' };
+    if (key === apiKey) return { global: 'm' };
+    if (readOnlyApiKey && key === readOnlyApiKey) return { global: 'r' };
+    if (jwtRbac) {
+      const access = accessFromJwt(key, apiKey);
+      if (access) return access;
     }
     return { status: 401, message: 'Invalid API key or JWT' };
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse, started: bigint, url: URL, parts: string[]): Promise<void> {
+  async function route(req: IncomingMessage, res: ServerResponse, started: bigint, url: URL, parts: string[], access: Access): Promise<void> {
     const method = req.method ?? 'GET';
     const q = url.searchParams;
     const [first, name, sub, subName, action] = parts;
@@ -460,13 +470,22 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     if (first === 'cluster' && parts.length === 1 && method === 'GET') return ok(res, started, clusterStatus());
     if (first === 'aliases' && parts.length === 1 && method === 'GET') {
       return ok(res, started, {
-        aliases: [...aliases.entries()].sort().map(([alias_name, collection_name]) => ({ alias_name, collection_name })),
+        aliases: [...aliases.entries()]
+          .filter(([, collection]) => canSeeCollection(access, collection))
+          .sort()
+          .map(([alias_name, collection_name]) => ({ alias_name, collection_name })),
       });
     }
     if (first !== 'collections') throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
 
     if (parts.length === 1 && method === 'GET') {
-      return ok(res, started, { collections: [...collections.keys()].sort().map((n) => ({ name: n })) });
+      // toc.all_collections(access): a collection-scoped token lists only its collections.
+      return ok(res, started, {
+        collections: [...collections.keys()]
+          .filter((n) => canSeeCollection(access, n))
+          .sort()
+          .map((n) => ({ name: n })),
+      });
     }
     // GET /collections/aliases is not an endpoint: Qdrant reads it as the collection "aliases".
     if (name === 'aliases' && parts.length === 2 && method === 'POST') {
@@ -645,14 +664,21 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       return;
     }
 
-    const isReadOnly = req.method === 'GET' || (req.method === 'POST' && /\/points\/(scroll|count|search)$/.test(url.pathname));
-    const denied = authorize(req, url.pathname, isReadOnly);
-    if (denied) {
+    const access = authenticate(req, url.pathname);
+    if ('status' in access) {
       req.resume();
-      text(res, denied.status, denied.message);
+      text(res, access.status, access.message);
       return;
     }
-    route(req, res, started, url, parts).catch((error: unknown) => {
+    const forbidden = accessDenied(access, routeAccess(entry.method, parts));
+    if (forbidden) {
+      // Checked before the body is read (snapshot_api.rs: ActixAccessManage comes before the
+      // MultipartForm extractor, GHSA-3v92-w72v-j994).
+      req.resume();
+      fail(res, started, new QdrantSimError(403, `Forbidden: ${forbidden}`));
+      return;
+    }
+    route(req, res, started, url, parts, access).catch((error: unknown) => {
       if (res.headersSent) {
         res.destroy();
         return;
