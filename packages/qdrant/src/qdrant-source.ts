@@ -22,7 +22,7 @@ import {
 } from './qdrant-options.js';
 import { QdrantApi, enc, type AliasOperation, type CallOptions, type ClusterInfo, type CollectionInfo } from './qdrant-api.js';
 import { SnapshotVerifier } from './snapshot-verifier.js';
-import { snapshotCompatibility } from './qdrant-version.js';
+import { snapshotCompatibility, supportsSnapshotChecksum } from './qdrant-version.js';
 import { describeTokenAccess, jwtAccess } from './qdrant-token.js';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
@@ -221,7 +221,9 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       }
       if (!desc.checksum) {
         warnings.push(
-          `Qdrant did not report a checksum for the snapshot of "${name}" (Qdrant before 1.7?); the stored bytes are protected by SHA256SUMS only`,
+          `Qdrant ${version} did not report a checksum for the snapshot of "${name}"${
+            supportsSnapshotChecksum(version) ? '' : ' (Qdrant reports one from 1.8 on)'
+          }; the SHA-256 computed while downloading protects the stored bytes (SHA256SUMS)`,
         );
       }
       const pointsBefore = before.points_count ?? null;
@@ -419,6 +421,13 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         });
       }
       const warnings: string[] = compat.warning ? [compat.warning] : [];
+      // Qdrant before 1.8 ignores `checksum` on upload: do not claim it verified anything.
+      const serverChecksums = supportsSnapshotChecksum(version);
+      if (!serverChecksums && items.length > 0) {
+        warnings.push(
+          `Qdrant ${version} does not verify an uploaded snapshot's checksum (from 1.8 on it does); the artifacts' SHA-256 is verified while they are read from storage`,
+        );
+      }
       const existing = new Set(await a.collections(call));
       const currentAliases = await a.aliases(call);
       const aliasTarget = new Map(currentAliases.map((x) => [x.alias_name, x.collection_name]));
@@ -533,7 +542,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
           await a.upload(
             i.target,
             async () => ({ stream: await ctx.open(i.artifact.name), size: i.artifact.rawSize, filename: uploadName }),
-            i.checksum,
+            serverChecksums ? i.checksum : undefined,
             call,
           );
           uploaded = true;

@@ -519,6 +519,23 @@ describe('Qdrant source against the simulator', () => {
     expect(sim.requests().some((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/points/count`)).toBe(true);
   });
 
+  it('Qdrant before 1.8 reports no checksum and ignores one on upload: the backup and restore say so and do not send it', async () => {
+    await sim.stop();
+    sim = await startQdrantSimulator({ apiKey: API_KEY, version: '1.7.4' });
+    client = clientFor(sim.url, API_KEY);
+    await seed(client, names);
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    expect(backup.error).toBeUndefined();
+    expect(backup.result?.warnings).toEqual([expect.stringContaining(`Qdrant 1.7.4 did not report a checksum for the snapshot of "${names.docs}" (Qdrant reports one from 1.8 on)`)]);
+    const res = await restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '_old' } });
+    expect(res.warnings).toEqual([expect.stringContaining('Qdrant 1.7.4 does not verify an uploaded snapshot\'s checksum (from 1.8 on it does)')]);
+    const uploads = sim.requests().filter((r) => r.path.endsWith('/snapshots/upload'));
+    expect(uploads).toHaveLength(1);
+    expect(uploads[0]!.query.checksum).toBeUndefined();
+    expect(await readPoints(client, `${names.docs}_old`)).toHaveLength(25);
+  });
+
   it('Qdrant enforces the recorded checksum on upload', async () => {
     const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
     const backup = await backupToDir(source, tmp.path);

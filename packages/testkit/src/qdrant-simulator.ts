@@ -263,7 +263,18 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     return record;
   }
 
-  const describe = (s: SnapshotRecord) => ({ name: s.name, creation_time: s.creationTime, size: s.size, checksum: s.checksum });
+  // SnapshotDescription.checksum and the upload's `checksum` parameter exist from Qdrant 1.8.0
+  // (qdrant/qdrant#2840, #3381); an older server omits the first and ignores the second.
+  const hasChecksums = (() => {
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    return major > 1 || (major === 1 && minor >= 8);
+  })();
+  const describe = (s: SnapshotRecord) => ({
+    name: s.name,
+    creation_time: s.creationTime,
+    size: s.size,
+    ...(hasChecksums ? { checksum: s.checksum } : {}),
+  });
 
   async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number; filename: string }> {
     let bb: busboy.Busboy;
@@ -593,7 +604,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       req.resume();
       throw badRequest(`Query deserialize error: unknown variant \`${priorityParam}\`, expected one of \`no_sync\`, \`snapshot\`, \`replica\``);
     }
-    const checksum = q.get('checksum');
+    const checksum = hasChecksums ? q.get('checksum') : null;
     if (checksum !== null && !/^[0-9a-fA-F]{64}$/.test(checksum)) {
       req.resume();
       throw badRequest('Validation error in query parameters: checksum: must be a SHA256 hash (64 hex characters)');
