@@ -7,6 +7,7 @@ import type { ResolvedQdrantOptions } from './qdrant-options.js';
 import { translateError } from './qdrant-errors.js';
 import { multipartFileBody, rawRequest, readResult, readText, type RawHttpConfig } from './qdrant-http.js';
 import { withRetry } from './retry.js';
+import { resumableDownload } from './resumable-download.js';
 
 export type CollectionInfo = Schemas['CollectionInfo'];
 export type SnapshotDescription = Schemas['SnapshotDescription'];
@@ -208,22 +209,32 @@ export class QdrantApi {
   }
 
   /**
-   * Opens the download of a snapshot. Retries cover failures before the first byte; once the
-   * response is handed out, a broken transfer fails (its bytes already went to the artifact).
+   * Opens the download of a snapshot. Retries cover failures before the first byte; a transfer
+   * that breaks later (connection lost, idle for `snapshotTimeoutMs`) is resumed up to
+   * `retries` times from the first missing byte with `Range`.
    */
-  download(collection: string, snapshot: string, options: CallOptions = {}): Promise<IncomingMessage> {
-    return this.call(
-      `downloading snapshot "${snapshot}" of collection "${collection}"`,
-      () =>
-        rawRequest(this.raw, {
-          method: 'GET',
-          path: `/collections/${enc(collection)}/snapshots/${enc(snapshot)}`,
-          headers: { accept: 'application/octet-stream' },
-          idleTimeoutMs: this.options.snapshotTimeoutMs,
-          ...(options.signal ? { signal: options.signal } : {}),
+  async download(collection: string, snapshot: string, options: CallOptions = {}): Promise<Readable> {
+    const op = `downloading snapshot "${snapshot}" of collection "${collection}"`;
+    const open = (headers: Record<string, string>) =>
+      rawRequest(this.raw, {
+        method: 'GET',
+        path: `/collections/${enc(collection)}/snapshots/${enc(snapshot)}`,
+        headers: { accept: 'application/octet-stream', ...headers },
+        idleTimeoutMs: this.options.snapshotTimeoutMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const first = await this.call(op, () => open({}), options);
+    return resumableDownload(first, {
+      resumes: this.options.retries,
+      resumable: (error) => !options.signal?.aborted && this.translate(error, op).retryable,
+      reopen: (offset, validator) =>
+        this.call(`resuming the download of snapshot "${snapshot}" at byte ${offset}`, () =>
+          open({ range: `bytes=${offset}-`, ...(validator ? { 'if-range': validator } : {}) }), options),
+      onResume: (offset, error, attempt) =>
+        options.logger?.warn(`${op} broke after ${offset} bytes; resuming from there (resume ${attempt} of ${this.options.retries})`, {
+          error: this.translate(error, op).message,
         }),
-      options,
-    );
+    });
   }
 
   /**

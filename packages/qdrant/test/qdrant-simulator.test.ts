@@ -167,6 +167,24 @@ describe('Qdrant simulator', () => {
     expect((await call('GET', `/collections/c1/snapshots/${desc.name}`)).status).toBe(404);
   });
 
+  it('serves byte ranges of a snapshot file (206, Content-Range, If-Range, 416) as actix-files does', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const path = `${sim.url}/collections/c1/snapshots/${desc.name}`;
+    const full = await fetch(path, { headers: { 'api-key': KEY } });
+    expect(full.headers.get('accept-ranges')).toBe('bytes');
+    const etag = full.headers.get('etag')!;
+    const bytes = Buffer.from(await full.arrayBuffer());
+    const part = await fetch(path, { headers: { 'api-key': KEY, range: 'bytes=100-', 'if-range': etag } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-${bytes.length - 1}/${bytes.length}`);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(bytes.subarray(100));
+    const stale = await fetch(path, { headers: { 'api-key': KEY, range: 'bytes=100-', 'if-range': '"other"' } });
+    expect(stale.status).toBe(200);
+    expect(Buffer.from(await stale.arrayBuffer())).toEqual(bytes);
+    expect((await fetch(path, { headers: { 'api-key': KEY, range: `bytes=${bytes.length}-` } })).status).toBe(416);
+    await call('DELETE', `/collections/c1/snapshots/${desc.name}`);
+  });
+
   it('upload restore: every priority restores on a single node (default snapshot), checksum is enforced', async () => {
     const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
     const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());

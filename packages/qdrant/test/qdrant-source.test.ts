@@ -384,6 +384,31 @@ describe('Qdrant source against the simulator', () => {
     expect(retries.map((l) => l.fields?.code)).toEqual(['SOURCE_FAILED', 'SOURCE_FAILED', 'CONNECTION_FAILED']);
   });
 
+  it('resumes a snapshot download cut midway with Range, and stores exactly the snapshot bytes', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], keepSnapshots: true, ...fast });
+    sim.failNext({ method: 'GET', path: /\/snapshots\/[^/]+\.snapshot$/, cutAfterBytes: 1000, count: 2 });
+    const logger = capturingLogger();
+    const backup = await backupToDir(source, tmp.path, { logger });
+    expect(backup.error).toBeUndefined();
+    const gets = sim.requests().filter((r) => r.method === 'GET' && /\/snapshots\/[^/]+\.snapshot$/.test(r.path));
+    expect(gets.map((r) => r.range)).toEqual([undefined, 'bytes=1000-', 'bytes=2000-']);
+    const [onServer] = sim.snapshots();
+    const [artifact] = backup.component.artifacts;
+    expect(artifact!.sha256).toBe(onServer!.checksum);
+    expect(artifact!.size).toBe(onServer!.size);
+    expect(logger.lines.some((l) => l.level === 'warn' && /broke after 1000 bytes; resuming/.test(l.message))).toBe(true);
+  });
+
+  it('a download that keeps breaking fails after the retries, storing nothing', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    sim.failNext({ method: 'GET', path: /\/snapshots\/[^/]+\.snapshot$/, cutAfterBytes: 500, count: 10 });
+    const backup = await backupToDir(source, tmp.path);
+    expect(BackupError.isInstance(backup.error)).toBe(true);
+    expect((backup.error as BackupError).code).toBe('CONNECTION_FAILED');
+    expect(await fileExists(join(tmp.path, 'qdrant', `${names.docs}.snapshot`))).toBe(false);
+    expect(sim.requests().filter((r) => r.method === 'GET' && /\.snapshot$/.test(r.path))).toHaveLength(3);
+  });
+
   it('gives up when the failures outlast the retries', async () => {
     const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, retries: 1, retryDelayMs: 5 });
     sim.failNext({ count: 5, status: 502, method: 'POST', path: /\/snapshots$/ });

@@ -86,6 +86,8 @@ export interface QdrantSimulatorRequest {
   path: string;
   query: Record<string, string>;
   status?: number;
+  /** The `Range` header, when one was sent. */
+  range?: string;
 }
 
 export interface QdrantSimulatorFailure {
@@ -98,6 +100,11 @@ export interface QdrantSimulatorFailure {
   method?: string;
   /** Matches the request path (a string matches as a prefix). */
   path?: string | RegExp;
+  /**
+   * Only for snapshot downloads: send the status line, headers and this many body bytes, then
+   * destroy the socket (a transfer broken midway). `status` and `reset` are ignored.
+   */
+  cutAfterBytes?: number;
 }
 
 export interface QdrantSimulator {
@@ -561,7 +568,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         const c = getCollection(name);
         const record = snapshots.get(c.name)?.get(subName);
         if (!record) throw notFound(`Snapshot file \`${subName}\` does not exist!`);
-        if (method === 'GET') return await download(res, record);
+        if (method === 'GET') return await download(req, res, record, url.pathname);
         if (method === 'DELETE') {
           const wait = boolParam(q, 'wait', true);
           snapshots.get(c.name)?.delete(subName);
@@ -573,26 +580,71 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
   }
 
-  async function download(res: ServerResponse, record: SnapshotRecord): Promise<void> {
-    res.writeHead(200, {
+  /**
+   * A local snapshot file is served by actix-files `NamedFile` (lib/collection/src/common/
+   * snapshot_stream.rs `SnapshotStream::LocalFS`): `Accept-Ranges: bytes`, an ETag and
+   * Last-Modified, `Range: bytes=N-[M]` answered 206 with `Content-Range`, an unsatisfiable
+   * range 416, and `If-Range` that no longer matches the full file with 200.
+   */
+  async function download(req: IncomingMessage, res: ServerResponse, record: SnapshotRecord, path: string): Promise<void> {
+    const etag = `"${record.checksum.slice(0, 16)}-${record.size.toString(16)}"`;
+    const lastModified = new Date(`${record.creationTime}Z`).toUTCString();
+    let start = 0;
+    let end = record.size - 1;
+    let partial = false;
+    const range = typeof req.headers.range === 'string' ? /^bytes=(\d+)-(\d*)$/.exec(req.headers.range.trim()) : null;
+    const ifRange = req.headers['if-range'];
+    const rangeValid = ifRange === undefined || ifRange === etag || ifRange === lastModified;
+    if (range && rangeValid) {
+      start = Number(range[1]);
+      end = range[2] ? Math.min(Number(range[2]), record.size - 1) : record.size - 1;
+      if (start >= record.size || start > end) {
+        res.writeHead(416, { 'content-range': `bytes */${record.size}`, 'content-length': 0 });
+        res.end();
+        return;
+      }
+      partial = true;
+    }
+    const headers: Record<string, string | number> = {
       'content-type': 'application/octet-stream',
-      'content-length': record.size,
+      'content-length': end - start + 1,
       'content-disposition': `attachment; filename="${record.name}"`,
-    });
+      'accept-ranges': 'bytes',
+      etag,
+      'last-modified': lastModified,
+      ...(partial ? { 'content-range': `bytes ${start}-${end}/${record.size}` } : {}),
+    };
+    res.writeHead(partial ? 206 : 200, headers);
     const flipAt = corruptDownloads ? Math.floor(record.size / 2) : -1;
-    let offset = 0;
-    const corrupt = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        if (flipAt >= offset && flipAt < offset + chunk.length) {
-          const copy = Buffer.from(chunk);
-          copy[flipAt - offset] = (copy[flipAt - offset] ?? 0) ^ 0xff;
-          chunk = copy;
-        }
-        offset += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    await pipeline(createReadStream(record.path), corrupt, res);
+    let offset = start;
+    const cut = failures.find(
+      (f) =>
+        f.remaining > 0 &&
+        f.cutAfterBytes !== undefined &&
+        (!f.method || f.method.toUpperCase() === 'GET') &&
+        (f.path === undefined || (typeof f.path === 'string' ? path.startsWith(f.path) : f.path.test(path))),
+    );
+    if (cut) cut.remaining -= 1;
+    let sent = 0;
+    const write = (chunk: Buffer) => new Promise<void>((resolve, reject) => res.write(chunk, (e) => (e ? reject(e) : resolve())));
+    for await (const raw of createReadStream(record.path, { start, end, highWaterMark: 16 * 1024 })) {
+      let chunk = raw as Buffer;
+      if (flipAt >= offset && flipAt < offset + chunk.length) {
+        chunk = Buffer.from(chunk);
+        chunk[flipAt - offset] = (chunk[flipAt - offset] ?? 0) ^ 0xff;
+      }
+      offset += chunk.length;
+      if (cut && sent + chunk.length >= (cut.cutAfterBytes as number)) {
+        // Flush what fits, then break the connection midway.
+        await write(chunk.subarray(0, (cut.cutAfterBytes as number) - sent));
+        res.socket?.destroy();
+        return;
+      }
+      sent += chunk.length;
+      if (res.destroyed) return;
+      await write(chunk);
+    }
+    res.end();
   }
 
   async function handleUpload(req: IncomingMessage, res: ServerResponse, started: bigint, name: string, q: URLSearchParams): Promise<void> {
@@ -652,7 +704,12 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const parts = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
-    const entry: QdrantSimulatorRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams) };
+    const entry: QdrantSimulatorRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      ...(typeof req.headers.range === 'string' ? { range: req.headers.range } : {}),
+    };
     requestLog.push(entry);
     res.on('finish', () => {
       entry.status = res.statusCode;
@@ -661,6 +718,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const injected = failures.find(
       (f) =>
         f.remaining > 0 &&
+        f.cutAfterBytes === undefined &&
         (!f.method || f.method.toUpperCase() === entry.method) &&
         (f.path === undefined || (typeof f.path === 'string' ? url.pathname.startsWith(f.path) : f.path.test(url.pathname))),
     );
