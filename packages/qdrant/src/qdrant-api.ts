@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
@@ -49,7 +48,6 @@ export class QdrantApi {
   readonly url: URL;
   readonly target: string;
   private fastClient: QdrantClient | undefined;
-  private slowClient: QdrantClient | undefined;
   private readonly raw: RawHttpConfig;
 
   constructor(
@@ -76,8 +74,7 @@ export class QdrantApi {
     });
   }
 
-  private client(slow = false): QdrantClient {
-    if (slow) return (this.slowClient ??= this.makeClient(this.options.snapshotTimeoutMs));
+  private client(): QdrantClient {
     return (this.fastClient ??= this.makeClient(this.options.timeoutMs));
   }
 
@@ -191,13 +188,55 @@ export class QdrantApi {
     };
   }
 
-  async createSnapshot(collection: string, options?: CallOptions): Promise<SnapshotDescription> {
+  async listSnapshots(collection: string, options?: CallOptions): Promise<SnapshotDescription[]> {
+    return await this.call(`listing the snapshots of collection "${collection}"`, () => this.client().listSnapshots(collection), options);
+  }
+
+  /**
+   * `POST /collections/{c}/snapshots?wait=true` through raw HTTP, so `snapshotTimeoutMs` is an
+   * inactivity limit on the connection (Qdrant sends nothing until the snapshot is done) and no
+   * total limit applies. Qdrant finishes a snapshot even when the request failed (a proxy's
+   * timeout, a dropped connection: it runs in a spawned task), so before each retry the
+   * snapshots of the collection are listed and one that appeared since `before` (Qdrant names
+   * them `<collection>-<peer>-<time>.snapshot`) is adopted instead of creating another.
+   */
+  async createSnapshot(collection: string, before: Set<string> | undefined, options: CallOptions = {}): Promise<SnapshotDescription & { adopted?: true }> {
     const op = `creating a snapshot of collection "${collection}"`;
-    const desc = await this.call(op, () => this.client(true).createSnapshot(collection, { wait: true }), options);
-    if (!desc || typeof desc.name !== 'string') {
-      throw this.translate(new Error('Qdrant answered without a snapshot description'), op, options?.failCode);
-    }
-    return desc;
+    const post = async () => {
+      const res = await rawRequest(this.raw, {
+        method: 'POST',
+        path: `/collections/${enc(collection)}/snapshots`,
+        query: { wait: 'true' },
+        idleTimeoutMs: this.options.snapshotTimeoutMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const desc = (await readResult(res)) as SnapshotDescription | undefined;
+      if (!desc || typeof desc.name !== 'string') throw new Error('Qdrant answered without a snapshot description');
+      return desc;
+    };
+    return await this.call(
+      op,
+      async (attempt) => {
+        if (attempt > 0 && before) {
+          const fresh = await this.snapshotsSince(collection, before, options);
+          const adopt = fresh[fresh.length - 1];
+          if (adopt) {
+            options.logger?.warn(`${op}: the failed attempt's snapshot "${adopt.name}" was finished by Qdrant; using it instead of creating another`);
+            return { ...adopt, adopted: true as const };
+          }
+        }
+        return await post();
+      },
+      options,
+    );
+  }
+
+  /** Snapshots of `collection` that are not in `before` and carry its name prefix, oldest first. */
+  async snapshotsSince(collection: string, before: Set<string>, options?: CallOptions): Promise<SnapshotDescription[]> {
+    const now = await this.listSnapshots(collection, options);
+    return now
+      .filter((d) => !before.has(d.name) && d.name.startsWith(`${collection}-`) && d.name.endsWith('.snapshot'))
+      .sort((x, y) => String(x.creation_time ?? '').localeCompare(String(y.creation_time ?? '')) || x.name.localeCompare(y.name));
   }
 
   async deleteSnapshot(collection: string, snapshot: string, options?: CallOptions): Promise<void> {

@@ -118,6 +118,36 @@ function expectedCount(recorded: RecordedCollection): string {
 }
 
 /**
+ * Deletes snapshots of `collection` that appeared during this run besides the one it used:
+ * the work of failed creation attempts that Qdrant finished anyway.
+ */
+async function sweepOrphans(
+  a: QdrantApi,
+  collection: string,
+  before: Set<string>,
+  used: string,
+  ctx: SourceBackupContext,
+  warnings: string[],
+): Promise<void> {
+  let fresh: { name: string }[];
+  try {
+    fresh = (await a.snapshotsSince(collection, before, { logger: ctx.logger })).filter((d) => d.name !== used);
+  } catch {
+    return;
+  }
+  for (const orphan of fresh) {
+    try {
+      await a.deleteSnapshot(collection, orphan.name, { logger: ctx.logger });
+      ctx.logger.info(`deleted snapshot "${orphan.name}" of "${collection}" left by a failed creation attempt`);
+    } catch (error) {
+      warnings.push(
+        `could not delete snapshot "${orphan.name}" of "${collection}" left by a failed creation attempt (${a.translate(error, 'deleting a snapshot').message}); delete it by hand: curl -X DELETE "$QDRANT_URL/collections/${enc(collection)}/snapshots/${enc(orphan.name)}" -H "api-key: $QDRANT_API_KEY"`,
+      );
+    }
+  }
+}
+
+/**
  * Deletes the copy of an uploaded snapshot that Qdrant keeps (qdrant/qdrant#10207). Returns a
  * warning when it stays on the server. A failed upload may have left nothing (a checksum
  * mismatch is refused before the file is kept), so NOT_FOUND is then expected.
@@ -188,7 +218,14 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
     const a = getApi();
     const before: CollectionInfo = await a.collection(name, call);
     ctx.logger.info(`${component}: creating a snapshot of collection "${name}"`, { collection: name, points: before.points_count });
-    const desc = await a.createSnapshot(name, call);
+    // What exists before, so a retried creation can find the snapshot of its failed attempt.
+    let existingSnapshots: Set<string> | undefined;
+    try {
+      existingSnapshots = new Set((await a.listSnapshots(name, call)).map((d) => d.name));
+    } catch (error) {
+      ctx.logger.warn(`${component}: could not list the snapshots of "${name}" (${a.translate(error, 'listing snapshots').message}); a retried creation may leave one behind`);
+    }
+    const desc = await a.createSnapshot(name, existingSnapshots, call);
     try {
       const after: CollectionInfo = await a.collection(name, call);
       const artifact = artifactNameFor(name);
@@ -255,6 +292,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         sha256: verifier.digest as string,
       };
     } finally {
+      if (existingSnapshots) await sweepOrphans(a, name, existingSnapshots, desc.name, ctx, warnings);
       if (!opts.keepSnapshots) {
         try {
           await a.deleteSnapshot(name, desc.name, { logger: ctx.logger });

@@ -409,6 +409,21 @@ describe('Qdrant source against the simulator', () => {
     expect(sim.requests().filter((r) => r.method === 'GET' && /\.snapshot$/.test(r.path))).toHaveLength(3);
   });
 
+  it('a snapshot Qdrant finished although its creation request failed (proxy timeout) is adopted, not created again', async () => {
+    const logger = capturingLogger();
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    sim.failNext({ method: 'POST', path: new RegExp(`^/collections/${names.docs}/snapshots$`), processAnyway: true, status: 504 });
+    const backup = await backupToDir(source, tmp.path, { logger });
+    expect(backup.error).toBeUndefined();
+    const creates = sim.requests().filter((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/snapshots`);
+    expect(creates.map((r) => r.status)).toEqual([504]);
+    expect(logger.lines.some((l) => l.level === 'warn' && /was finished by Qdrant; using it instead of creating another/.test(l.message))).toBe(true);
+    // The adopted snapshot is stored (its checksum is the one Qdrant reported) and then deleted.
+    const [artifact] = backup.component.artifacts;
+    expect(artifact!.metadata?.checksum).toBe(artifact!.sha256);
+    expect(sim.snapshots()).toEqual([]);
+  });
+
   it('gives up when the failures outlast the retries', async () => {
     const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, retries: 1, retryDelayMs: 5 });
     sim.failNext({ count: 5, status: 502, method: 'POST', path: /\/snapshots$/ });

@@ -105,6 +105,13 @@ export interface QdrantSimulatorFailure {
    * destroy the socket (a transfer broken midway). `status` and `reset` are ignored.
    */
   cutAfterBytes?: number;
+  /**
+   * Qdrant still does the work and only the answer is lost, as behind a proxy whose timeout
+   * fires first: Qdrant runs the request in a spawned task that finishes even when the client
+   * is gone (src/actix/helpers.rs `time_or_accept`: `tokio::task::spawn`). The client gets
+   * `status` (default 504) once the request has been processed. Ignored with `reset`.
+   */
+  processAnyway?: boolean;
 }
 
 export interface QdrantSimulator {
@@ -174,6 +181,36 @@ function canonicalJson(value: unknown): string {
 function snapshotTimestamp(date: Date): { suffix: string; creationTime: string } {
   const iso = date.toISOString().slice(0, 19);
   return { suffix: iso.replace('T', '-').replace(/:/g, '-'), creationTime: iso };
+}
+
+/** Swallows an answer nobody receives (see `processAnyway`). */
+class ServerResponseSink {
+  headersSent = false;
+  statusCode = 200;
+  writeHead(status: number): this {
+    this.statusCode = status;
+    this.headersSent = true;
+    return this;
+  }
+  setHeader(): this {
+    return this;
+  }
+  write(_chunk: unknown, cb?: (e?: Error) => void): boolean {
+    cb?.();
+    return true;
+  }
+  end(): this {
+    return this;
+  }
+  destroy(): this {
+    return this;
+  }
+  on(): this {
+    return this;
+  }
+  once(): this {
+    return this;
+  }
 }
 
 export async function startQdrantSimulator(options: QdrantSimulatorOptions = {}): Promise<QdrantSimulator> {
@@ -727,6 +764,17 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       if (injected.reset) {
         req.socket.destroy();
         return;
+      }
+      if (injected.processAnyway) {
+        // The work happens; the answer the client sees is the proxy's.
+        const sink = new ServerResponseSink();
+        const access = authenticate(req, url.pathname);
+        if (!('status' in access)) {
+          route(req, sink as unknown as ServerResponse, started, url, parts, access).catch(() => undefined).finally(() => {
+            text(res, injected.status ?? 504, 'upstream request timeout');
+          });
+          return;
+        }
       }
       req.resume();
       req.on('end', () => fail(res, started, new QdrantSimError(injected.status ?? 503, 'Service internal error: simulated failure')));
