@@ -81,6 +81,8 @@ export const restoreOptionsSchema = z
   .object({
     /** Restore these collections under other names (original -> target). */
     restoreAs: z.record(z.string(), collectionName).optional(),
+    /** The same map as `restoreAs` under the name the CLI and drills use; both may be given if they agree. */
+    targetCollections: z.record(z.string(), collectionName).optional(),
     /** Restore every collection not named in `restoreAs` as `<name><collectionSuffix>`. */
     collectionSuffix: z.string().min(1).max(64).optional(),
     /**

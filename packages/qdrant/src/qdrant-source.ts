@@ -397,11 +397,21 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
           `${component}: invalid restore options: ${parsedOptions.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`,
           {
             component,
-            hint: "componentOptions.qdrant accepts { restoreAs?: { original: target }, collectionSuffix?: string, aliasTargets?: 'refuse' | 'resolve', collections?: string[], aliases?: boolean }.",
+            hint: "componentOptions.qdrant accepts { restoreAs? / targetCollections?: { original: target }, collectionSuffix?: string, aliasTargets?: 'refuse' | 'resolve', collections?: string[], aliases?: boolean }.",
           },
         );
       }
       const ropts = parsedOptions.data;
+      for (const [from, to] of Object.entries(ropts.targetCollections ?? {})) {
+        const other = ropts.restoreAs?.[from];
+        if (other !== undefined && other !== to) {
+          throw new BackupError('USAGE', `${component}: restoreAs and targetCollections give "${from}" two targets ("${other}" and "${to}")`, {
+            component,
+            hint: 'Pass one map (targetCollections and restoreAs are the same option).',
+          });
+        }
+      }
+      const targetMap = ropts.targetCollections || ropts.restoreAs ? { ...ropts.targetCollections, ...ropts.restoreAs } : undefined;
       const recordedNames = recorded.collections.map((c) => c.name);
       if (ropts.collections) {
         const unknown = ropts.collections.filter((c) => !recordedNames.includes(c));
@@ -414,7 +424,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       }
       const chosen = recorded.collections.filter((c) => !ropts.collections || ropts.collections.includes(c.name));
       const items = chosen.map((c) => {
-        const target = restoreTarget(c.name, ropts.restoreAs, ropts.collectionSuffix);
+        const target = restoreTarget(c.name, targetMap, ropts.collectionSuffix);
         const invalid = validateCollectionName(target);
         if (invalid) {
           throw new BackupError('USAGE', `${component}: restore target "${target}" for "${c.name}" ${invalid}`, {

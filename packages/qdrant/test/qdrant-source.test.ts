@@ -175,6 +175,16 @@ describe('Qdrant source against the simulator', () => {
     expect(await readPoints(client, 'chunks_elsewhere')).toEqual(chunks);
     // The live aliases stay where they were.
     expect(await aliasMap(client)).toEqual({ [names.docsAlias]: names.docs, [names.chunksAlias]: names.chunks });
+    // targetCollections is the same map as restoreAs.
+    const again = await restoreFromDir(source, tmp.path, backup.component, {
+      dryRun: true,
+      options: { targetCollections: { [names.docs]: 'docs_t' }, collectionSuffix: '_drill' },
+    });
+    expect(again.metadata).toMatchObject({ targets: { [names.docs]: 'docs_t', [names.chunks]: `${names.chunks}_drill` } });
+    const clash = await expectBackupError(
+      restoreFromDir(source, tmp.path, backup.component, { options: { targetCollections: { [names.docs]: 'a' }, restoreAs: { [names.docs]: 'b' } } }),
+    );
+    expect(clash.message).toContain(`give "${names.docs}" two targets`);
     const bad = await expectBackupError(restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '/x' } }));
     expect(bad.code).toBe('USAGE');
     expect(bad.message).toContain(`restore target "${names.chunks}/x"`);
