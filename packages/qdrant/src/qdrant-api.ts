@@ -1,11 +1,12 @@
-import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { type BackupError, type BackupErrorCode, type Logger } from '@scholaria/backup-core';
 import type { ResolvedQdrantOptions } from './qdrant-options.js';
 import { translateError } from './qdrant-errors.js';
 import { multipartFileBody, rawRequest, readResult, readText, type RawHttpConfig } from './qdrant-http.js';
 import { withRetry } from './retry.js';
+import { resumableDownload } from './resumable-download.js';
 
 export type CollectionInfo = Schemas['CollectionInfo'];
 export type SnapshotDescription = Schemas['SnapshotDescription'];
@@ -47,7 +48,6 @@ export class QdrantApi {
   readonly url: URL;
   readonly target: string;
   private fastClient: QdrantClient | undefined;
-  private slowClient: QdrantClient | undefined;
   private readonly raw: RawHttpConfig;
 
   constructor(
@@ -74,8 +74,7 @@ export class QdrantApi {
     });
   }
 
-  private client(slow = false): QdrantClient {
-    if (slow) return (this.slowClient ??= this.makeClient(this.options.snapshotTimeoutMs));
+  private client(): QdrantClient {
     return (this.fastClient ??= this.makeClient(this.options.timeoutMs));
   }
 
@@ -117,6 +116,41 @@ export class QdrantApi {
     return plainJson(await this.call(`reading collection "${name}"`, () => this.client().getCollection(name), options));
   }
 
+  /** `POST /collections/{c}/points/count {exact: true}`: `points_count` of GET /collections/{c} is an estimate. */
+  async exactCount(collection: string, options?: CallOptions): Promise<number> {
+    const res = await this.call(`counting the points of collection "${collection}" (exact)`, () => this.client().count(collection, { exact: true }), options);
+    return res.count;
+  }
+
+  /**
+   * The exact point count once Qdrant finished indexing a collection: it polls the collection
+   * while its status is `yellow` (optimizing; "approximate count might be unreliable during the
+   * indexing process", Qdrant's OpenAPI for CountRequest.exact), up to `snapshotTimeoutMs`,
+   * then counts exactly. `red` fails. `grey` (optimizations pending) holds all points.
+   */
+  async settledCount(collection: string, options: CallOptions = {}): Promise<number> {
+    const started = Date.now();
+    let delay = 50;
+    for (;;) {
+      const info = await this.collection(collection, options);
+      if (info.status === 'red') {
+        throw this.translate(
+          new Error(`collection "${collection}" has status red (optimizer: ${JSON.stringify(info.optimizer_status)}) after the restore`),
+          `checking collection "${collection}" after the restore`,
+          options.failCode,
+        );
+      }
+      if (info.status !== 'yellow') break;
+      if (Date.now() - started > this.options.snapshotTimeoutMs) {
+        options.logger?.warn(`collection "${collection}" is still optimizing (yellow); counting its points anyway`);
+        break;
+      }
+      await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});
+      delay = Math.min(delay * 2, 2000);
+    }
+    return await this.exactCount(collection, options);
+  }
+
   async aliases(options?: CallOptions): Promise<AliasDescription[]> {
     const res = await this.call('listing aliases (GET /aliases)', () => this.client().getAliases(), options);
     return res.aliases;
@@ -154,13 +188,55 @@ export class QdrantApi {
     };
   }
 
-  async createSnapshot(collection: string, options?: CallOptions): Promise<SnapshotDescription> {
+  async listSnapshots(collection: string, options?: CallOptions): Promise<SnapshotDescription[]> {
+    return await this.call(`listing the snapshots of collection "${collection}"`, () => this.client().listSnapshots(collection), options);
+  }
+
+  /**
+   * `POST /collections/{c}/snapshots?wait=true` through raw HTTP, so `snapshotTimeoutMs` is an
+   * inactivity limit on the connection (Qdrant sends nothing until the snapshot is done) and no
+   * total limit applies. Qdrant finishes a snapshot even when the request failed (a proxy's
+   * timeout, a dropped connection: it runs in a spawned task), so before each retry the
+   * snapshots of the collection are listed and one that appeared since `before` (Qdrant names
+   * them `<collection>-<peer>-<time>.snapshot`) is adopted instead of creating another.
+   */
+  async createSnapshot(collection: string, before: Set<string> | undefined, options: CallOptions = {}): Promise<SnapshotDescription & { adopted?: true }> {
     const op = `creating a snapshot of collection "${collection}"`;
-    const desc = await this.call(op, () => this.client(true).createSnapshot(collection, { wait: true }), options);
-    if (!desc || typeof desc.name !== 'string') {
-      throw this.translate(new Error('Qdrant answered without a snapshot description'), op, options?.failCode);
-    }
-    return desc;
+    const post = async () => {
+      const res = await rawRequest(this.raw, {
+        method: 'POST',
+        path: `/collections/${enc(collection)}/snapshots`,
+        query: { wait: 'true' },
+        idleTimeoutMs: this.options.snapshotTimeoutMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const desc = (await readResult(res)) as SnapshotDescription | undefined;
+      if (!desc || typeof desc.name !== 'string') throw new Error('Qdrant answered without a snapshot description');
+      return desc;
+    };
+    return await this.call(
+      op,
+      async (attempt) => {
+        if (attempt > 0 && before) {
+          const fresh = await this.snapshotsSince(collection, before, options);
+          const adopt = fresh[fresh.length - 1];
+          if (adopt) {
+            options.logger?.warn(`${op}: the failed attempt's snapshot "${adopt.name}" was finished by Qdrant; using it instead of creating another`);
+            return { ...adopt, adopted: true as const };
+          }
+        }
+        return await post();
+      },
+      options,
+    );
+  }
+
+  /** Snapshots of `collection` that are not in `before` and carry its name prefix, oldest first. */
+  async snapshotsSince(collection: string, before: Set<string>, options?: CallOptions): Promise<SnapshotDescription[]> {
+    const now = await this.listSnapshots(collection, options);
+    return now
+      .filter((d) => !before.has(d.name) && d.name.startsWith(`${collection}-`) && d.name.endsWith('.snapshot'))
+      .sort((x, y) => String(x.creation_time ?? '').localeCompare(String(y.creation_time ?? '')) || x.name.localeCompare(y.name));
   }
 
   async deleteSnapshot(collection: string, snapshot: string, options?: CallOptions): Promise<void> {
@@ -172,28 +248,41 @@ export class QdrantApi {
   }
 
   /**
-   * Opens the download of a snapshot. Retries cover failures before the first byte; once the
-   * response is handed out, a broken transfer fails (its bytes already went to the artifact).
+   * Opens the download of a snapshot. Retries cover failures before the first byte; a transfer
+   * that breaks later (connection lost, idle for `snapshotTimeoutMs`) is resumed up to
+   * `retries` times from the first missing byte with `Range`.
    */
-  download(collection: string, snapshot: string, options: CallOptions = {}): Promise<IncomingMessage> {
-    return this.call(
-      `downloading snapshot "${snapshot}" of collection "${collection}"`,
-      () =>
-        rawRequest(this.raw, {
-          method: 'GET',
-          path: `/collections/${enc(collection)}/snapshots/${enc(snapshot)}`,
-          headers: { accept: 'application/octet-stream' },
-          idleTimeoutMs: this.options.snapshotTimeoutMs,
-          ...(options.signal ? { signal: options.signal } : {}),
+  async download(collection: string, snapshot: string, options: CallOptions = {}): Promise<Readable> {
+    const op = `downloading snapshot "${snapshot}" of collection "${collection}"`;
+    const open = (headers: Record<string, string>) =>
+      rawRequest(this.raw, {
+        method: 'GET',
+        path: `/collections/${enc(collection)}/snapshots/${enc(snapshot)}`,
+        headers: { accept: 'application/octet-stream', ...headers },
+        idleTimeoutMs: this.options.snapshotTimeoutMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    const first = await this.call(op, () => open({}), options);
+    return resumableDownload(first, {
+      resumes: this.options.retries,
+      resumable: (error) => !options.signal?.aborted && this.translate(error, op).retryable,
+      reopen: (offset, validator) =>
+        this.call(`resuming the download of snapshot "${snapshot}" at byte ${offset}`, () =>
+          open({ range: `bytes=${offset}-`, ...(validator ? { 'if-range': validator } : {}) }), options),
+      onResume: (offset, error, attempt) =>
+        options.logger?.warn(`${op} broke after ${offset} bytes; resuming from there (resume ${attempt} of ${this.options.retries})`, {
+          error: this.translate(error, op).message,
         }),
-      options,
-    );
+    });
   }
 
   /**
    * Upload-recovers `target` from a snapshot: multipart field `snapshot`, `priority=snapshot`
-   * (the default `replica` leaves a new collection empty), `checksum` verified by Qdrant before
-   * it touches the collection, `wait=true`. `open` is called per attempt for a fresh stream.
+   * (Qdrant's default since 1.10, explicit for older servers and for a node with other active
+   * replicas), `checksum` verified by Qdrant before it touches the collection, `wait=true`.
+   * `open` is called per attempt for a fresh stream. Qdrant keeps the uploaded file as
+   * snapshots/<target>/<filename> (qdrant/qdrant#10207); the caller deletes it with
+   * `deleteSnapshot(target, filename)`.
    */
   async upload(
     target: string,

@@ -116,11 +116,31 @@ export function translateError(error: unknown, ctx: TranslateContext): BackupErr
       );
     }
     if (http.status === 403) {
-      return make(
-        'AUTH_FAILED',
-        `Qdrant at ${target} refused ${op} (${detail})`,
-        'The API key may not do this (a read-only key?): snapshots and restores need the read-write key (service.api_key).',
-      );
+      // Qdrant's refusals (lib/storage/src/rbac/mod.rs), answered as JSON 403.
+      const collection = /collection (.+) is required$|allowed for collection (.+)$/.exec(text);
+      const named = collection ? (collection[1] ?? collection[2]) : undefined;
+      let need: string;
+      let hint: string;
+      if (/Global manage access is required/i.test(text)) {
+        need = 'needs global manage access and this key has read-only access';
+        hint = 'Pass the read-write key (service.api_key), not the read-only key (service.read_only_api_key), or a JWT with "access": "m".';
+      } else if (/Global access is required/i.test(text)) {
+        need = 'needs global manage access and this token is limited to some collections';
+        hint = 'Restoring a snapshot (upload), creating collections and aliases need a token with global manage access: the API key (service.api_key) or a JWT with "access": "m".';
+      } else if (named && /^Write access/i.test(text)) {
+        need = `needs write access to collection "${named}" and this token may only read it`;
+        hint = `Use a token with "rw" access to "${named}" (snapshots need it), or the read-write API key.`;
+      } else if (named && /Only points access/i.test(text)) {
+        need = `needs "rw" access to collection "${named}" (snapshots are not points operations) and this token has "prw"`;
+        hint = `Use a token with "rw" access to "${named}", or the read-write API key.`;
+      } else if (named) {
+        need = `needs access to collection "${named}" and this token has none`;
+        hint = `Add "${named}" to the token's access list, or use the read-write API key.`;
+      } else {
+        need = 'is not allowed with this key';
+        hint = 'Snapshots and restores need the read-write key (service.api_key) or a JWT with "access": "m".';
+      }
+      return make('AUTH_FAILED', `Qdrant at ${target} refused ${op}: it ${need} (${detail})`, hint);
     }
     if (http.status === 404) {
       return new BackupError('NOT_FOUND', redact(`Qdrant at ${target}: not found while ${op} (${detail})`, ctx.secrets), {

@@ -35,3 +35,14 @@ export function snapshotCompatibility(recorded: string | undefined, target: stri
   }
   return { ok: true };
 }
+
+/**
+ * Qdrant reports a snapshot's `checksum` and verifies a `checksum` given with an upload or
+ * recovery since 1.8.0 (qdrant/qdrant#2840, #3381); older servers ignore the parameter.
+ * An unknown version is assumed to support it.
+ */
+export function supportsSnapshotChecksum(version: string): boolean {
+  const v = parseVersion(version);
+  if (!v) return true;
+  return v.major > 1 || (v.major === 1 && v.minor >= 8);
+}

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startQdrantSimulator, type QdrantSimulator } from '@scholaria/backup-testkit';
+import { signQdrantJwt, startQdrantSimulator, type QdrantSimulator } from '@scholaria/backup-testkit';
 
 const KEY = 'simulator-test-key';
 
@@ -61,6 +61,51 @@ describe('Qdrant simulator', () => {
     expect(wrong).toMatchObject({ status: 401, text: 'Invalid API key or JWT' });
     const bearer = await call('GET', '/collections', undefined, { authorization: `Bearer ${KEY}` });
     expect(bearer.status).toBe(200);
+  });
+
+  it('a read-only key reads, and gets a JSON 403 naming global manage access for writes and uploads', async () => {
+    const ro = await startQdrantSimulator({ apiKey: KEY, readOnlyApiKey: 'ro-key' });
+    try {
+      await fetch(`${ro.url}/collections/a`, { method: 'PUT', headers: { 'api-key': KEY, 'content-type': 'application/json' }, body: JSON.stringify({ vectors: { size: 2, distance: 'Dot' } }) });
+      expect((await fetch(`${ro.url}/collections`, { headers: { 'api-key': 'ro-key' } })).status).toBe(200);
+      for (const [method, path] of [
+        ['POST', '/collections/a/snapshots'],
+        ['POST', '/collections/a/snapshots/upload'],
+        ['PUT', '/collections/b'],
+      ] as const) {
+        const res = await fetch(`${ro.url}${path}`, { method, headers: { 'api-key': 'ro-key' } });
+        expect(res.status).toBe(403);
+        expect(res.headers.get('content-type')).toBe('application/json');
+        expect(((await res.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Global manage access is required');
+      }
+    } finally {
+      await ro.stop();
+    }
+  });
+
+  it('with jwt_rbac a collection-scoped token sees only its collections and cannot upload a snapshot', async () => {
+    const jwt = await startQdrantSimulator({ apiKey: KEY, jwtRbac: true });
+    try {
+      const admin = { 'api-key': KEY, 'content-type': 'application/json' };
+      for (const c of ['a', 'b']) await fetch(`${jwt.url}/collections/${c}`, { method: 'PUT', headers: admin, body: JSON.stringify({ vectors: { size: 2, distance: 'Dot' } }) });
+      const token = signQdrantJwt(KEY, { access: [{ collection: 'a', access: 'rw' }] });
+      const h = { authorization: `Bearer ${token}` };
+      expect(((await (await fetch(`${jwt.url}/collections`, { headers: h })).json()) as { result: unknown }).result).toEqual({ collections: [{ name: 'a' }] });
+      expect((await fetch(`${jwt.url}/collections/a/snapshots`, { method: 'POST', headers: h })).status).toBe(200);
+      const b = await fetch(`${jwt.url}/collections/b`, { headers: h });
+      expect(b.status).toBe(403);
+      expect(((await b.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Access to collection b is required');
+      const up = await fetch(`${jwt.url}/collections/a/snapshots/upload`, { method: 'POST', headers: h });
+      expect(((await up.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Global access is required');
+      expect((await fetch(`${jwt.url}/cluster`, { headers: h })).status).toBe(403);
+      const readOnly = signQdrantJwt(KEY, { access: [{ collection: 'a', access: 'r' }] });
+      const w = await fetch(`${jwt.url}/collections/a/snapshots`, { method: 'POST', headers: { 'api-key': readOnly } });
+      expect(((await w.json()) as { status: { error: string } }).status.error).toBe('Forbidden: Write access to collection a is required');
+      expect((await fetch(`${jwt.url}/collections`, { headers: { 'api-key': signQdrantJwt('other', {}) } })).status).toBe(401);
+      expect((await fetch(`${jwt.url}/collections`, { headers: { 'api-key': signQdrantJwt(KEY, { exp: 1 }) } })).status).toBe(401);
+    } finally {
+      await jwt.stop();
+    }
   });
 
   it('wraps results in { result, status, time } and errors in { status: { error }, time }', async () => {
@@ -122,12 +167,34 @@ describe('Qdrant simulator', () => {
     expect((await call('GET', `/collections/c1/snapshots/${desc.name}`)).status).toBe(404);
   });
 
-  it('upload restore: priority=snapshot restores, the default replica leaves a new collection empty, checksum is enforced', async () => {
+  it('serves byte ranges of a snapshot file (206, Content-Range, If-Range, 416) as actix-files does', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const path = `${sim.url}/collections/c1/snapshots/${desc.name}`;
+    const full = await fetch(path, { headers: { 'api-key': KEY } });
+    expect(full.headers.get('accept-ranges')).toBe('bytes');
+    const etag = full.headers.get('etag')!;
+    const bytes = Buffer.from(await full.arrayBuffer());
+    const part = await fetch(path, { headers: { 'api-key': KEY, range: 'bytes=100-', 'if-range': etag } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 100-${bytes.length - 1}/${bytes.length}`);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(bytes.subarray(100));
+    const stale = await fetch(path, { headers: { 'api-key': KEY, range: 'bytes=100-', 'if-range': '"other"' } });
+    expect(stale.status).toBe(200);
+    expect(Buffer.from(await stale.arrayBuffer())).toEqual(bytes);
+    expect((await fetch(path, { headers: { 'api-key': KEY, range: `bytes=${bytes.length}-` } })).status).toBe(416);
+    await call('DELETE', `/collections/c1/snapshots/${desc.name}`);
+  });
+
+  it('upload restore: every priority restores on a single node (default snapshot), checksum is enforced', async () => {
     const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
     const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
 
+    // Qdrant's default priority is `snapshot`, and without another active replica every
+    // priority activates the snapshot's data.
     expect(await upload('r_default', bytes, '')).toMatchObject({ status: 200, json: { result: true, status: 'ok' } });
-    expect((await call('GET', '/collections/r_default')).json.result.points_count).toBe(0);
+    expect((await call('POST', '/collections/r_default/points/count', { exact: true })).json.result.count).toBe(3);
+    expect((await upload('r_replica', bytes, '?priority=replica')).status).toBe(200);
+    expect((await call('POST', '/collections/r_replica/points/count', {})).json.result.count).toBe(3);
 
     expect((await upload('r_snap', bytes, `?priority=snapshot&checksum=${desc.checksum}`)).status).toBe(200);
     const restored = sim.collections().find((c) => c.name === 'r_snap')!;
@@ -141,8 +208,65 @@ describe('Qdrant simulator', () => {
     expect((await call('GET', '/collections/r_bad')).status).toBe(404);
 
     const accepted = await upload('r_async', bytes, '?priority=snapshot&wait=false');
-    expect(accepted).toMatchObject({ status: 202, json: { result: null, status: 'accepted' } });
+    expect(accepted).toMatchObject({ status: 202, json: { status: 'accepted' } });
+    expect(accepted.json).not.toHaveProperty('result');
     await expect.poll(async () => (await call('GET', '/collections/r_async')).json.result?.points_count).toBe(3);
+  });
+
+  it('keeps an uploaded snapshot under snapshots/<path name>/<file name>, also when the recovery fails (qdrant#10207)', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    expect((await upload('kept', bytes, '')).status).toBe(200);
+    const listed = (await call('GET', '/collections/kept/snapshots')).json.result as { name: string; size: number; checksum: string }[];
+    expect(listed).toEqual([expect.objectContaining({ name: 'upload.snapshot', size: bytes.length, checksum: desc.checksum })]);
+    // A mismatching checksum is refused before the file is moved: nothing is kept.
+    expect((await upload('kept_bad', bytes, `?checksum=${'1'.repeat(64)}`)).status).toBe(400);
+    expect(sim.snapshots().filter((x) => x.collection === 'kept_bad')).toEqual([]);
+    expect((await call('DELETE', '/collections/kept/snapshots/upload.snapshot')).json.result).toBe(true);
+    expect((await call('GET', '/collections/kept/snapshots')).json.result).toEqual([]);
+    await call('DELETE', '/collections/kept');
+  });
+
+  it('resolves an alias in the upload path: the collection behind it is overwritten', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    await call('PUT', '/collections/behind', { vectors: { a: { size: 2, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } } });
+    await call('POST', '/collections/aliases', { actions: [{ create_alias: { collection_name: 'behind', alias_name: 'front' } }] });
+    expect((await upload('front', bytes, '')).status).toBe(200);
+    expect((await call('GET', '/collections')).json.result.collections.map((c: { name: string }) => c.name)).not.toContain('front');
+    expect((await call('POST', '/collections/behind/points/count', { exact: true })).json.result.count).toBe(3);
+    await call('DELETE', '/collections/behind');
+  });
+
+  it('refuses a snapshot whose vectors or shard number differ from the existing collection', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    await call('PUT', '/collections/other_dim', { vectors: { a: { size: 4, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } } });
+    const dim = await upload('other_dim', bytes, '');
+    expect(dim.status).toBe(400);
+    expect(dim.json.status.error).toMatch(/^Wrong input: Snapshot is not compatible with existing collection: Collection vectors: /);
+    expect((await call('GET', '/collections/other_dim')).json.result.points_count).toBe(0);
+    await call('PUT', '/collections/other_shards', { vectors: { a: { size: 2, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } }, shard_number: 2 });
+    const shards = await upload('other_shards', bytes, '');
+    expect(shards.status).toBe(400);
+    expect(shards.json.status.error).toContain('Collection shard number: 2 Snapshot shard number: 1');
+    await call('DELETE', '/collections/other_dim');
+    await call('DELETE', '/collections/other_shards');
+  });
+
+  it('a recovered collection is yellow with an unreliable points_count for a while; the exact count is right', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    expect((await upload('indexing', bytes, '')).status).toBe(200);
+    expect((await call('POST', '/collections/indexing/points/count', { exact: false })).json.result.count).not.toBe(3);
+    for (let i = 0; i < 2; i++) {
+      const info = (await call('GET', '/collections/indexing')).json.result;
+      expect(info.status).toBe('yellow');
+      expect(info.points_count).not.toBe(3);
+      expect((await call('POST', '/collections/indexing/points/count', { exact: true })).json.result.count).toBe(3);
+    }
+    expect((await call('GET', '/collections/indexing')).json.result).toMatchObject({ status: 'green', points_count: 3 });
+    await call('DELETE', '/collections/indexing');
   });
 
   it('refuses a snapshot of another minor version', async () => {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BackupError, ConfigError } from '@scholaria/backup-core';
-import { getFreePort, makeTempDir, startQdrantSimulator, type QdrantSimulator, type TempDir } from '@scholaria/backup-testkit';
+import { getFreePort, makeTempDir, signQdrantJwt, startQdrantSimulator, type QdrantSimulator, type TempDir } from '@scholaria/backup-testkit';
 import { createQdrantSource } from '../src/index.js';
 import { backupToDir, capturingLogger, fileExists, restoreFromDir } from './helpers/dir-context.js';
 import { aliasMap, clientFor, dropAll, readPoints, seed, seedNames } from './helpers/fixtures.js';
@@ -162,6 +162,68 @@ describe('Qdrant source against the simulator', () => {
     expect(sim.collections().map((c) => c.name)).toEqual([names.chunks, 'docs', 'docs_restored']);
   });
 
+  it('collectionSuffix restores every collection next to the live one; restoreAs entries win', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const docs = await readPoints(client, names.docs);
+    const chunks = await readPoints(client, names.chunks);
+    const backup = await backupToDir(source, tmp.path);
+    const res = await restoreFromDir(source, tmp.path, backup.component, {
+      options: { collectionSuffix: '_drill', restoreAs: { [names.chunks]: 'chunks_elsewhere' } },
+    });
+    expect(res.metadata).toMatchObject({ targets: { [names.docs]: `${names.docs}_drill`, [names.chunks]: 'chunks_elsewhere' } });
+    expect(await readPoints(client, `${names.docs}_drill`)).toEqual(docs);
+    expect(await readPoints(client, 'chunks_elsewhere')).toEqual(chunks);
+    // The live aliases stay where they were.
+    expect(await aliasMap(client)).toEqual({ [names.docsAlias]: names.docs, [names.chunksAlias]: names.chunks });
+    // targetCollections is the same map as restoreAs.
+    const again = await restoreFromDir(source, tmp.path, backup.component, {
+      dryRun: true,
+      options: { targetCollections: { [names.docs]: 'docs_t' }, collectionSuffix: '_drill' },
+    });
+    expect(again.metadata).toMatchObject({ targets: { [names.docs]: 'docs_t', [names.chunks]: `${names.chunks}_drill` } });
+    const clash = await expectBackupError(
+      restoreFromDir(source, tmp.path, backup.component, { options: { targetCollections: { [names.docs]: 'a' }, restoreAs: { [names.docs]: 'b' } } }),
+    );
+    expect(clash.message).toContain(`give "${names.docs}" two targets`);
+    const bad = await expectBackupError(restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '/x' } }));
+    expect(bad.code).toBe('USAGE');
+    expect(bad.message).toContain(`restore target "${names.chunks}/x"`);
+  });
+
+  it('refuses a restore target that is an alias before anything changes (Qdrant would overwrite the collection behind it)', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await client.upsert(names.docs, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0], title: [0, 1, 0] }, payload: { title: 'live' } }] });
+    const live = await readPoints(client, names.docs);
+    const uploadsBefore = sim.requests().filter((r) => r.path.endsWith('/snapshots/upload')).length;
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(
+        restoreFromDir(source, tmp.path, backup.component, { dryRun, options: { restoreAs: { [names.docs]: names.docsAlias }, collections: [names.docs] } }),
+      );
+      expect(error.code).toBe('USAGE');
+      expect(error.message).toContain(`restore target "${names.docsAlias}" (for "${names.docs}") is an alias of collection "${names.docs}"`);
+      expect(error.hint).toContain("aliasTargets: 'resolve'");
+    }
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload')).length).toBe(uploadsBefore);
+    expect(await readPoints(client, names.docs)).toEqual(live);
+  });
+
+  it("aliasTargets: 'resolve' restores into the collection behind the alias and says so in the plan", async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const before = await readPoints(client, names.docs);
+    const backup = await backupToDir(source, tmp.path);
+    await client.upsert(names.docs, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0], title: [0, 1, 0] }, payload: { title: 'live' } }] });
+    const res = await restoreFromDir(source, tmp.path, backup.component, {
+      options: { restoreAs: { [names.docs]: names.docsAlias }, collections: [names.docs], aliasTargets: 'resolve' },
+    });
+    expect(res.plan).toEqual(
+      expect.arrayContaining([expect.stringContaining(`replace collection "${names.docs}" (restore target "${names.docsAlias}" is an alias of "${names.docs}")`)]),
+    );
+    expect(res.metadata).toMatchObject({ targets: { [names.docs]: names.docs } });
+    expect(await readPoints(client, names.docs)).toEqual(before);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.chunks, names.docs]);
+  });
+
   it('restores under another name from the factory option (a function)', async () => {
     const backup = await backupToDir(createQdrantSource({ url: sim.url, apiKey: API_KEY }), tmp.path);
     const before = await readPoints(client, names.chunks);
@@ -230,8 +292,31 @@ describe('Qdrant source against the simulator', () => {
     const backup = await backupToDir(createQdrantSource({ url: sim.url, apiKey: 'ro-key-000', ...fast }), tmp.path);
     const error = backup.error as BackupError;
     expect(error.code).toBe('AUTH_FAILED');
-    expect(error.message).toMatch(/HTTP 403/);
-    expect(error.hint).toMatch(/read-only key/);
+    expect(error.message).toMatch(/HTTP 403: Forbidden: Global manage access is required/);
+    expect(error.message).toContain('needs global manage access and this key has read-only access');
+    expect(error.hint).toMatch(/read-write key \(service\.api_key\), not the read-only key/);
+  });
+
+  it('a collection-scoped JWT backs up its collection but cannot restore: refused before anything, naming the permission', async () => {
+    await sim.stop();
+    sim = await startQdrantSimulator({ apiKey: API_KEY, jwtRbac: true });
+    client = clientFor(sim.url, API_KEY);
+    await seed(client, names);
+    const token = signQdrantJwt(API_KEY, { access: [{ collection: names.docs, access: 'rw' }] });
+    const scoped = createQdrantSource({ url: sim.url, apiKey: token, collections: [names.docs], ...fast });
+    const backup = await backupToDir(scoped, tmp.path);
+    expect(backup.error).toBeUndefined();
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(restoreFromDir(scoped, tmp.path, backup.component, { dryRun, options: { collectionSuffix: '_copy' } }));
+      expect(error.code).toBe('AUTH_FAILED');
+      expect(error.message).toContain(`a Qdrant JWT with access to "${names.docs}" (rw) only; restoring a snapshot into Qdrant needs global manage access`);
+      expect(error.message).not.toContain(token);
+    }
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload'))).toEqual([]);
+    // The full key restores the same set.
+    const full = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    await restoreFromDir(full, tmp.path, backup.component, { options: { collectionSuffix: '_copy' } });
+    expect(await readPoints(client, `${names.docs}_copy`)).toHaveLength(25);
   });
 
   it('an unreachable server gives CONNECTION_FAILED after the retries', async () => {
@@ -309,6 +394,46 @@ describe('Qdrant source against the simulator', () => {
     expect(retries.map((l) => l.fields?.code)).toEqual(['SOURCE_FAILED', 'SOURCE_FAILED', 'CONNECTION_FAILED']);
   });
 
+  it('resumes a snapshot download cut midway with Range, and stores exactly the snapshot bytes', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], keepSnapshots: true, ...fast });
+    sim.failNext({ method: 'GET', path: /\/snapshots\/[^/]+\.snapshot$/, cutAfterBytes: 1000, count: 2 });
+    const logger = capturingLogger();
+    const backup = await backupToDir(source, tmp.path, { logger });
+    expect(backup.error).toBeUndefined();
+    const gets = sim.requests().filter((r) => r.method === 'GET' && /\/snapshots\/[^/]+\.snapshot$/.test(r.path));
+    expect(gets.map((r) => r.range)).toEqual([undefined, 'bytes=1000-', 'bytes=2000-']);
+    const [onServer] = sim.snapshots();
+    const [artifact] = backup.component.artifacts;
+    expect(artifact!.sha256).toBe(onServer!.checksum);
+    expect(artifact!.size).toBe(onServer!.size);
+    expect(logger.lines.some((l) => l.level === 'warn' && /broke after 1000 bytes; resuming/.test(l.message))).toBe(true);
+  });
+
+  it('a download that keeps breaking fails after the retries, storing nothing', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    sim.failNext({ method: 'GET', path: /\/snapshots\/[^/]+\.snapshot$/, cutAfterBytes: 500, count: 10 });
+    const backup = await backupToDir(source, tmp.path);
+    expect(BackupError.isInstance(backup.error)).toBe(true);
+    expect((backup.error as BackupError).code).toBe('CONNECTION_FAILED');
+    expect(await fileExists(join(tmp.path, 'qdrant', `${names.docs}.snapshot`))).toBe(false);
+    expect(sim.requests().filter((r) => r.method === 'GET' && /\.snapshot$/.test(r.path))).toHaveLength(3);
+  });
+
+  it('a snapshot Qdrant finished although its creation request failed (proxy timeout) is adopted, not created again', async () => {
+    const logger = capturingLogger();
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    sim.failNext({ method: 'POST', path: new RegExp(`^/collections/${names.docs}/snapshots$`), processAnyway: true, status: 504 });
+    const backup = await backupToDir(source, tmp.path, { logger });
+    expect(backup.error).toBeUndefined();
+    const creates = sim.requests().filter((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/snapshots`);
+    expect(creates.map((r) => r.status)).toEqual([504]);
+    expect(logger.lines.some((l) => l.level === 'warn' && /was finished by Qdrant; using it instead of creating another/.test(l.message))).toBe(true);
+    // The adopted snapshot is stored (its checksum is the one Qdrant reported) and then deleted.
+    const [artifact] = backup.component.artifacts;
+    expect(artifact!.metadata?.checksum).toBe(artifact!.sha256);
+    expect(sim.snapshots()).toEqual([]);
+  });
+
   it('gives up when the failures outlast the retries', async () => {
     const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, retries: 1, retryDelayMs: 5 });
     sim.failNext({ count: 5, status: 502, method: 'POST', path: /\/snapshots$/ });
@@ -384,6 +509,81 @@ describe('Qdrant source against the simulator', () => {
     const error = await expectBackupError(restoreFromDir(source, tmp.path, tampered));
     expect(error.code).toBe('RESTORE_FAILED');
     expect(error.message).toContain(`"${names.docs}" has 25 points, the backup recorded 26`);
+  });
+
+  it('deletes the uploaded snapshot Qdrant keeps after a restore, also when the check after it fails (qdrant#10207)', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    expect(sim.snapshots()).toEqual([]);
+    await restoreFromDir(source, tmp.path, backup.component);
+    expect(sim.snapshots()).toEqual([]);
+    const deletes = sim.requests().filter((r) => r.method === 'DELETE' && /\/snapshots\/[^/]+$/.test(r.path) && r.status === 200);
+    expect(deletes.map((r) => decodeURIComponent(r.path.split('/')[2]!)).sort()).toEqual(expect.arrayContaining([names.chunks, names.docs]));
+
+    const tampered = structuredClone(backup.component);
+    (tampered.metadata.collections as { name: string; pointsCount: number }[]).find((x) => x.name === names.docs)!.pointsCount = 26;
+    const error = await expectBackupError(restoreFromDir(source, tmp.path, tampered, { options: { collections: [names.docs] } }));
+    expect(error.code).toBe('RESTORE_FAILED');
+    expect(sim.snapshots()).toEqual([]);
+  });
+
+  it('refuses the whole restore before any upload when a live collection has another vectors config or shard number', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await client.deleteCollection(names.chunks);
+    await client.deleteCollection(names.docs);
+    await client.createCollection(names.docs, { vectors: { text: { size: 5, distance: 'Cosine' }, title: { size: 3, distance: 'Dot' } } });
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(restoreFromDir(source, tmp.path, backup.component, { dryRun }));
+      expect(error.code).toBe('RESTORE_FAILED');
+      expect(error.message).toContain(`collection "${names.docs}" on ${sim.url} has vectors text: 5-d Cosine, title: 3-d Dot, the backup recorded text: 4-d Cosine, title: 3-d Dot`);
+      expect(error.hint).toMatch(/restoreAs|collectionSuffix/);
+    }
+    // chunks (restored first, alphabetically) was not created: nothing changed.
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload'))).toEqual([]);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.docs]);
+
+    await client.deleteCollection(names.docs);
+    await client.createCollection(names.docs, { vectors: { text: { size: 4, distance: 'Cosine' }, title: { size: 3, distance: 'Dot' } }, shard_number: 3 });
+    const shards = await expectBackupError(restoreFromDir(source, tmp.path, backup.component));
+    expect(shards.message).toContain(`collection "${names.docs}" on ${sim.url} has 3 shards, the backup recorded 1`);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.docs]);
+
+    // A fresh target is fine.
+    const res = await restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '_new' } });
+    expect(res.plan).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^create collection "${names.docs}_new"`))]));
+  });
+
+  it('after an upload it waits while the collection is yellow and compares the exact count, not the estimate', async () => {
+    await sim.stop();
+    sim = await startQdrantSimulator({ apiKey: API_KEY, indexingReadsAfterRecovery: 3 });
+    client = clientFor(sim.url, API_KEY);
+    await seed(client, names);
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await dropAll(client, [names.docs, names.chunks]);
+    const res = await restoreFromDir(source, tmp.path, backup.component);
+    expect((res.metadata as { restored: { pointsCount: number }[] }).restored.map((r) => r.pointsCount).sort()).toEqual([15, 25]);
+    const reads = sim.requests().filter((r) => r.method === 'GET' && r.path === `/collections/${names.docs}`);
+    expect(reads.length).toBeGreaterThanOrEqual(4);
+    expect(sim.requests().some((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/points/count`)).toBe(true);
+  });
+
+  it('Qdrant before 1.8 reports no checksum and ignores one on upload: the backup and restore say so and do not send it', async () => {
+    await sim.stop();
+    sim = await startQdrantSimulator({ apiKey: API_KEY, version: '1.7.4' });
+    client = clientFor(sim.url, API_KEY);
+    await seed(client, names);
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    expect(backup.error).toBeUndefined();
+    expect(backup.result?.warnings).toEqual([expect.stringContaining(`Qdrant 1.7.4 did not report a checksum for the snapshot of "${names.docs}" (Qdrant reports one from 1.8 on)`)]);
+    const res = await restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '_old' } });
+    expect(res.warnings).toEqual([expect.stringContaining('Qdrant 1.7.4 does not verify an uploaded snapshot\'s checksum (from 1.8 on it does)')]);
+    const uploads = sim.requests().filter((r) => r.path.endsWith('/snapshots/upload'));
+    expect(uploads).toHaveLength(1);
+    expect(uploads[0]!.query.checksum).toBeUndefined();
+    expect(await readPoints(client, `${names.docs}_old`)).toHaveLength(25);
   });
 
   it('Qdrant enforces the recorded checksum on upload', async () => {

@@ -3,7 +3,8 @@
  * QDRANT_URL is set (e.g. QDRANT_URL=http://127.0.0.1:6333, plus QDRANT_API_KEY if the server
  * has one), because no Qdrant can be installed on the CI machines. `describe.runIf` is the
  * switch, not a forgotten skip. It works on collections named scholaria_backup_test_<random>_*
- * and deletes them afterwards; it never touches other collections.
+ * and deletes them afterwards; it never touches other collections. It covers issue 19 items 1-3
+ * (uploaded snapshots deleted, alias targets refused, incompatible live collections refused).
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ describe.runIf(url)('Qdrant source against a real Qdrant (QDRANT_URL)', () => {
   const prefix = `scholaria_backup_test_${randomBytes(4).toString('hex')}_`;
   const names = seedNames(prefix);
   const copy = `${prefix}docs_copy`;
+  const fresh = `${prefix}_fresh`;
   let tmp: TempDir;
   let client: ReturnType<typeof clientFor>;
   const source = () => createQdrantSource({ url: url!, ...(apiKey ? { apiKey } : {}), collections: [names.docs, names.chunks] });
@@ -29,7 +31,9 @@ describe.runIf(url)('Qdrant source against a real Qdrant (QDRANT_URL)', () => {
     await seed(client, names);
   });
   afterAll(async () => {
-    if (client) await dropAll(client, [names.docs, names.chunks, copy]).catch(() => undefined);
+    if (client) {
+      await dropAll(client, [names.docs, names.chunks, copy, `${names.docs}${fresh}`, `${names.chunks}${fresh}`]).catch(() => undefined);
+    }
     await tmp?.remove();
   });
 
@@ -68,5 +72,46 @@ describe.runIf(url)('Qdrant source against a real Qdrant (QDRANT_URL)', () => {
 
     const verified = await src.verify!({ component: backup.component, signal: new AbortController().signal, logger: console as never });
     expect(verified.mismatches).toEqual([]);
+
+    // Issue 19, item 1: Qdrant keeps every uploaded snapshot in snapshots/<collection>/; the
+    // restores above deleted theirs.
+    for (const c of [names.docs, names.chunks, copy]) expect(await client.listSnapshots(c)).toEqual([]);
+  });
+
+  it('refuses a restore target that is an alias (Qdrant would overwrite the collection behind it), changing nothing', async () => {
+    const src = source();
+    const backup = await backupToDir(src, tmp.path);
+    await client.upsert(names.docs, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0], title: [0, 1, 0] }, payload: { title: 'live edit' } }] });
+    const live = await readPoints(client, names.docs);
+    for (const dryRun of [true, false]) {
+      const error = await restoreFromDir(src, tmp.path, backup.component, {
+        dryRun,
+        options: { restoreAs: { [names.docs]: names.docsAlias }, collections: [names.docs] },
+      }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message?: string },
+      );
+      expect(error?.code).toBe('USAGE');
+      expect(error?.message).toContain(`is an alias of collection "${names.docs}"`);
+    }
+    expect(await readPoints(client, names.docs)).toEqual(live);
+    expect(await client.listSnapshots(names.docs)).toEqual([]);
+  });
+
+  it('refuses the whole restore before any upload when a live collection has another vectors config', async () => {
+    const src = source();
+    const backup = await backupToDir(src, tmp.path);
+    const target = `${names.chunks}${fresh}`;
+    // The chunks copy is restored first; the docs copy exists with another vector size.
+    await client.createCollection(`${names.docs}${fresh}`, { vectors: { text: { size: 5, distance: 'Cosine' }, title: { size: 3, distance: 'Dot' } } });
+    const error = await restoreFromDir(src, tmp.path, backup.component, { options: { collectionSuffix: fresh } }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(error?.code).toBe('RESTORE_FAILED');
+    expect(error?.message).toContain(`collection "${names.docs}${fresh}"`);
+    expect(error?.message).toContain('has vectors text: 5-d Cosine, title: 3-d Dot, the backup recorded text: 4-d Cosine, title: 3-d Dot');
+    const { collections } = await client.getCollections();
+    expect(collections.map((c) => c.name)).not.toContain(target);
   });
 });

@@ -13,3 +13,4 @@ export * from './s3-server.js';
 export * from './smtp-server.js';
 export * from './http-capture.js';
 export * from './qdrant-simulator.js';
+export { signQdrantJwt } from './qdrant-simulator/access.js';

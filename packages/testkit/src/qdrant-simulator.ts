@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
@@ -18,6 +18,7 @@ import { makeTempDir } from './temp-dir.js';
 import { registerCleanup } from './cleanup.js';
 import {
   QdrantSimError,
+  approximateCount,
   badRequest,
   collectionInfo,
   collectionNotFound,
@@ -39,19 +40,30 @@ import {
   type SimCollection,
   type VectorsConfig,
 } from './qdrant-simulator/state.js';
+import { accessDenied, accessFromJwt, canSeeCollection, routeAccess, type Access } from './qdrant-simulator/access.js';
 import { SIM_SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotFile } from './qdrant-simulator/snapshot-file.js';
 
 export interface QdrantSimulatorOptions {
   /** When set, every endpoint except `/`, `/healthz`, `/readyz`, `/livez` needs it in `api-key` (or `Authorization: Bearer`). */
   apiKey?: string;
-  /** A second key that may only read (Qdrant's `read_only_api_key`): writes answer 403. */
+  /** A second key that may only read (Qdrant's `read_only_api_key`): writes answer a JSON 403. */
   readOnlyApiKey?: string;
+  /**
+   * Qdrant's `service.jwt_rbac`: tokens signed HS256 with `apiKey` (see `signQdrantJwt`) are
+   * accepted with the rights of their `access` claim.
+   */
+  jwtRbac?: boolean;
   /** Version reported by `GET /` and written into snapshots. Default '1.13.2'. */
   version?: string;
   /** Flip one byte in the middle of every snapshot download (the reported checksum stays right). */
   corruptDownloads?: boolean;
   /** Report a cluster (`GET /cluster` status 'enabled') with this many peers; omitted: cluster disabled. */
   peers?: number;
+  /**
+   * How many `GET /collections/{name}` after a snapshot recovery still see the collection
+   * optimizing: status `yellow` and an approximate `points_count` that is off. Default 2.
+   */
+  indexingReadsAfterRecovery?: number;
 }
 
 export interface QdrantSimulatorPoint {
@@ -74,6 +86,8 @@ export interface QdrantSimulatorRequest {
   path: string;
   query: Record<string, string>;
   status?: number;
+  /** The `Range` header, when one was sent. */
+  range?: string;
 }
 
 export interface QdrantSimulatorFailure {
@@ -86,6 +100,18 @@ export interface QdrantSimulatorFailure {
   method?: string;
   /** Matches the request path (a string matches as a prefix). */
   path?: string | RegExp;
+  /**
+   * Only for snapshot downloads: send the status line, headers and this many body bytes, then
+   * destroy the socket (a transfer broken midway). `status` and `reset` are ignored.
+   */
+  cutAfterBytes?: number;
+  /**
+   * Qdrant still does the work and only the answer is lost, as behind a proxy whose timeout
+   * fires first: Qdrant runs the request in a spawned task that finishes even when the client
+   * is gone (src/actix/helpers.rs `time_or_accept`: `tokio::task::spawn`). The client gets
+   * `status` (default 504) once the request has been processed. Ignored with `reset`.
+   */
+  processAnyway?: boolean;
 }
 
 export interface QdrantSimulator {
@@ -138,15 +164,61 @@ function toJson(value: unknown): string {
   );
 }
 
+/** JSON with sorted keys and no null members: Qdrant compares the configs as structs. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined && o[k] !== null)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 function snapshotTimestamp(date: Date): { suffix: string; creationTime: string } {
   const iso = date.toISOString().slice(0, 19);
   return { suffix: iso.replace('T', '-').replace(/:/g, '-'), creationTime: iso };
+}
+
+/** Swallows an answer nobody receives (see `processAnyway`). */
+class ServerResponseSink {
+  headersSent = false;
+  statusCode = 200;
+  writeHead(status: number): this {
+    this.statusCode = status;
+    this.headersSent = true;
+    return this;
+  }
+  setHeader(): this {
+    return this;
+  }
+  write(_chunk: unknown, cb?: (e?: Error) => void): boolean {
+    cb?.();
+    return true;
+  }
+  end(): this {
+    return this;
+  }
+  destroy(): this {
+    return this;
+  }
+  on(): this {
+    return this;
+  }
+  once(): this {
+    return this;
+  }
 }
 
 export async function startQdrantSimulator(options: QdrantSimulatorOptions = {}): Promise<QdrantSimulator> {
   const version = options.version ?? '1.13.2';
   const apiKey = options.apiKey;
   const readOnlyApiKey = options.readOnlyApiKey;
+  const indexingReadsAfterRecovery = options.indexingReadsAfterRecovery ?? 2;
+  const jwtRbac = options.jwtRbac ?? false;
   let corruptDownloads = options.corruptDownloads ?? false;
   const peerIds: bigint[] = Array.from({ length: Math.max(1, options.peers ?? 1) }, () => randomU64());
   const peerId = peerIds[0] as bigint;
@@ -168,8 +240,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   };
   const ok = (res: ServerResponse, started: bigint, result: unknown) =>
     send(res, 200, { result, status: 'ok', time: Number(process.hrtime.bigint() - started) / 1e9 });
+  // src/actix/helpers.rs `accepted_response` with lib/api/src/rest/models.rs `ApiResponse`
+  // (`result` is skip_serializing_if none): a 202 has no `result` member at all.
   const accepted = (res: ServerResponse, started: bigint) =>
-    send(res, 202, { result: null, status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
+    send(res, 202, { status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
   const fail = (res: ServerResponse, started: bigint, error: QdrantSimError) =>
     send(res, error.httpStatus, { status: { error: error.message }, time: Number(process.hrtime.bigint() - started) / 1e9 });
   const text = (res: ServerResponse, httpStatus: number, body: string) => {
@@ -233,9 +307,20 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     return record;
   }
 
-  const describe = (s: SnapshotRecord) => ({ name: s.name, creation_time: s.creationTime, size: s.size, checksum: s.checksum });
+  // SnapshotDescription.checksum and the upload's `checksum` parameter exist from Qdrant 1.8.0
+  // (qdrant/qdrant#2840, #3381); an older server omits the first and ignores the second.
+  const hasChecksums = (() => {
+    const [major = 0, minor = 0] = version.split('.').map(Number);
+    return major > 1 || (major === 1 && minor >= 8);
+  })();
+  const describe = (s: SnapshotRecord) => ({
+    name: s.name,
+    creation_time: s.creationTime,
+    size: s.size,
+    ...(hasChecksums ? { checksum: s.checksum } : {}),
+  });
 
-  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number }> {
+  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number; filename: string }> {
     let bb: busboy.Busboy;
     try {
       bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16 } });
@@ -243,14 +328,16 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       req.resume();
       throw badRequest(`Content type error: ${(error as Error).message}`);
     }
-    let upload: { path: string; checksum: string; size: number } | undefined;
+    let upload: { path: string; checksum: string; size: number; filename: string } | undefined;
     const writes: Promise<void>[] = [];
-    bb.on('file', (field, file) => {
+    bb.on('file', (field, file, info) => {
       if (field !== 'snapshot' || upload) {
         file.resume();
         return;
       }
-      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0 };
+      // snapshot_api.rs: only the last path component of the file name is kept, a UUID without one.
+      const filename = info.filename ? basename(info.filename.replace(/\\/g, '/')) : randomUUID();
+      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0, filename: filename || randomUUID() };
       upload = entry;
       const hash = createHash('sha256');
       const counter = new Transform({
@@ -279,7 +366,17 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     return upload;
   }
 
-  async function recover(name: string, uploadPath: string, priority: Priority): Promise<true> {
+  /**
+   * Follows lib/storage/src/content_manager/snapshots/recover.rs `_do_recover_from_snapshot`:
+   * the name in the path is resolved through the aliases (toc/mod.rs `resolve_name`: an alias
+   * wins over a collection of the same name), a missing collection is created from the
+   * snapshot's config, and an existing one must have the snapshot's vectors config and shard
+   * number ("Snapshot is not compatible with existing collection"). The priority only decides
+   * between this node and *other active replicas*; the simulator is a single node holding every
+   * replica, so every priority activates the snapshot's data (recover.rs: "If this is the only
+   * replica, we can activate it").
+   */
+  async function recover(name: string, uploadPath: string, _priority: Priority): Promise<true> {
     let content;
     try {
       content = await readSnapshotFile(uploadPath);
@@ -291,19 +388,29 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         `Snapshot of Qdrant ${content.meta.qdrantVersion} is not compatible with Qdrant ${version}: snapshots restore only into the same minor version`,
       );
     }
-    const existing = collections.get(name);
-    if (aliases.has(name)) throw wrongInput(`Alias with name \`${name}\` already exists`);
-    const fromSnapshot = (): SimCollection => ({
-      name,
-      config: structuredClone(content.meta.config),
-      points: new Map(content.points.map((p) => [String(p.id), structuredClone(p)])),
-    });
-    if (priority === 'replica') {
-      // Qdrant prefers the data already on the node: a new collection stays empty.
-      if (!existing) collections.set(name, { ...fromSnapshot(), points: new Map() });
-    } else {
-      collections.set(name, fromSnapshot());
+    const realName = aliases.get(name) ?? name;
+    const existing = collections.get(realName);
+    if (existing) {
+      const live = existing.config.params;
+      const snap = content.meta.config.params;
+      if (canonicalJson(live.vectors) !== canonicalJson(snap.vectors)) {
+        throw wrongInput(
+          `Snapshot is not compatible with existing collection: Collection vectors: ${JSON.stringify(live.vectors)} Snapshot Vectors: ${JSON.stringify(snap.vectors)}`,
+        );
+      }
+      if (live.shard_number !== snap.shard_number) {
+        throw wrongInput(
+          `Snapshot is not compatible with existing collection: Collection shard number: ${live.shard_number} Snapshot shard number: ${snap.shard_number}`,
+        );
+      }
     }
+    collections.set(realName, {
+      name: realName,
+      config: existing ? existing.config : structuredClone(content.meta.config),
+      points: new Map(content.points.map((p) => [String(p.id), structuredClone(p)])),
+      // A recovered collection is optimized (indexed) afterwards: yellow for a while.
+      indexingReads: indexingReadsAfterRecovery,
+    });
     return true;
   }
 
@@ -388,20 +495,23 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     };
   }
 
-  function authorize(req: IncomingMessage, path: string, readOnly: boolean): { status: number; message: string } | undefined {
-    if (!apiKey || AUTH_WHITELIST.has(path)) return undefined;
+  /** src/common/auth/mod.rs `validate_request`: the key's access, or a plain-text 401 (src/actix/auth.rs). */
+  function authenticate(req: IncomingMessage, path: string): Access | { status: number; message: string } {
+    if (!apiKey || AUTH_WHITELIST.has(path)) return { global: 'm' };
     const header = req.headers['api-key'];
     const bearer = req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : undefined;
     const key = (Array.isArray(header) ? header[0] : header) ?? bearer;
     if (!key) return { status: 401, message: 'Must provide an API key or an Authorization bearer token' };
-    if (key === apiKey) return undefined;
-    if (readOnlyApiKey && key === readOnlyApiKey) {
-      return readOnly ? undefined : { status: 403, message: 'Forbidden: Write access is forbidden with a read-only API key' };
+    if (key === apiKey) return { global: 'm' };
+    if (readOnlyApiKey && key === readOnlyApiKey) return { global: 'r' };
+    if (jwtRbac) {
+      const access = accessFromJwt(key, apiKey);
+      if (access) return access;
     }
     return { status: 401, message: 'Invalid API key or JWT' };
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse, started: bigint, url: URL, parts: string[]): Promise<void> {
+  async function route(req: IncomingMessage, res: ServerResponse, started: bigint, url: URL, parts: string[], access: Access): Promise<void> {
     const method = req.method ?? 'GET';
     const q = url.searchParams;
     const [first, name, sub, subName, action] = parts;
@@ -415,13 +525,22 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     if (first === 'cluster' && parts.length === 1 && method === 'GET') return ok(res, started, clusterStatus());
     if (first === 'aliases' && parts.length === 1 && method === 'GET') {
       return ok(res, started, {
-        aliases: [...aliases.entries()].sort().map(([alias_name, collection_name]) => ({ alias_name, collection_name })),
+        aliases: [...aliases.entries()]
+          .filter(([, collection]) => canSeeCollection(access, collection))
+          .sort()
+          .map(([alias_name, collection_name]) => ({ alias_name, collection_name })),
       });
     }
     if (first !== 'collections') throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
 
     if (parts.length === 1 && method === 'GET') {
-      return ok(res, started, { collections: [...collections.keys()].sort().map((n) => ({ name: n })) });
+      // toc.all_collections(access): a collection-scoped token lists only its collections.
+      return ok(res, started, {
+        collections: [...collections.keys()]
+          .filter((n) => canSeeCollection(access, n))
+          .sort()
+          .map((n) => ({ name: n })),
+      });
     }
     // GET /collections/aliases is not an endpoint: Qdrant reads it as the collection "aliases".
     if (name === 'aliases' && parts.length === 2 && method === 'POST') {
@@ -459,8 +578,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       }
       if (parts.length === 4 && subName === 'scroll' && method === 'POST') return ok(res, started, scroll(c, await readJson(req)));
       if (parts.length === 4 && subName === 'count' && method === 'POST') {
-        await readJson(req);
-        return ok(res, started, { count: c.points.size });
+        // CountRequest.exact defaults to true (Qdrant's OpenAPI); false gives the estimate.
+        const body = await readJson(req);
+        const exact = !(isObject(body) && body.exact === false);
+        return ok(res, started, { count: exact ? c.points.size : approximateCount(c) });
       }
     }
     if (sub === 'snapshots') {
@@ -484,7 +605,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         const c = getCollection(name);
         const record = snapshots.get(c.name)?.get(subName);
         if (!record) throw notFound(`Snapshot file \`${subName}\` does not exist!`);
-        if (method === 'GET') return await download(res, record);
+        if (method === 'GET') return await download(req, res, record, url.pathname);
         if (method === 'DELETE') {
           const wait = boolParam(q, 'wait', true);
           snapshots.get(c.name)?.delete(subName);
@@ -496,36 +617,83 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
   }
 
-  async function download(res: ServerResponse, record: SnapshotRecord): Promise<void> {
-    res.writeHead(200, {
+  /**
+   * A local snapshot file is served by actix-files `NamedFile` (lib/collection/src/common/
+   * snapshot_stream.rs `SnapshotStream::LocalFS`): `Accept-Ranges: bytes`, an ETag and
+   * Last-Modified, `Range: bytes=N-[M]` answered 206 with `Content-Range`, an unsatisfiable
+   * range 416, and `If-Range` that no longer matches the full file with 200.
+   */
+  async function download(req: IncomingMessage, res: ServerResponse, record: SnapshotRecord, path: string): Promise<void> {
+    const etag = `"${record.checksum.slice(0, 16)}-${record.size.toString(16)}"`;
+    const lastModified = new Date(`${record.creationTime}Z`).toUTCString();
+    let start = 0;
+    let end = record.size - 1;
+    let partial = false;
+    const range = typeof req.headers.range === 'string' ? /^bytes=(\d+)-(\d*)$/.exec(req.headers.range.trim()) : null;
+    const ifRange = req.headers['if-range'];
+    const rangeValid = ifRange === undefined || ifRange === etag || ifRange === lastModified;
+    if (range && rangeValid) {
+      start = Number(range[1]);
+      end = range[2] ? Math.min(Number(range[2]), record.size - 1) : record.size - 1;
+      if (start >= record.size || start > end) {
+        res.writeHead(416, { 'content-range': `bytes */${record.size}`, 'content-length': 0 });
+        res.end();
+        return;
+      }
+      partial = true;
+    }
+    const headers: Record<string, string | number> = {
       'content-type': 'application/octet-stream',
-      'content-length': record.size,
+      'content-length': end - start + 1,
       'content-disposition': `attachment; filename="${record.name}"`,
-    });
+      'accept-ranges': 'bytes',
+      etag,
+      'last-modified': lastModified,
+      ...(partial ? { 'content-range': `bytes ${start}-${end}/${record.size}` } : {}),
+    };
+    res.writeHead(partial ? 206 : 200, headers);
     const flipAt = corruptDownloads ? Math.floor(record.size / 2) : -1;
-    let offset = 0;
-    const corrupt = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        if (flipAt >= offset && flipAt < offset + chunk.length) {
-          const copy = Buffer.from(chunk);
-          copy[flipAt - offset] = (copy[flipAt - offset] ?? 0) ^ 0xff;
-          chunk = copy;
-        }
-        offset += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    await pipeline(createReadStream(record.path), corrupt, res);
+    let offset = start;
+    const cut = failures.find(
+      (f) =>
+        f.remaining > 0 &&
+        f.cutAfterBytes !== undefined &&
+        (!f.method || f.method.toUpperCase() === 'GET') &&
+        (f.path === undefined || (typeof f.path === 'string' ? path.startsWith(f.path) : f.path.test(path))),
+    );
+    if (cut) cut.remaining -= 1;
+    let sent = 0;
+    const write = (chunk: Buffer) => new Promise<void>((resolve, reject) => res.write(chunk, (e) => (e ? reject(e) : resolve())));
+    for await (const raw of createReadStream(record.path, { start, end, highWaterMark: 16 * 1024 })) {
+      let chunk = raw as Buffer;
+      if (flipAt >= offset && flipAt < offset + chunk.length) {
+        chunk = Buffer.from(chunk);
+        chunk[flipAt - offset] = (chunk[flipAt - offset] ?? 0) ^ 0xff;
+      }
+      offset += chunk.length;
+      if (cut && sent + chunk.length >= (cut.cutAfterBytes as number)) {
+        // Flush what fits, then break the connection midway.
+        await write(chunk.subarray(0, (cut.cutAfterBytes as number) - sent));
+        res.socket?.destroy();
+        return;
+      }
+      sent += chunk.length;
+      if (res.destroyed) return;
+      await write(chunk);
+    }
+    res.end();
   }
 
   async function handleUpload(req: IncomingMessage, res: ServerResponse, started: bigint, name: string, q: URLSearchParams): Promise<void> {
     validateCollectionName(name);
-    const priorityParam = q.get('priority') ?? 'replica';
+    // Qdrant's default priority is `snapshot` (lib/collection/src/operations/snapshot_ops.rs,
+    // `#[default] Snapshot` on SnapshotPriority).
+    const priorityParam = q.get('priority') ?? 'snapshot';
     if (!(PRIORITIES as readonly string[]).includes(priorityParam)) {
       req.resume();
       throw badRequest(`Query deserialize error: unknown variant \`${priorityParam}\`, expected one of \`no_sync\`, \`snapshot\`, \`replica\``);
     }
-    const checksum = q.get('checksum');
+    const checksum = hasChecksums ? q.get('checksum') : null;
     if (checksum !== null && !/^[0-9a-fA-F]{64}$/.test(checksum)) {
       req.resume();
       throw badRequest('Validation error in query parameters: checksum: must be a SHA256 hash (64 hex characters)');
@@ -533,14 +701,18 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const wait = boolParam(q, 'wait', true);
     const upload = await receiveUpload(req);
     const work = async () => {
-      try {
-        if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
-          throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
-        }
-        return await recover(name, upload.path, priorityParam as Priority);
-      } finally {
+      if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
+        // The multipart temp file is dropped: nothing stays on the server.
         await rm(upload.path, { force: true });
+        throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
       }
+      // src/actix/api/snapshot_api.rs `do_save_uploaded_snapshot`: the upload is moved into
+      // snapshots/<collection name as in the path>/<uploaded file name> and recovered from
+      // there as a persistent local file (snapshots/download.rs `MaybeTempPath::Persistent`):
+      // Qdrant keeps it, after a successful recovery and after a failed one
+      // (qdrant/qdrant#10207). A file of the same name is replaced.
+      const kept = keepUploadedFile(name, upload);
+      return await recover(name, kept.path, priorityParam as Priority);
     };
     if (!wait) {
       void work().catch(() => undefined);
@@ -549,11 +721,32 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     return ok(res, started, await work());
   }
 
+  function keepUploadedFile(pathName: string, upload: { path: string; checksum: string; size: number; filename: string }): SnapshotRecord {
+    const record: SnapshotRecord = {
+      name: upload.filename,
+      path: upload.path,
+      size: upload.size,
+      checksum: upload.checksum,
+      creationTime: new Date().toISOString().slice(0, 19),
+    };
+    const forCollection = snapshots.get(pathName) ?? new Map<string, SnapshotRecord>();
+    const previous = forCollection.get(record.name);
+    if (previous) void rm(previous.path, { force: true });
+    forCollection.set(record.name, record);
+    snapshots.set(pathName, forCollection);
+    return record;
+  }
+
   const server = createServer((req, res) => {
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const parts = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
-    const entry: QdrantSimulatorRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams) };
+    const entry: QdrantSimulatorRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      ...(typeof req.headers.range === 'string' ? { range: req.headers.range } : {}),
+    };
     requestLog.push(entry);
     res.on('finish', () => {
       entry.status = res.statusCode;
@@ -562,6 +755,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const injected = failures.find(
       (f) =>
         f.remaining > 0 &&
+        f.cutAfterBytes === undefined &&
         (!f.method || f.method.toUpperCase() === entry.method) &&
         (f.path === undefined || (typeof f.path === 'string' ? url.pathname.startsWith(f.path) : f.path.test(url.pathname))),
     );
@@ -571,19 +765,37 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         req.socket.destroy();
         return;
       }
+      if (injected.processAnyway) {
+        // The work happens; the answer the client sees is the proxy's.
+        const sink = new ServerResponseSink();
+        const access = authenticate(req, url.pathname);
+        if (!('status' in access)) {
+          route(req, sink as unknown as ServerResponse, started, url, parts, access).catch(() => undefined).finally(() => {
+            text(res, injected.status ?? 504, 'upstream request timeout');
+          });
+          return;
+        }
+      }
       req.resume();
       req.on('end', () => fail(res, started, new QdrantSimError(injected.status ?? 503, 'Service internal error: simulated failure')));
       return;
     }
 
-    const isReadOnly = req.method === 'GET' || (req.method === 'POST' && /\/points\/(scroll|count|search)$/.test(url.pathname));
-    const denied = authorize(req, url.pathname, isReadOnly);
-    if (denied) {
+    const access = authenticate(req, url.pathname);
+    if ('status' in access) {
       req.resume();
-      text(res, denied.status, denied.message);
+      text(res, access.status, access.message);
       return;
     }
-    route(req, res, started, url, parts).catch((error: unknown) => {
+    const forbidden = accessDenied(access, routeAccess(entry.method, parts));
+    if (forbidden) {
+      // Checked before the body is read (snapshot_api.rs: ActixAccessManage comes before the
+      // MultipartForm extractor, GHSA-3v92-w72v-j994).
+      req.resume();
+      fail(res, started, new QdrantSimError(403, `Forbidden: ${forbidden}`));
+      return;
+    }
+    route(req, res, started, url, parts, access).catch((error: unknown) => {
       if (res.headersSent) {
         res.destroy();
         return;

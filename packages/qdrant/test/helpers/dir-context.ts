@@ -54,7 +54,11 @@ function artifactWriter(path: string, onDone: (size: number, sha256: string) => 
   const open = () =>
     (opening ??= mkdir(dirname(path), { recursive: true }).then(() => {
       if (destroyed) throw new Error('artifact writer destroyed');
-      return createWriteStream(tmp, { mode: 0o600 });
+      const file = createWriteStream(tmp, { mode: 0o600 });
+      // A write still in flight when destroy() closes the file fails with ERR_STREAM_DESTROYED:
+      // expected then, and never an uncaught 'error' event.
+      file.on('error', () => undefined);
+      return file;
     }));
   const closeFile = (f: File) =>
     new Promise<void>((resolve) => {
@@ -67,7 +71,7 @@ function artifactWriter(path: string, onDone: (size: number, sha256: string) => 
       hash.update(chunk);
       size += chunk.length;
       open().then(
-        (f) => (f.write(chunk) ? cb() : f.once('drain', () => cb())),
+        (f) => f.write(chunk, (e) => cb(e ?? undefined)),
         (e: Error) => cb(e),
       );
     },
