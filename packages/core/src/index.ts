@@ -18,6 +18,7 @@ export * from './config/env-descriptor.js';
 export * from './config/env-values.js';
 export * from './config/engine-env.js';
 export * from './config/load-env.js';
+export * from './config/env-docs.js';
 export * from './engine/defaults.js';
 export * from './config/define-config.js';
 export * from './codecs/gzip-codec.js';
