@@ -38,3 +38,4 @@ export * from './util/time-zone.js';
 export * from './util/version.js';
 export { sleep } from './util/abort.js';
 export * from './util/storage-keys.js';
+export { openProducerArtifact, type ProducerArtifact } from './pipeline/producer-artifact.js';

@@ -79,7 +79,7 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
     const limit = pLimit(ctx.concurrency);
     const outcomes = await Promise.all(
       sources.map((source) =>
-        limit(() => backupComponent(ctx, source, setId, tier, retainUntil, live, markStorageFailed, controller.signal, options)),
+        limit(() => backupComponent({ ctx, source, setId, tier, retainUntil, live, markStorageFailed, signal: controller.signal, options })),
       ),
     );
 
@@ -213,17 +213,24 @@ async function cleanupLeftovers(ctx: EngineContext, storages: Storage[], setId: 
   }
 }
 
-async function backupComponent(
-  ctx: EngineContext,
-  source: BackupSource,
-  setId: string,
-  tier: string,
-  retainUntil: Date | undefined,
-  live: Set<Storage>,
-  markStorageFailed: (storage: Storage, error: unknown) => void,
-  parentSignal: AbortSignal,
-  options: BackupOptions,
-): Promise<{ outcome: ComponentOutcome; manifest: ComponentManifest }> {
+/** Everything one component's backup needs from its run. */
+interface ComponentRun {
+  ctx: EngineContext;
+  source: BackupSource;
+  setId: string;
+  tier: string;
+  /** Object Lock date for this set's objects, when the tier's retention gives one. */
+  retainUntil: Date | undefined;
+  /** The storages still taking this set; a failing one is removed through `markStorageFailed`. */
+  live: Set<Storage>;
+  markStorageFailed: (storage: Storage, error: unknown) => void;
+  /** The run's signal; the component links its own to it. */
+  signal: AbortSignal;
+  options: BackupOptions;
+}
+
+async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentOutcome; manifest: ComponentManifest }> {
+  const { ctx, source, setId, tier, retainUntil, live, markStorageFailed, signal: parentSignal, options } = run;
   const started = ctx.clock();
   const t0 = Date.now();
   const controller = linkSignal(parentSignal);
