@@ -1,16 +1,18 @@
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { makeTempDir, sourceConformance, storageConformance, type TempDir } from '@scholaria/backup-testkit';
+// The testkit's public contract (its servers and simulators are private to this repository).
+import { sourceConformance, storageConformance } from '@scholaria/backup-testkit/conformance';
 import { createFilesSource, createFlatStorage } from '../src/index.js';
 
-let work: TempDir;
+const work = { path: '' };
 beforeAll(async () => {
-  work = await makeTempDir('third-party-adapter-');
+  work.path = await mkdtemp(join(tmpdir(), 'third-party-adapter-'));
 });
 afterAll(async () => {
-  await work?.remove();
+  if (work.path) await rm(work.path, { recursive: true, force: true });
 });
 
 let n = 0;
