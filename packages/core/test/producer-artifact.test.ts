@@ -44,9 +44,11 @@ describe('openProducerArtifact: the pipeline fast path for a producing program',
     expect(opened[0]!.options!.compression).toBeUndefined();
     expect(opened[0]!.options!.precompressed!.codec).toBe(codec);
     const producer = spawn('sh', ['-c', "yes 'row 0123456789' | head -c 200000"], { stdio: ['ignore', encoder!.input, 'inherit'] });
+    // Listen before anything can finish: a 'close' that already happened never fires again.
+    const producerClosed = new Promise((r) => producer.once('close', r));
     encoder!.releaseInput();
     await pipeline(encoder!.output, sink);
-    await new Promise((r) => producer.once('close', r));
+    await producerClosed;
     expect(opened[0]!.options!.precompressed!.rawSize()).toBe(200_000);
     expect(Buffer.concat(opened[0]!.bytes).subarray(0, 4).toString('hex')).toBe('28b52ffd');
   });
