@@ -12,6 +12,14 @@ const onSignal = (name: NodeJS.Signals) => {
   }
   process.exit(1);
 };
+// `scholaria-backup audit --json | head` closes stdout early: end quietly, no EPIPE stack trace.
+// (The command's work is done by the time its output is written.)
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw error;
+  });
+}
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 

@@ -69,6 +69,39 @@ function printError(out: Output, error: unknown, options: { json: boolean; debug
   }
 }
 
+/** The subcommands of `scheduler`, which people type without the group. */
+const SCHEDULER_SUBCOMMANDS = new Set(['status', 'run']);
+
+/**
+ * A usage error in one line, a suggestion and where the help is: not the whole help text,
+ * which buries the line that matters. With --json, `{ ok: false, error }` on stdout as well.
+ */
+function printUsageError(out: Output, message: string, argv: string[], code: string): void {
+  const json = argv.includes('--json');
+  const words = argv.filter((a) => !a.startsWith('-'));
+  let suggestion: string | undefined;
+  if (code === 'commander.unknownCommand' && words[0] && SCHEDULER_SUBCOMMANDS.has(words[0])) {
+    suggestion = `did you mean \`scholaria-backup scheduler ${words[0]}\`?`;
+  }
+  // commander's own suggestion: "(Did you mean backup?)" at the end of the message.
+  const didYouMean = /\s*\(Did you mean (.+)\?\)$/.exec(message);
+  let text = message;
+  if (didYouMean) {
+    text = message.slice(0, didYouMean.index);
+    suggestion ??= `did you mean \`${didYouMean[1]}\`?`;
+  }
+  const sub = code === 'commander.unknownCommand' ? undefined : words.find((w) => KNOWN_COMMANDS.has(w));
+  const helpHint = `run \`scholaria-backup${sub ? ` ${sub === 'status' || sub === 'run' ? `scheduler ${sub}` : sub}` : ''} --help\` for the usage`;
+  if (json) {
+    out.document({ ok: false, error: { code: 'USAGE', message: text, hint: suggestion ? `${suggestion} (${helpHint})` : helpHint } });
+  }
+  out.note(`error: ${text}`);
+  if (suggestion) out.note(`hint: ${suggestion}`);
+  out.note(`hint: ${helpHint}`);
+}
+
+const KNOWN_COMMANDS = new Set(['backup', 'restore', 'list', 'show', 'verify', 'prune', 'unlock', 'health-check', 'audit']);
+
 /**
  * Runs `scholaria-backup` with the given arguments (without `node` and the script) and
  * returns the exit code. `io` defaults to the process; tests pass their own streams.
@@ -79,6 +112,7 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
   const signal = io.signal ?? new AbortController().signal;
   let exitCode: number = EXIT.OK;
   let globals: GlobalOptions = {};
+  let usageMessage: string | undefined;
 
   const program = new Command('scholaria-backup');
   program
@@ -91,9 +125,12 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      outputError: (s, write) => write(s),
+      // Usage errors are printed by the catch below: one line, a suggestion, the --help hint.
+      outputError: (s) => {
+        usageMessage = s.trim().replace(/^error: /, '');
+      },
     })
-    .showHelpAfterError(true)
+    .showSuggestionAfterError(true)
     .exitOverride()
     .addHelpText('after', EXIT_HELP);
 
@@ -213,7 +250,7 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.OK;
       // A command group without its subcommand (`scheduler`) shows its help as an error.
       if (error.code === 'commander.help') return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-      // commander printed the message and the usage already.
+      printUsageError(out, usageMessage ?? error.message.replace(/^error: /, ''), argv, error.code);
       return EXIT.USAGE;
     }
     printError(out, error, { json: Boolean(globals.json), debug: Boolean(globals.debug) });

@@ -325,24 +325,24 @@ describe('a component that fails', () => {
 });
 
 describe('bad input: clear message, the right exit code, nothing written', () => {
-  it('unknown command: exit 2 with the usage', async () => {
+  it('unknown command: exit 2 with the --help hint', async () => {
     const before = setDirs();
     const r = await cli(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown command 'frobnicate'");
-    expect(r.stderr).toContain('Usage: scholaria-backup');
+    expect(r.stderr).toContain('hint: run `scholaria-backup --help` for the usage');
     const group = await cli(['scheduler']);
     expect(group.code).toBe(2);
     expect(group.stderr).toContain('Usage: scholaria-backup scheduler');
     expect(setDirs()).toEqual(before);
   });
 
-  it('unknown flag: exit 2 with the usage, no backup taken', async () => {
+  it('unknown flag: exit 2 with the --help hint, no backup taken', async () => {
     const before = setDirs();
     const r = await cli(['backup', '--frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown option '--frobnicate'");
-    expect(r.stderr).toContain('Usage: scholaria-backup backup');
+    expect(r.stderr).toContain('hint: run `scholaria-backup backup --help` for the usage');
     expect(setDirs()).toEqual(before);
   });
 

@@ -108,5 +108,5 @@ export async function backupCommand(ctx: CommandContext, options: BackupCommandO
       return result.status === 'complete' ? EXIT.FAILURE : backupExitCode(result);
     }
     return backupExitCode(result);
-  });
+  }, { storageRoot: 'create' });
 }

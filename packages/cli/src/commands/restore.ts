@@ -79,8 +79,16 @@ export async function restoreCommand(ctx: CommandContext, ref: string, options: 
   }
   return await withRuntime(ctx, 'restore', async ({ rt }) => {
     const { out } = ctx;
-    const manifest = await rt.engine.readManifest(ref);
+    const manifest = await rt.engine.readManifest(ref, options.component.length > 0 ? { components: options.component } : {});
     const components = chooseComponents(rt, manifest, options.component);
+    if (ref === 'latest' && options.component.length > 0 && !ctx.json) {
+      // Say which set "latest" became, and why newer ones were passed over.
+      const newer = (await rt.engine.list()).filter((s) => s.time.getTime() > new Date(manifest.startedAt).getTime() && s.id !== manifest.id);
+      out.note(
+        `latest with ${options.component.join(', ')}: ${manifest.id}, the newest set in which ${options.component.join(' and ')} ${options.component.length > 1 ? 'were' : 'was'} backed up successfully` +
+          (newer.length > 0 ? ` (passed over, newer but without it: ${newer.map((s) => `${s.id} [${s.components.map((c) => c.name).join(', ') || 'no components'}]`).join(', ')})` : ''),
+      );
+    }
     const wantsPgOptions = options.mode !== undefined || options.targetDatabase !== undefined;
     if (wantsPgOptions && !components.includes('postgres')) {
       throw new BackupError('USAGE', '--mode and --target-database apply to the postgres component, which this restore does not include', {

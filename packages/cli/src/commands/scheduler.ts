@@ -132,7 +132,7 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
       jobLog?.close();
       serviceLog.close();
     }
-  });
+  }, { storageRoot: 'create' });
 }
 
 export function statusJson(status: SchedulerStatus, running: RunningJob[]) {

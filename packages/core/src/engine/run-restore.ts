@@ -49,7 +49,7 @@ function pickComponents(ctx: EngineContext, setId: string, manifestComponents: C
 export async function runRestore(ctx: EngineContext, options: RestoreOptions): Promise<RestoreResult> {
   const t0 = Date.now();
   const dryRun = options.dryRun ?? false;
-  const { storage, entry } = await resolveSet(ctx, options.ref);
+  const { storage, entry } = await resolveSet(ctx, options.ref, options.components ? { components: options.components } : {});
   const manifest = entry.manifest;
   const setId = manifest.id;
   const { chosen, skipped } = pickComponents(ctx, setId, manifest.components, options.components);

@@ -196,8 +196,11 @@ export interface BackupEngine {
   verify(options: VerifyOptions): Promise<VerifyResult>;
   prune(options?: { dryRun?: boolean }): Promise<PruneResult>;
   health(options?: { signal?: AbortSignal }): Promise<HealthReport>;
-  /** Reads the manifest of one set ('latest' allowed). */
-  readManifest(ref: string): Promise<Manifest>;
+  /**
+   * Reads the manifest of one set ('latest' allowed; with `components`, 'latest' is the newest
+   * set in which each of them was backed up successfully).
+   */
+  readManifest(ref: string, options?: { components?: readonly string[] }): Promise<Manifest>;
   /** Verifies the audit log hash chain on the first storage. */
   verifyAudit(): Promise<import('../audit/audit-log.js').AuditVerifyResult>;
   readonly options: Readonly<BackupEngineOptions>;

@@ -1,0 +1,173 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir, startPostgres, startRedis, type PostgresServer, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
+import { assertBuilt, baseEnv, BIN, parseJson, runBin, type RunResult } from './helpers.js';
+
+// Issue 18: the recovery path as an operator walks it during an outage. The built binary,
+// configured through the environment, against PostgreSQL 15 and Redis with passwords.
+
+let pg: PostgresServer;
+let redis: RedisServer;
+let work: TempDir;
+let backupDir: string;
+let logDir: string;
+const outputs: RunResult[] = [];
+
+const env = (extra: Record<string, string | undefined> = {}) => ({
+  BACKUP_DIR: backupDir,
+  BACKUP_LOG_DIR: logDir,
+  DATABASE_URL: pg.url('scholaria'),
+  REDIS_URL: redis.url(),
+  BACKUP_TIMEZONE: 'Asia/Seoul',
+  BACKUP_MIN_FREE_DISK: '1MiB',
+  ...extra,
+});
+
+async function cli(args: string[], extra: Record<string, string | undefined> = {}, input?: string): Promise<RunResult> {
+  const result = await runBin(args, { env: env(extra), ...(input !== undefined ? { input } : {}) });
+  outputs.push(result);
+  return result;
+}
+
+/** Runs the binary with its stdout closed by the reader at once (`... | true`). */
+function runWithClosedStdout(args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: baseEnv(env()), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+  });
+}
+
+const topicCount = async () => Number((await pg.query<{ n: string }>('scholaria', 'select count(*)::text as n from topics'))[0]!.n);
+
+let fullSet = '';
+let redisSet = '';
+
+beforeAll(async () => {
+  assertBuilt();
+  work = await makeTempDir('scholaria-cli-operator-');
+  backupDir = join(work.path, 'backup');
+  logDir = join(work.path, 'logs');
+  [pg, redis] = await Promise.all([startPostgres(), startRedis({ password: 'Redis-Pw-4417' })]);
+  await pg.createDatabase('scholaria');
+  await pg.query('scholaria', "create table topics (id serial primary key, name text not null); insert into topics (name) select 'topic ' || g from generate_series(1, 200) g");
+  await redis.command('SET', 'session:alice', 'token-a');
+});
+
+afterAll(async () => {
+  await Promise.allSettled([pg?.stop(), redis?.stop()]);
+  await work?.remove();
+});
+
+describe('2. a storage root that does not exist is an error, not "no backups yet"', () => {
+  it('list, restore latest, verify and health-check exit 2 naming the path; none creates it', async () => {
+    for (const args of [['list'], ['restore', 'latest', '--dry-run'], ['verify'], ['health-check'], ['prune', '--dry-run'], ['scheduler', 'status']]) {
+      const r = await cli(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`the backup folder ${backupDir} does not exist: is the volume mounted?`);
+      expect(r.stderr).not.toContain('Run a backup first');
+      expect(existsSync(backupDir)).toBe(false);
+    }
+    const json = await cli(['list', '--json']);
+    expect(json.code).toBe(2);
+    expect(parseJson<{ ok: boolean; error: { code: string; message: string } }>(json.stdout)).toMatchObject({ ok: false, error: { message: expect.stringContaining(backupDir) } });
+  });
+
+  it('backup creates the folder and says so', async () => {
+    const r = await cli(['backup', '--tier', 'daily', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`created the backup folder ${backupDir}`);
+    fullSet = parseJson<{ setId: string }>(r.stdout).setId;
+    expect(existsSync(join(backupDir, fullSet, 'manifest.json'))).toBe(true);
+    // The folder exists now: list works and shows the set.
+    const list = await cli(['list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(fullSet);
+  });
+});
+
+describe('1. latest with --component is the newest set that holds those components', () => {
+  it('restore --component postgres latest after a redis-only backup restores the newest set with postgres', async () => {
+    const r = await cli(['backup', '--component', 'redis', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    redisSet = parseJson<{ setId: string }>(r.stdout).setId;
+    expect(redisSet).not.toBe(fullSet);
+
+    await pg.query('scholaria', 'delete from topics where id > 50');
+    expect(await topicCount()).toBe(50);
+    const restore = await cli(['restore', '--component', 'postgres', 'latest', '--yes', '--mode', 'in-place']);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.stderr).toContain(`latest with postgres: ${fullSet}`);
+    expect(restore.stderr).toContain(redisSet);
+    expect(await topicCount()).toBe(200);
+
+    // Without --component, latest is still the newest complete set (the redis-only one).
+    const dry = await cli(['restore', 'latest', '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(parseJson<{ setId: string }>(dry.stdout).setId).toBe(redisSet);
+  });
+
+  it('a component no set holds: exit 2 saying so', async () => {
+    const r = await cli(['restore', '--component', 'qdrant', 'latest', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no backup set holds a successful qdrant backup');
+  });
+});
+
+describe('5. a closed stdout ends the command quietly', () => {
+  it('prune --dry-run --json and audit --json into a closed pipe: no EPIPE stack trace', async () => {
+    for (const args of [['prune', '--dry-run', '--json'], ['audit', '--json'], ['list', '--json']]) {
+      const r = await runWithClosedStdout(args);
+      expect(r.stderr, args.join(' ')).not.toMatch(/EPIPE|Error:|at .*\(.*\.js:\d+/);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+  });
+});
+
+describe('8. usage errors: one line, a suggestion, JSON with --json', () => {
+  it('a typo prints the suggestion and the --help hint, not the whole help', async () => {
+    const r = await cli(['bakup']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: unknown command 'bakup'");
+    expect(r.stderr).toContain('hint: did you mean `backup`?');
+    expect(r.stderr).toContain('hint: run `scholaria-backup --help` for the usage');
+    expect(r.stderr).not.toContain('Usage:');
+    expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(3);
+  });
+
+  it('`status` suggests `scheduler status`', async () => {
+    const r = await cli(['status']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('did you mean `scholaria-backup scheduler status`?');
+  });
+
+  it('--json covers usage errors: { ok: false, error } on stdout', async () => {
+    const r = await cli(['list', '--json', '--frobnicate']);
+    expect(r.code).toBe(2);
+    const doc = parseJson<{ ok: boolean; error: { code: string; message: string; hint: string } }>(r.stdout);
+    expect(doc.ok).toBe(false);
+    expect(doc.error.code).toBe('USAGE');
+    expect(doc.error.message).toContain("unknown option '--frobnicate'");
+    expect(doc.error.hint).toContain('scholaria-backup list --help');
+    const tier = await cli(['backup', '--tier', 'hourly', '--json']);
+    expect(tier.code).toBe(2);
+    expect(parseJson<{ ok: boolean; error: { message: string } }>(tier.stdout).error.message).toContain('hourly');
+  });
+});
+
+describe('no secret in any output', () => {
+  it('no run above printed the PostgreSQL or Redis password', () => {
+    for (const r of outputs) {
+      expect(r.stdout + r.stderr).not.toContain(pg.password);
+      expect(r.stdout + r.stderr).not.toContain('Redis-Pw-4417');
+    }
+  });
+});
+
+void mkdirSync;
+void readdirSync;
