@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, startPostgres, startRedis, type PostgresServer, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
@@ -160,6 +160,52 @@ describe('8. usage errors: one line, a suggestion, JSON with --json', () => {
   });
 });
 
+describe('3. a fresh install is not all warnings', () => {
+  it('before the scheduler ever ran: every tier pending, health-check OK (exit 0), the non-superuser note shown once as a fact', async () => {
+    const fresh = join(work.path, 'fresh-backup');
+    mkdirSync(fresh);
+    await pg.query('postgres', "create role app_user login password 'App-Pw-9921'");
+    await pg.query('postgres', 'grant connect on database scholaria to app_user');
+    await pg.query('scholaria', 'grant select on all tables in schema public to app_user');
+    const appUrl = pg.url('scholaria').replace(/\/\/[^@]*@/, '//app_user:App-Pw-9921@');
+    const status = await cli(['scheduler', 'status', '--json'], { BACKUP_DIR: fresh });
+    expect(status.code, status.stderr).toBe(0);
+    const doc = parseJson<{ tiers: { tier: string; missed: boolean; pending: boolean }[] }>(status.stdout);
+    expect(doc.tiers.map((t) => [t.tier, t.missed, t.pending])).toEqual([
+      ['daily', false, true],
+      ['weekly', false, true],
+      ['monthly', false, true],
+    ]);
+    const text = await cli(['scheduler', 'status'], { BACKUP_DIR: fresh });
+    expect(text.stdout).not.toContain('MISSED');
+    expect(text.stdout).toContain('pending');
+
+    const health = await cli(['health-check', '--json'], { BACKUP_DIR: fresh, DATABASE_URL: appUrl });
+    expect(health.code, health.stdout + health.stderr).toBe(0);
+    const report = parseJson<{ status: string; checks: { name: string; status: string; message: string }[] }>(health.stdout);
+    expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
+    const pgCheck = report.checks.find((c) => c.name === 'source postgres')!;
+    expect(pgCheck.message).toContain('cannot read role passwords');
+    expect(pgCheck.message).toContain('superuser');
+    // health-check created nothing in the empty folder.
+    expect(readdirSync(fresh).filter((f) => !f.startsWith('.'))).toEqual([]);
+    expect(existsSync(join(fresh, '.scholaria-backup', 'scheduler'))).toBe(false);
+  });
+
+  it('once the service has been running, a slot that left no set is MISSED (exit 3)', async () => {
+    const old = join(work.path, 'old-service');
+    mkdirSync(join(old, '.scholaria-backup', 'scheduler'), { recursive: true });
+    writeFileSync(join(old, '.scholaria-backup', 'scheduler', 'service.json'), JSON.stringify({ firstStartedAt: '2020-01-01T00:00:00.000Z' }));
+    const status = await cli(['scheduler', 'status', '--json'], { BACKUP_DIR: old });
+    expect(status.code).toBe(3);
+    const doc = parseJson<{ tiers: { tier: string; missed: boolean; pending: boolean }[] }>(status.stdout);
+    expect(doc.tiers.every((t) => t.missed && !t.pending)).toBe(true);
+    const health = await cli(['health-check'], { BACKUP_DIR: old });
+    expect(health.code).toBe(3);
+    expect(health.stdout).toMatch(/WARN\s+schedule daily/);
+  });
+});
+
 describe('no secret in any output', () => {
   it('no run above printed the PostgreSQL or Redis password', () => {
     for (const r of outputs) {
@@ -168,6 +214,3 @@ describe('no secret in any output', () => {
     }
   });
 });
-
-void mkdirSync;
-void readdirSync;

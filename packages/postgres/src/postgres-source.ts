@@ -67,6 +67,7 @@ export function createPostgresSource(options: PostgresSourceOptions): BackupSour
       const details: Record<string, unknown> = {};
       const problems: string[] = [];
       const warnings: string[] = [];
+      const notes: string[] = [];
       const describe = (error: unknown) =>
         BackupError.isInstance(error) ? `${error.message}${error.hint ? ` (${error.hint})` : ''}` : String(error);
       let serverMajor: number | undefined;
@@ -78,7 +79,8 @@ export function createPostgresSource(options: PostgresSourceOptions): BackupSour
         details.serverVersion = facts.serverVersion;
         details.canReadRolePasswords = facts.canReadAuthid;
         if (!facts.canReadAuthid && resolved.globals !== 'off') {
-          warnings.push('the user cannot read role passwords: roles will be saved with --no-role-passwords');
+          // Normal for an application user: a fact for the operator, not a warning on every check.
+          notes.push('this user cannot read role passwords, so roles are saved without them (connect as a superuser to keep them)');
         }
         for (const db of dbs.slice(1)) {
           const s = await rt.connector.connect(db);
@@ -101,7 +103,7 @@ export function createPostgresSource(options: PostgresSourceOptions): BackupSour
           (tool === 'pg_dumpall' && resolved.globals === 'auto' ? warnings : problems).push(describe(error));
         }
       }
-      return { ok: problems.length === 0, details, problems, warnings };
+      return { ok: problems.length === 0, details, problems, warnings, ...(notes.length > 0 ? { notes } : {}) };
     },
 
     verify: (ctx: SourceVerifyContext): Promise<SourceVerifyResult> =>

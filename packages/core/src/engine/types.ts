@@ -195,7 +195,11 @@ export interface BackupEngine {
   list(options?: { includeIncomplete?: boolean }): Promise<BackupSetSummary[]>;
   verify(options: VerifyOptions): Promise<VerifyResult>;
   prune(options?: { dryRun?: boolean }): Promise<PruneResult>;
-  health(options?: { signal?: AbortSignal }): Promise<HealthReport>;
+  /**
+   * Storage, recent set per tier, sources. `pendingTiers`: tiers whose first scheduled run has
+   * not come yet (see the scheduler's `pending`): no set of theirs is fine, not a warning.
+   */
+  health(options?: { signal?: AbortSignal; pendingTiers?: readonly string[] }): Promise<HealthReport>;
   /**
    * Reads the manifest of one set ('latest' allowed; with `components`, 'latest' is the newest
    * set in which each of them was backed up successfully).

@@ -90,6 +90,8 @@ export interface SourceCheckResult {
   /** Problems with what to do about each; empty when ok. */
   problems?: string[];
   warnings?: string[];
+  /** Facts worth knowing that need no action now (shown with an ok status, not a warning). */
+  notes?: string[];
 }
 
 export interface SourceVerifyContext {
