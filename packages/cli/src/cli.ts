@@ -41,6 +41,11 @@ function port(value: string): number {
   return Number(value);
 }
 
+function dbIndex(value: string): number {
+  if (!/^\d{1,7}$/.test(value)) throw new InvalidArgumentError('expected a Redis database index such as 0 or 5');
+  return Number(value);
+}
+
 function positiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number >= 1');
   return Number(value);
@@ -166,15 +171,25 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
     .addOption(new Option('--mode <mode>', 'PostgreSQL restore mode (default swap)').choices(RESTORE_MODES))
     .option('--target-database <name>', 'PostgreSQL: restore into this new database (implies --mode new-database)')
-    .action(async (ref: string, opts: { component: string[]; dryRun?: boolean; yes?: boolean; mode?: string; targetDatabase?: string }, command: Command) => {
-      exitCode = await restoreCommand(context(command), ref, {
-        component: opts.component,
-        dryRun: Boolean(opts.dryRun),
-        yes: Boolean(opts.yes),
-        ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
-        ...(opts.targetDatabase !== undefined ? { targetDatabase: opts.targetDatabase } : {}),
-      });
-    });
+    .option('--target-redis-url <url>', 'Redis: restore into this server instead of REDIS_URL (redis://:PASSWORD@host:port[/db]), beside the live data')
+    .option('--target-redis-db <n>', 'Redis: restore the dump\'s database (the one holding keys) into this database index', dbIndex)
+    .action(
+      async (
+        ref: string,
+        opts: { component: string[]; dryRun?: boolean; yes?: boolean; mode?: string; targetDatabase?: string; targetRedisUrl?: string; targetRedisDb?: number },
+        command: Command,
+      ) => {
+        exitCode = await restoreCommand(context(command), ref, {
+          component: opts.component,
+          dryRun: Boolean(opts.dryRun),
+          yes: Boolean(opts.yes),
+          ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+          ...(opts.targetDatabase !== undefined ? { targetDatabase: opts.targetDatabase } : {}),
+          ...(opts.targetRedisUrl !== undefined ? { targetRedisUrl: opts.targetRedisUrl } : {}),
+          ...(opts.targetRedisDb !== undefined ? { targetRedisDb: opts.targetRedisDb } : {}),
+        });
+      },
+    );
 
   program
     .command('list')

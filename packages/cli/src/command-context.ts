@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { BackupError, type Logger, type Storage } from '@scholaria/backup-core';
+import { BackupError, createRedactor, type Logger, type Storage } from '@scholaria/backup-core';
 import type { CliIo, Output } from './cli-io.js';
 import { createRuntime, type CliRuntime } from './runtime.js';
 import { consoleLogger, openRunLog, type RunLogFile } from './run-log.js';
 import { compactDate } from './format.js';
+import { withCliWording } from './cli-wording.js';
 
 export interface CommandContext {
   io: CliIo;
@@ -104,10 +105,16 @@ export async function withRuntime(
   ctx: CommandContext,
   logName: string | undefined,
   run: (scope: RunScope) => Promise<number>,
-  options: { storageRoot?: StorageRootPolicy } = {},
+  options: { storageRoot?: StorageRootPolicy; extraSecrets?: string[] } = {},
 ): Promise<number> {
   const rt = await createRuntime(ctx.io, ctx.configPath !== undefined ? { configPath: ctx.configPath } : {});
-  ctx.out.setRedactor(rt.redact);
+  if (options.extraSecrets?.length) {
+    // Secrets given on the command line (a restore target's URL) are masked like configured ones.
+    const configured = rt.redact;
+    const extra = createRedactor(options.extraSecrets);
+    rt.redact = (text) => extra(configured(text));
+  }
+  ctx.out.setRedactor(withCliWording(rt.redact, rt.origin));
   try {
     checkStorageRoots(rt.storages, rt.origin, options.storageRoot ?? 'must-exist', (root) =>
       ctx.out.note(`note: created the backup folder ${root} (it did not exist)`),

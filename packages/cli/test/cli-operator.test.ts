@@ -206,11 +206,70 @@ describe('3. a fresh install is not all warnings', () => {
   });
 });
 
+describe('7 and 10. hints name what a command-line user can change', () => {
+  it('a swap restore by a user without CREATEDB: the dry run says so and names both ways out as flags', async () => {
+    const appUrl = pg.url('scholaria').replace(/\/\/[^@]*@/, '//app_user:App-Pw-9921@');
+    const r = await cli(['restore', 'latest', '--component', 'postgres', '--dry-run'], { DATABASE_URL: appUrl });
+    expect(r.code).toBe(1);
+    const all = r.stdout + r.stderr;
+    expect(all).toContain('CREATEDB');
+    expect(all).toContain('`--mode in-place`');
+    expect(all).not.toContain('mode "in-place"');
+    expect(all).not.toContain('App-Pw-9921');
+  });
+
+  it('PG_DUMP_PATH and PG_BIN_DIR problems name the variables, not the library options', async () => {
+    const dump = await cli(['backup', '--component', 'postgres'], { PG_DUMP_PATH: '/nonexistent/pg_dump' });
+    expect(dump.code).toBe(1);
+    expect(dump.stdout + dump.stderr).toContain('PG_DUMP_PATH');
+    expect(dump.stdout + dump.stderr).not.toMatch(/pgDumpPath|binDir/);
+    const bin = await cli(['backup', '--component', 'postgres'], { PG_BIN_DIR: join(work.path, 'no-such-bin') });
+    expect(bin.code).toBe(1);
+    expect(bin.stdout + bin.stderr).toContain('PG_BIN_DIR');
+    expect(bin.stdout + bin.stderr).not.toMatch(/pgDumpPath|pgRestorePath|binDir/);
+  });
+});
+
+describe('restore targets for Redis, like --target-database', () => {
+  let other: RedisServer;
+  beforeAll(async () => {
+    other = await startRedis({ password: 'Other-Redis-Pw-77' });
+  });
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  it('--target-redis-db restores into another database index of the same server, the live one untouched', async () => {
+    await redis.command('SET', 'session:alice', 'live-value');
+    const r = await cli(['restore', fullSet, '--component', 'redis', '--target-redis-db', '5', '--yes']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(String(await redis.command('GET', 'session:alice'))).toBe('live-value');
+    // A script can SELECT for itself: read database 5 without a session.
+    const inDb5 = await redis.command('EVAL', "redis.call('SELECT', '5'); return redis.call('GET', KEYS[1])", '1', 'session:alice');
+    expect(String(inDb5)).toBe('token-a');
+  });
+
+  it('--target-redis-url restores into another server; its password is never printed', async () => {
+    const r = await cli(['restore', fullSet, '--component', 'redis', '--target-redis-url', other.url(), '--yes']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(String(await other.command('GET', 'session:alice'))).toBe('token-a');
+    expect(String(await redis.command('GET', 'session:alice'))).toBe('live-value');
+    expect(r.stdout + r.stderr).not.toContain('Other-Redis-Pw-77');
+  });
+
+  it('the redis flags without the redis component: exit 2', async () => {
+    const r = await cli(['restore', fullSet, '--component', 'postgres', '--target-redis-db', '5', '--dry-run']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('apply to the redis component');
+  });
+});
+
 describe('no secret in any output', () => {
   it('no run above printed the PostgreSQL or Redis password', () => {
     for (const r of outputs) {
       expect(r.stdout + r.stderr).not.toContain(pg.password);
       expect(r.stdout + r.stderr).not.toContain('Redis-Pw-4417');
+      expect(r.stdout + r.stderr).not.toContain('App-Pw-9921');
     }
   });
 });

@@ -13,6 +13,20 @@ export interface RestoreCommandOptions {
   yes: boolean;
   mode?: string;
   targetDatabase?: string;
+  /** Redis: another server (and database, by its path) to restore into. */
+  targetRedisUrl?: string;
+  /** Redis: the database index to restore into. */
+  targetRedisDb?: number;
+}
+
+function urlSecrets(url: string | undefined): string[] {
+  if (!url) return [];
+  try {
+    const parsed = new URL(url);
+    return [url, decodeURIComponent(parsed.password), parsed.password].filter((s) => s !== '');
+  } catch {
+    return [url];
+  }
 }
 
 export function restoreJson(result: RestoreResult) {
@@ -95,6 +109,30 @@ export async function restoreCommand(ctx: CommandContext, ref: string, options: 
         hint: 'Add --component postgres, or leave these options out.',
       });
     }
+    const wantsRedisOptions = options.targetRedisUrl !== undefined || options.targetRedisDb !== undefined;
+    if (wantsRedisOptions && !components.includes('redis')) {
+      throw new BackupError('USAGE', '--target-redis-url and --target-redis-db apply to the redis component, which this restore does not include', {
+        hint: 'Add --component redis, or leave these options out.',
+      });
+    }
+    if (options.targetRedisUrl !== undefined && !/^rediss?:\/\//.test(options.targetRedisUrl)) {
+      throw new BackupError('USAGE', '--target-redis-url must be a redis:// or rediss:// URL', {
+        hint: 'For example --target-redis-url redis://:PASSWORD@127.0.0.1:6380/0',
+      });
+    }
+    const componentOptions: Record<string, Record<string, unknown>> = {};
+    if (wantsPgOptions) {
+      componentOptions.postgres = {
+        ...(options.mode ? { mode: options.mode } : {}),
+        ...(options.targetDatabase ? { targetDatabase: options.targetDatabase, ...(options.mode ? {} : { mode: 'new-database' }) } : {}),
+      };
+    }
+    if (wantsRedisOptions) {
+      componentOptions.redis = {
+        ...(options.targetRedisUrl !== undefined ? { targetUrl: options.targetRedisUrl } : {}),
+        ...(options.targetRedisDb !== undefined ? { targetDb: options.targetRedisDb } : {}),
+      };
+    }
     const plan = `restore ${manifest.id} (${manifest.tier}, started ${formatTime(manifest.startedAt, rt.timeZone)}): ${components.join(', ') || 'nothing'}`;
     if (!options.dryRun) {
       if (!options.yes) {
@@ -125,16 +163,7 @@ export async function restoreCommand(ctx: CommandContext, ref: string, options: 
         dryRun: options.dryRun,
         signal: ctx.signal,
         onProgress: (e) => progress.onProgress(e),
-        ...(wantsPgOptions
-          ? {
-              componentOptions: {
-                postgres: {
-                  ...(options.mode ? { mode: options.mode } : {}),
-                  ...(options.targetDatabase ? { targetDatabase: options.targetDatabase, ...(options.mode ? {} : { mode: 'new-database' }) } : {}),
-                },
-              },
-            }
-          : {}),
+        ...(Object.keys(componentOptions).length > 0 ? { componentOptions } : {}),
       });
     } finally {
       progress.stop();
@@ -159,5 +188,5 @@ export async function restoreCommand(ctx: CommandContext, ref: string, options: 
       if (firstError?.hint) out.note(`hint: ${firstError.hint}`);
     }
     return result.status === 'ok' ? EXIT.OK : EXIT.FAILURE;
-  });
+  }, { extraSecrets: urlSecrets(options.targetRedisUrl) });
 }
