@@ -7,6 +7,8 @@ import { errorJson } from './format.js';
 import { backupCommand } from './commands/backup.js';
 import { restoreCommand } from './commands/restore.js';
 import { listCommand } from './commands/list.js';
+import { showCommand } from './commands/show.js';
+import { unlockCommand } from './commands/unlock.js';
 import { verifyCommand } from './commands/verify.js';
 import { pruneCommand } from './commands/prune.js';
 import { healthCheckCommand } from './commands/health-check.js';
@@ -195,8 +197,24 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .command('list')
     .description('list the backup sets on the storage, newest first')
     .option('--all', 'include incomplete sets (no manifest: failed or running backups)')
-    .action(async (opts: { all?: boolean }, command: Command) => {
-      exitCode = await listCommand(context(command), { all: Boolean(opts.all) });
+    .option('--tier <tier>', 'only sets of this tier (daily, weekly, monthly, manual)')
+    .option('--component <name>', 'only sets holding a successful backup of this component (repeatable, or a comma list)', collect, [])
+    .option('--last <n>', 'only the newest N sets (after the other filters)', positiveInt)
+    .action(async (opts: { all?: boolean; tier?: string; component: string[]; last?: number }, command: Command) => {
+      exitCode = await listCommand(context(command), {
+        all: Boolean(opts.all),
+        component: opts.component,
+        ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+        ...(opts.last !== undefined ? { last: opts.last } : {}),
+      });
+    });
+
+  program
+    .command('show')
+    .description('one set in detail: components, artifacts, sizes, codecs, row/key/point counts, versions')
+    .argument('<set>', '"latest" or a set id')
+    .action(async (ref: string, _opts: unknown, command: Command) => {
+      exitCode = await showCommand(context(command), ref);
     });
 
   program
@@ -212,8 +230,35 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .command('prune')
     .description('delete sets the retention policy no longer keeps (never the last good one) and leftovers of failed runs')
     .option('--dry-run', 'show what would be deleted and why; delete nothing')
-    .action(async (opts: { dryRun?: boolean }, command: Command) => {
-      exitCode = await pruneCommand(context(command), { dryRun: Boolean(opts.dryRun) });
+    .option('--keep-last <n>', 'ad-hoc policy: keep the N newest sets', positiveInt)
+    .option('--keep-daily <n>', 'ad-hoc policy: keep the newest set of each of the N newest days with sets', positiveInt)
+    .option('--keep-weekly <n>', 'ad-hoc policy: the same per ISO week', positiveInt)
+    .option('--keep-monthly <n>', 'ad-hoc policy: the same per month', positiveInt)
+    .option('--keep-yearly <n>', 'ad-hoc policy: the same per year', positiveInt)
+    .option('--keep-within <duration>', 'ad-hoc policy: keep every set newer than the newest minus this (7d, 2w, 1y2m)')
+    .action(
+      async (
+        opts: { dryRun?: boolean; keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepYearly?: number; keepWithin?: string },
+        command: Command,
+      ) => {
+        const policy = {
+          ...(opts.keepLast !== undefined ? { last: opts.keepLast } : {}),
+          ...(opts.keepDaily !== undefined ? { daily: opts.keepDaily } : {}),
+          ...(opts.keepWeekly !== undefined ? { weekly: opts.keepWeekly } : {}),
+          ...(opts.keepMonthly !== undefined ? { monthly: opts.keepMonthly } : {}),
+          ...(opts.keepYearly !== undefined ? { yearly: opts.keepYearly } : {}),
+          ...(opts.keepWithin !== undefined ? { within: opts.keepWithin } : {}),
+        };
+        exitCode = await pruneCommand(context(command), { dryRun: Boolean(opts.dryRun), ...(Object.keys(policy).length > 0 ? { policy } : {}) });
+      },
+    );
+
+  program
+    .command('unlock')
+    .description('remove the run lock of a killed run (shows its owner, asks first) instead of waiting for it to expire')
+    .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
+    .action(async (opts: { yes?: boolean }, command: Command) => {
+      exitCode = await unlockCommand(context(command), { yes: Boolean(opts.yes) });
     });
 
   program

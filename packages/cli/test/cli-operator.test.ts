@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, startPostgres, startRedis, type PostgresServer, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
-import { assertBuilt, baseEnv, BIN, parseJson, runBin, type RunResult } from './helpers.js';
+import { assertBuilt, baseEnv, BIN, PACKAGES, parseJson, runBin, type RunResult } from './helpers.js';
 
 // Issue 18: the recovery path as an operator walks it during an outage. The built binary,
 // configured through the environment, against PostgreSQL 15 and Redis with passwords.
@@ -261,6 +261,112 @@ describe('restore targets for Redis, like --target-database', () => {
     const r = await cli(['restore', fullSet, '--component', 'postgres', '--target-redis-db', '5', '--dry-run']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('apply to the redis component');
+  });
+});
+
+describe('show, list filters, ad-hoc prune', () => {
+  it('show <set> prints components, artifacts, sizes, codecs, counts and versions; --json too', async () => {
+    const r = await cli(['show', fullSet]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`set ${fullSet}`);
+    expect(r.stdout).toMatch(/postgres\s+ok\s+.*server 15\.\d+, pg_dump 15\.\d+.*scholaria: 1 table, 200 rows/);
+    expect(r.stdout).toMatch(/redis\s+ok\s+.*1 key \(db0: 1\)/);
+    expect(r.stdout).toMatch(/postgres\/scholaria\.dump\.zst\s+\S+ \S+\s+\S+ \S+\s+zstd/);
+    const json = await cli(['show', 'latest', '--json']);
+    const doc = parseJson<{ id: string; components: { name: string; counts: Record<string, unknown>; versions: Record<string, string>; artifacts: { sha256: string; codecs: string[] }[] }[] }>(json.stdout);
+    expect(doc.id).toBe(redisSet);
+    expect(doc.components.map((c) => c.name)).toEqual(['redis']);
+    expect(doc.components[0]!.counts).toMatchObject({ keys: 1, keysPerDatabase: { 0: 1 } });
+    expect(doc.components[0]!.versions.server).toMatch(/^\d+\.\d+/);
+    expect(doc.components[0]!.artifacts[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const missing = await cli(['show', 'scholaria_backup_20990101_000000']);
+    expect(missing.code).toBe(2);
+  });
+
+  it('list --tier, --component and --last N filter the sets', async () => {
+    const daily = parseJson<{ id: string }[]>((await cli(['list', '--tier', 'daily', '--json'])).stdout).map((s) => s.id);
+    expect(daily).toEqual([fullSet]);
+    const withPg = parseJson<{ id: string }[]>((await cli(['list', '--component', 'postgres', '--json'])).stdout).map((s) => s.id);
+    expect(withPg).toContain(fullSet);
+    expect(withPg).not.toContain(redisSet);
+    const last = parseJson<{ id: string }[]>((await cli(['list', '--last', '1', '--json'])).stdout).map((s) => s.id);
+    expect(last).toEqual([redisSet]);
+    const none = await cli(['list', '--tier', 'monthly']);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain('no backup sets match');
+  });
+
+  it('prune --keep-last 1 --dry-run plans from the command-line policy and deletes nothing', async () => {
+    const before = readdirSync(backupDir).sort();
+    const r = await cli(['prune', '--keep-last', '1', '--dry-run', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = parseJson<{ dryRun: boolean; keep: { id: string; reasons: string[] }[]; remove: { id: string }[] }>(r.stdout);
+    expect(plan.dryRun).toBe(true);
+    expect(plan.keep.map((k) => k.id)).toContain(redisSet);
+    expect(plan.remove.map((k) => k.id)).toContain(fullSet);
+    expect(readdirSync(backupDir).sort()).toEqual(before);
+    // Without the flags, the configured tier policies keep both.
+    const configured = parseJson<{ remove: { id: string }[] }>((await cli(['prune', '--dry-run', '--json'])).stdout);
+    expect(configured.remove.map((k) => k.id)).not.toContain(fullSet);
+    const bad = await cli(['prune', '--keep-daily', 'seven', '--dry-run']);
+    expect(bad.code).toBe(2);
+  });
+});
+
+describe('9. one time zone where a person reads; unlock for a stale lock', () => {
+  const lockDir = () => join(backupDir, '.scholaria-backup', 'locks');
+  it('a lock from another host blocks with its times in the configured zone; unlock shows the owner and removes it after confirmation', async () => {
+    mkdirSync(lockDir(), { recursive: true });
+    const now = new Date();
+    const lock = { id: '000001700000000-abcdefabcdef', action: 'backup', host: 'db-host-2', pid: 4242, actor: 'root@db-host-2', createdAt: now.toISOString(), heartbeatAt: now.toISOString(), ttlMs: 600_000, acquired: true };
+    writeFileSync(join(lockDir(), `${lock.id}.json`), JSON.stringify(lock));
+    const blocked = await cli(['backup', '--component', 'redis']);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stdout + blocked.stderr).toContain('pid 4242 on db-host-2');
+    expect(blocked.stdout + blocked.stderr).toMatch(/since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+09:00/);
+    expect(blocked.stdout + blocked.stderr).not.toContain(now.toISOString());
+    expect(blocked.stdout + blocked.stderr).toContain('scholaria-backup unlock');
+
+    const refused = await cli(['unlock']);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toContain('backup on fs:');
+    expect(refused.stdout).toContain('by root@db-host-2 (pid 4242 on db-host-2)');
+    expect(refused.stderr).toContain('--yes');
+    expect(existsSync(join(lockDir(), `${lock.id}.json`))).toBe(true);
+
+    const done = await cli(['unlock', '--yes']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain('removed 1 lock(s)');
+    expect(existsSync(join(lockDir(), `${lock.id}.json`))).toBe(false);
+    const none = await cli(['unlock']);
+    expect(none.stdout).toContain('no locks');
+  });
+
+  it('the database kept by a swap restore is named in the configured zone, like set ids', async () => {
+    const r = await cli(['restore', fullSet, '--component', 'postgres', '--yes']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const names = (await pg.query<{ datname: string }>('postgres', "select datname from pg_database where datname like 'scholaria_before_%'")).map((x) => x.datname);
+    expect(names.length).toBeGreaterThan(0);
+    const stamp = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/.exec(names.sort().at(-1)!)!;
+    const asSeoul = Date.parse(`${stamp[1]}-${stamp[2]}-${stamp[3]}T${stamp[4]}:${stamp[5]}:${stamp[6]}+09:00`);
+    expect(Math.abs(Date.now() - asSeoul)).toBeLessThan(10 * 60_000);
+  });
+});
+
+describe('the scholaria-backup binary on PATH after the set-up', () => {
+  it('`pnpm exec scholaria-backup` works from the repository root', async () => {
+    const root = join(PACKAGES, '..');
+    const r = await new Promise<RunResult>((resolve, reject) => {
+      const child = spawn('pnpm', ['exec', 'scholaria-backup', '--version'], { cwd: root, env: baseEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { PruneResult } from '@scholaria/backup-core';
+import type { PruneResult, RetentionPolicy } from '@scholaria/backup-core';
 import type { Output } from '../cli-io.js';
 import { EXIT } from '../exit-codes.js';
 import { withRuntime, type CommandContext } from '../command-context.js';
@@ -28,9 +28,12 @@ export function printPrune(out: Output, result: PruneResult, _timeZone: string):
   for (const f of result.failed) out.line(`could not delete ${f.key}: ${f.error}`);
 }
 
-export async function pruneCommand(ctx: CommandContext, options: { dryRun: boolean }): Promise<number> {
+export async function pruneCommand(ctx: CommandContext, options: { dryRun: boolean; policy?: RetentionPolicy }): Promise<number> {
   return await withRuntime(ctx, options.dryRun ? undefined : 'prune', async ({ rt }) => {
-    const result = await rt.engine.prune({ dryRun: options.dryRun });
+    if (options.policy && !ctx.json) {
+      ctx.out.note(`policy from the command line, for every set as one group (the configured tier policies are not used): ${JSON.stringify(options.policy)}`);
+    }
+    const result = await rt.engine.prune({ dryRun: options.dryRun, ...(options.policy ? { policy: options.policy } : {}) });
     if (ctx.json) ctx.out.document(pruneJson(result));
     else printPrune(ctx.out, result, rt.timeZone);
     return result.failed.length > 0 ? EXIT.FAILURE : EXIT.OK;

@@ -70,7 +70,7 @@ function chooseComponents(rt: CliRuntime, manifest: Manifest, requested: string[
 }
 
 /** One line from stdin; '' when stdin closes first. */
-async function ask(io: CliIo, question: string, signal: AbortSignal): Promise<string> {
+export async function ask(io: CliIo, question: string, signal: AbortSignal): Promise<string> {
   io.stderr.write(question);
   const rl = createInterface({ input: io.stdin, terminal: false });
   try {

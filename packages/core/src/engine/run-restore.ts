@@ -144,6 +144,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
         dryRun,
         component,
         options: options.componentOptions?.[component.name] ?? {},
+        timeZone: ctx.timeZone,
         async localFile(name) {
           const artifact = artifactNamed(name);
           const local = localFiles.get(artifact.path);

@@ -194,7 +194,11 @@ export interface BackupEngine {
   restore(options: RestoreOptions): Promise<RestoreResult>;
   list(options?: { includeIncomplete?: boolean }): Promise<BackupSetSummary[]>;
   verify(options: VerifyOptions): Promise<VerifyResult>;
-  prune(options?: { dryRun?: boolean }): Promise<PruneResult>;
+  /**
+   * Deletes what retention no longer keeps. `policy`: an ad-hoc policy applied to every set as
+   * one group instead of the configured tier policies (restic `forget --keep-daily 7 ...`).
+   */
+  prune(options?: { dryRun?: boolean; policy?: import('../retention/types.js').RetentionPolicy }): Promise<PruneResult>;
   /**
    * Storage, recent set per tier, sources. `pendingTiers`: tiers whose first scheduled run has
    * not come yet (see the scheduler's `pending`): no set of theirs is fine, not a warning.
