@@ -122,12 +122,18 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
   // Lazily: constructing the source (and an engine holding it) never touches the network.
   const getApi = () => (api ??= new QdrantApi(opts, component));
 
-  const restoreTarget = (collection: string, override?: Record<string, string>): string => {
+  /**
+   * Target name of a recorded collection: the call's `restoreAs` entry, else the call's
+   * `collectionSuffix`, else the factory's `restoreAs`, else the factory's `collectionSuffix`.
+   */
+  const restoreTarget = (collection: string, override?: Record<string, string>, suffix?: string): string => {
     const fromCall = override?.[collection];
     if (fromCall) return fromCall;
+    if (suffix) return `${collection}${suffix}`;
     const factory = opts.restoreAs;
-    if (typeof factory === 'function') return factory(collection) ?? collection;
-    return factory?.[collection] ?? collection;
+    const fromFactory = typeof factory === 'function' ? factory(collection) : factory?.[collection];
+    if (fromFactory) return fromFactory;
+    return opts.collectionSuffix ? `${collection}${opts.collectionSuffix}` : collection;
   };
 
   function parseRecorded(metadata: Record<string, unknown>): z.infer<typeof recordedMetadataSchema> {
@@ -323,7 +329,10 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         throw new BackupError(
           'USAGE',
           `${component}: invalid restore options: ${parsedOptions.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`,
-          { component, hint: 'componentOptions.qdrant accepts { restoreAs?: { original: target }, collections?: string[], aliases?: boolean }.' },
+          {
+            component,
+            hint: "componentOptions.qdrant accepts { restoreAs?: { original: target }, collectionSuffix?: string, aliasTargets?: 'refuse' | 'resolve', collections?: string[], aliases?: boolean }.",
+          },
         );
       }
       const ropts = parsedOptions.data;
@@ -339,9 +348,14 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       }
       const chosen = recorded.collections.filter((c) => !ropts.collections || ropts.collections.includes(c.name));
       const items = chosen.map((c) => {
-        const target = restoreTarget(c.name, ropts.restoreAs);
+        const target = restoreTarget(c.name, ropts.restoreAs, ropts.collectionSuffix);
         const invalid = validateCollectionName(target);
-        if (invalid) throw new BackupError('USAGE', `${component}: restore target "${target}" for "${c.name}" ${invalid}`, { component, hint: 'Fix restoreAs.' });
+        if (invalid) {
+          throw new BackupError('USAGE', `${component}: restore target "${target}" for "${c.name}" ${invalid}`, {
+            component,
+            hint: 'Fix restoreAs or collectionSuffix.',
+          });
+        }
         const artifact = ctx.component.artifacts.find((x) => x.name === c.artifact);
         if (!artifact) {
           throw new BackupError('MANIFEST_INVALID', `${component}: the manifest lists collection "${c.name}" but no artifact "${c.artifact}"`, {
@@ -351,7 +365,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         }
         const checksum = (artifact.metadata?.checksum as string | undefined) ?? c.sha256;
         const withAliases = ropts.aliases ?? target === c.name;
-        return { recorded: c, target, artifact, checksum, withAliases };
+        return { recorded: c, target, artifact, checksum, withAliases, viaAlias: undefined as string | undefined };
       });
       const targets = items.map((i) => i.target);
       const dup = targets.find((t, i) => targets.indexOf(t) !== i);
@@ -371,13 +385,44 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       const currentAliases = await a.aliases(call);
       const aliasTarget = new Map(currentAliases.map((x) => [x.alias_name, x.collection_name]));
 
+      // Qdrant resolves an alias in the upload path to the collection behind it
+      // (lib/storage/src/content_manager/toc/mod.rs resolve_name), so "create collection X"
+      // would overwrite the live collection X points at.
+      for (const i of items) {
+        const behind = aliasTarget.get(i.target);
+        if (behind === undefined) continue;
+        if ((ropts.aliasTargets ?? 'refuse') === 'refuse') {
+          throw new BackupError(
+            'USAGE',
+            `${component}: restore target "${i.target}" (for "${i.recorded.name}") is an alias of collection "${behind}" on ${a.target}: Qdrant would overwrite "${behind}"`,
+            {
+              component,
+              hint: `Restore into a collection name that is not an alias (restoreAs or collectionSuffix), or pass aliasTargets: 'resolve' to replace "${behind}" on purpose.`,
+            },
+          );
+        }
+        i.viaAlias = i.target;
+        i.target = behind;
+      }
+      {
+        const resolved = items.map((i) => i.target);
+        const twice = resolved.find((t, n) => resolved.indexOf(t) !== n);
+        if (twice) {
+          throw new BackupError('USAGE', `${component}: two collections would be restored into "${twice}" (through an alias)`, {
+            component,
+            hint: 'Give each a distinct restoreAs target.',
+          });
+        }
+      }
+
       const plan: string[] = [];
       if (items.length === 0) plan.push('nothing to restore: the set holds no Qdrant collections');
       for (const i of items) {
         const source = `${i.artifact.path} (${expectedCount(i.recorded)} points, ${describeVectors(i.recorded.vectors)}, from Qdrant ${recorded.qdrantVersion ?? '?'})`;
+        const via = i.viaAlias ? ` (restore target "${i.viaAlias}" is an alias of "${i.target}")` : '';
         plan.push(
           existing.has(i.target)
-            ? `replace collection "${i.target}" (exists, its data will be overwritten) with ${source}`
+            ? `replace collection "${i.target}"${via} (exists, its data will be overwritten) with ${source}`
             : `create collection "${i.target}" from ${source}`,
         );
       }
@@ -388,7 +433,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
             plan.push(`leave alias "${alias}" unchanged ("${i.recorded.name}" is restored as "${i.target}"; pass aliases: true to move it)`);
             continue;
           }
-          if (existing.has(alias) || targets.includes(alias)) {
+          if (existing.has(alias) || items.some((x) => x.target === alias)) {
             throw new BackupError('RESTORE_FAILED', `${component}: cannot recreate alias "${alias}": a collection with that name exists on ${a.target}`, {
               component,
               hint: 'Rename or delete that collection, or restore with aliases: false.',

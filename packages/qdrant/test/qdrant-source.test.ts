@@ -162,6 +162,58 @@ describe('Qdrant source against the simulator', () => {
     expect(sim.collections().map((c) => c.name)).toEqual([names.chunks, 'docs', 'docs_restored']);
   });
 
+  it('collectionSuffix restores every collection next to the live one; restoreAs entries win', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const docs = await readPoints(client, names.docs);
+    const chunks = await readPoints(client, names.chunks);
+    const backup = await backupToDir(source, tmp.path);
+    const res = await restoreFromDir(source, tmp.path, backup.component, {
+      options: { collectionSuffix: '_drill', restoreAs: { [names.chunks]: 'chunks_elsewhere' } },
+    });
+    expect(res.metadata).toMatchObject({ targets: { [names.docs]: `${names.docs}_drill`, [names.chunks]: 'chunks_elsewhere' } });
+    expect(await readPoints(client, `${names.docs}_drill`)).toEqual(docs);
+    expect(await readPoints(client, 'chunks_elsewhere')).toEqual(chunks);
+    // The live aliases stay where they were.
+    expect(await aliasMap(client)).toEqual({ [names.docsAlias]: names.docs, [names.chunksAlias]: names.chunks });
+    const bad = await expectBackupError(restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '/x' } }));
+    expect(bad.code).toBe('USAGE');
+    expect(bad.message).toContain(`restore target "${names.chunks}/x"`);
+  });
+
+  it('refuses a restore target that is an alias before anything changes (Qdrant would overwrite the collection behind it)', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await client.upsert(names.docs, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0], title: [0, 1, 0] }, payload: { title: 'live' } }] });
+    const live = await readPoints(client, names.docs);
+    const uploadsBefore = sim.requests().filter((r) => r.path.endsWith('/snapshots/upload')).length;
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(
+        restoreFromDir(source, tmp.path, backup.component, { dryRun, options: { restoreAs: { [names.docs]: names.docsAlias }, collections: [names.docs] } }),
+      );
+      expect(error.code).toBe('USAGE');
+      expect(error.message).toContain(`restore target "${names.docsAlias}" (for "${names.docs}") is an alias of collection "${names.docs}"`);
+      expect(error.hint).toContain("aliasTargets: 'resolve'");
+    }
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload')).length).toBe(uploadsBefore);
+    expect(await readPoints(client, names.docs)).toEqual(live);
+  });
+
+  it("aliasTargets: 'resolve' restores into the collection behind the alias and says so in the plan", async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const before = await readPoints(client, names.docs);
+    const backup = await backupToDir(source, tmp.path);
+    await client.upsert(names.docs, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0], title: [0, 1, 0] }, payload: { title: 'live' } }] });
+    const res = await restoreFromDir(source, tmp.path, backup.component, {
+      options: { restoreAs: { [names.docs]: names.docsAlias }, collections: [names.docs], aliasTargets: 'resolve' },
+    });
+    expect(res.plan).toEqual(
+      expect.arrayContaining([expect.stringContaining(`replace collection "${names.docs}" (restore target "${names.docsAlias}" is an alias of "${names.docs}")`)]),
+    );
+    expect(res.metadata).toMatchObject({ targets: { [names.docs]: names.docs } });
+    expect(await readPoints(client, names.docs)).toEqual(before);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.chunks, names.docs]);
+  });
+
   it('restores under another name from the factory option (a function)', async () => {
     const backup = await backupToDir(createQdrantSource({ url: sim.url, apiKey: API_KEY }), tmp.path);
     const before = await readPoints(client, names.chunks);

@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
@@ -138,6 +138,20 @@ function toJson(value: unknown): string {
   );
 }
 
+/** JSON with sorted keys and no null members: Qdrant compares the configs as structs. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined && o[k] !== null)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 function snapshotTimestamp(date: Date): { suffix: string; creationTime: string } {
   const iso = date.toISOString().slice(0, 19);
   return { suffix: iso.replace('T', '-').replace(/:/g, '-'), creationTime: iso };
@@ -168,8 +182,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   };
   const ok = (res: ServerResponse, started: bigint, result: unknown) =>
     send(res, 200, { result, status: 'ok', time: Number(process.hrtime.bigint() - started) / 1e9 });
+  // src/actix/helpers.rs `accepted_response` with lib/api/src/rest/models.rs `ApiResponse`
+  // (`result` is skip_serializing_if none): a 202 has no `result` member at all.
   const accepted = (res: ServerResponse, started: bigint) =>
-    send(res, 202, { result: null, status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
+    send(res, 202, { status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
   const fail = (res: ServerResponse, started: bigint, error: QdrantSimError) =>
     send(res, error.httpStatus, { status: { error: error.message }, time: Number(process.hrtime.bigint() - started) / 1e9 });
   const text = (res: ServerResponse, httpStatus: number, body: string) => {
@@ -235,7 +251,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
 
   const describe = (s: SnapshotRecord) => ({ name: s.name, creation_time: s.creationTime, size: s.size, checksum: s.checksum });
 
-  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number }> {
+  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number; filename: string }> {
     let bb: busboy.Busboy;
     try {
       bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16 } });
@@ -243,14 +259,16 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       req.resume();
       throw badRequest(`Content type error: ${(error as Error).message}`);
     }
-    let upload: { path: string; checksum: string; size: number } | undefined;
+    let upload: { path: string; checksum: string; size: number; filename: string } | undefined;
     const writes: Promise<void>[] = [];
-    bb.on('file', (field, file) => {
+    bb.on('file', (field, file, info) => {
       if (field !== 'snapshot' || upload) {
         file.resume();
         return;
       }
-      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0 };
+      // snapshot_api.rs: only the last path component of the file name is kept, a UUID without one.
+      const filename = info.filename ? basename(info.filename.replace(/\\/g, '/')) : randomUUID();
+      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0, filename: filename || randomUUID() };
       upload = entry;
       const hash = createHash('sha256');
       const counter = new Transform({
@@ -279,7 +297,17 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     return upload;
   }
 
-  async function recover(name: string, uploadPath: string, priority: Priority): Promise<true> {
+  /**
+   * Follows lib/storage/src/content_manager/snapshots/recover.rs `_do_recover_from_snapshot`:
+   * the name in the path is resolved through the aliases (toc/mod.rs `resolve_name`: an alias
+   * wins over a collection of the same name), a missing collection is created from the
+   * snapshot's config, and an existing one must have the snapshot's vectors config and shard
+   * number ("Snapshot is not compatible with existing collection"). The priority only decides
+   * between this node and *other active replicas*; the simulator is a single node holding every
+   * replica, so every priority activates the snapshot's data (recover.rs: "If this is the only
+   * replica, we can activate it").
+   */
+  async function recover(name: string, uploadPath: string, _priority: Priority): Promise<true> {
     let content;
     try {
       content = await readSnapshotFile(uploadPath);
@@ -291,19 +319,27 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         `Snapshot of Qdrant ${content.meta.qdrantVersion} is not compatible with Qdrant ${version}: snapshots restore only into the same minor version`,
       );
     }
-    const existing = collections.get(name);
-    if (aliases.has(name)) throw wrongInput(`Alias with name \`${name}\` already exists`);
-    const fromSnapshot = (): SimCollection => ({
-      name,
-      config: structuredClone(content.meta.config),
+    const realName = aliases.get(name) ?? name;
+    const existing = collections.get(realName);
+    if (existing) {
+      const live = existing.config.params;
+      const snap = content.meta.config.params;
+      if (canonicalJson(live.vectors) !== canonicalJson(snap.vectors)) {
+        throw wrongInput(
+          `Snapshot is not compatible with existing collection: Collection vectors: ${JSON.stringify(live.vectors)} Snapshot Vectors: ${JSON.stringify(snap.vectors)}`,
+        );
+      }
+      if (live.shard_number !== snap.shard_number) {
+        throw wrongInput(
+          `Snapshot is not compatible with existing collection: Collection shard number: ${live.shard_number} Snapshot shard number: ${snap.shard_number}`,
+        );
+      }
+    }
+    collections.set(realName, {
+      name: realName,
+      config: existing ? existing.config : structuredClone(content.meta.config),
       points: new Map(content.points.map((p) => [String(p.id), structuredClone(p)])),
     });
-    if (priority === 'replica') {
-      // Qdrant prefers the data already on the node: a new collection stays empty.
-      if (!existing) collections.set(name, { ...fromSnapshot(), points: new Map() });
-    } else {
-      collections.set(name, fromSnapshot());
-    }
     return true;
   }
 
@@ -520,7 +556,9 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
 
   async function handleUpload(req: IncomingMessage, res: ServerResponse, started: bigint, name: string, q: URLSearchParams): Promise<void> {
     validateCollectionName(name);
-    const priorityParam = q.get('priority') ?? 'replica';
+    // Qdrant's default priority is `snapshot` (lib/collection/src/operations/snapshot_ops.rs,
+    // `#[default] Snapshot` on SnapshotPriority).
+    const priorityParam = q.get('priority') ?? 'snapshot';
     if (!(PRIORITIES as readonly string[]).includes(priorityParam)) {
       req.resume();
       throw badRequest(`Query deserialize error: unknown variant \`${priorityParam}\`, expected one of \`no_sync\`, \`snapshot\`, \`replica\``);
@@ -533,20 +571,40 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const wait = boolParam(q, 'wait', true);
     const upload = await receiveUpload(req);
     const work = async () => {
-      try {
-        if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
-          throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
-        }
-        return await recover(name, upload.path, priorityParam as Priority);
-      } finally {
+      if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
+        // The multipart temp file is dropped: nothing stays on the server.
         await rm(upload.path, { force: true });
+        throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
       }
+      // src/actix/api/snapshot_api.rs `do_save_uploaded_snapshot`: the upload is moved into
+      // snapshots/<collection name as in the path>/<uploaded file name> and recovered from
+      // there as a persistent local file (snapshots/download.rs `MaybeTempPath::Persistent`):
+      // Qdrant keeps it, after a successful recovery and after a failed one
+      // (qdrant/qdrant#10207). A file of the same name is replaced.
+      const kept = keepUploadedFile(name, upload);
+      return await recover(name, kept.path, priorityParam as Priority);
     };
     if (!wait) {
       void work().catch(() => undefined);
       return accepted(res, started);
     }
     return ok(res, started, await work());
+  }
+
+  function keepUploadedFile(pathName: string, upload: { path: string; checksum: string; size: number; filename: string }): SnapshotRecord {
+    const record: SnapshotRecord = {
+      name: upload.filename,
+      path: upload.path,
+      size: upload.size,
+      checksum: upload.checksum,
+      creationTime: new Date().toISOString().slice(0, 19),
+    };
+    const forCollection = snapshots.get(pathName) ?? new Map<string, SnapshotRecord>();
+    const previous = forCollection.get(record.name);
+    if (previous) void rm(previous.path, { force: true });
+    forCollection.set(record.name, record);
+    snapshots.set(pathName, forCollection);
+    return record;
   }
 
   const server = createServer((req, res) => {
