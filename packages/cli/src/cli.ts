@@ -38,6 +38,10 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, ...names];
 }
 
+function collectRaw(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 0 || Number(value) > 65_535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
   return Number(value);
@@ -175,10 +179,22 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .option('--target-database <name>', 'PostgreSQL: restore into this new database (implies --mode new-database)')
     .option('--target-redis-url <url>', 'Redis: restore into this server instead of REDIS_URL (redis://:PASSWORD@host:port[/db]), beside the live data')
     .option('--target-redis-db <n>', 'Redis: restore the dump\'s database (the one holding keys) into this database index', dbIndex)
+    .option('--target-collection <name>', 'Qdrant: restore the set\'s one collection under this name, or ORIGINAL=NEW per collection (repeatable)', collectRaw, [])
+    .option('--target-collection-suffix <suffix>', 'Qdrant: restore every collection as <name><suffix> (e.g. _restored), beside the live ones')
     .action(
       async (
         ref: string,
-        opts: { component: string[]; dryRun?: boolean; yes?: boolean; mode?: string; targetDatabase?: string; targetRedisUrl?: string; targetRedisDb?: number },
+        opts: {
+          component: string[];
+          dryRun?: boolean;
+          yes?: boolean;
+          mode?: string;
+          targetDatabase?: string;
+          targetRedisUrl?: string;
+          targetRedisDb?: number;
+          targetCollection: string[];
+          targetCollectionSuffix?: string;
+        },
         command: Command,
       ) => {
         exitCode = await restoreCommand(context(command), ref, {
@@ -189,6 +205,8 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
           ...(opts.targetDatabase !== undefined ? { targetDatabase: opts.targetDatabase } : {}),
           ...(opts.targetRedisUrl !== undefined ? { targetRedisUrl: opts.targetRedisUrl } : {}),
           ...(opts.targetRedisDb !== undefined ? { targetRedisDb: opts.targetRedisDb } : {}),
+          targetCollection: opts.targetCollection,
+          ...(opts.targetCollectionSuffix !== undefined ? { targetCollectionSuffix: opts.targetCollectionSuffix } : {}),
         });
       },
     );

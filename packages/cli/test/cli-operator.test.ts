@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startPostgres, startRedis, type PostgresServer, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
+import { makeTempDir, startPostgres, startQdrantSimulator, startRedis, type PostgresServer, type QdrantSimulator, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
 import { assertBuilt, baseEnv, BIN, PACKAGES, parseJson, runBin, type RunResult } from './helpers.js';
 
 // Issue 18: the recovery path as an operator walks it during an outage. The built binary,
@@ -261,6 +261,42 @@ describe('restore targets for Redis, like --target-database', () => {
     const r = await cli(['restore', fullSet, '--component', 'postgres', '--target-redis-db', '5', '--dry-run']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('apply to the redis component');
+  });
+});
+
+describe('restore targets for Qdrant: another collection name', () => {
+  let sim: QdrantSimulator;
+  let qdrantDir: string;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${sim.url}${path}`, { method, headers: { 'content-type': 'application/json', 'api-key': 'Qd-Key-5150' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return (await res.json()) as { result: unknown };
+  };
+  const qenv = () => ({ BACKUP_DIR: qdrantDir, QDRANT_URL: sim.url, QDRANT_API_KEY: 'Qd-Key-5150', BACKUP_COMPONENTS: 'qdrant' });
+  beforeAll(async () => {
+    sim = await startQdrantSimulator({ apiKey: 'Qd-Key-5150' });
+    qdrantDir = join(work.path, 'qdrant-backup');
+    await call('PUT', '/collections/chunks', { vectors: { size: 2, distance: 'Dot' } });
+    await call('PUT', '/collections/chunks/points?wait=true', { points: [{ id: 1, vector: [0.1, 0.2], payload: { k: 'one' } }, { id: 2, vector: [0.3, 0.4] }] });
+  });
+  afterAll(async () => {
+    await sim?.stop();
+  });
+
+  it('--target-collection and --target-collection-suffix restore beside the live collection', async () => {
+    const b = await cli(['backup', '--json'], qenv());
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    const r = await cli(['restore', 'latest', '--component', 'qdrant', '--target-collection', 'chunks_check', '--yes'], qenv());
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const names = () => sim.collections().map((c) => c.name).sort();
+    expect(names()).toEqual(['chunks', 'chunks_check']);
+    expect(sim.collections().find((c) => c.name === 'chunks_check')!.pointsCount).toBe(2);
+    const s = await cli(['restore', 'latest', '--component', 'qdrant', '--target-collection-suffix', '_restored', '--yes'], qenv());
+    expect(s.code, s.stdout + s.stderr).toBe(0);
+    expect(names()).toEqual(['chunks', 'chunks_check', 'chunks_restored']);
+    const wrong = await cli(['restore', 'latest', '--component', 'qdrant', '--target-collection', 'nope=x', '--dry-run'], qenv());
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('has no Qdrant collection "nope"');
+    expect(outputs.every((o) => !(o.stdout + o.stderr).includes('Qd-Key-5150'))).toBe(true);
   });
 });
 

@@ -17,6 +17,38 @@ export interface RestoreCommandOptions {
   targetRedisUrl?: string;
   /** Redis: the database index to restore into. */
   targetRedisDb?: number;
+  /** Qdrant: NEW (the set's only collection) or ORIGINAL=NEW entries. */
+  targetCollection?: string[];
+  /** Qdrant: restore every collection as <name><suffix>. */
+  targetCollectionSuffix?: string;
+}
+
+/** `--target-collection` values as Qdrant's restoreAs map (original -> target). */
+function restoreAsMap(values: string[], manifest: Manifest): Record<string, string> {
+  const recorded = ((manifest.components.find((c) => c.name === 'qdrant')?.metadata as { collections?: { name: string }[] } | undefined)?.collections ?? []).map((c) => c.name);
+  const map: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    if (eq > 0) {
+      const from = value.slice(0, eq).trim();
+      const to = value.slice(eq + 1).trim();
+      if (!recorded.includes(from)) {
+        throw new BackupError('USAGE', `--target-collection ${value}: set ${manifest.id} has no Qdrant collection "${from}" (it has: ${recorded.join(', ') || 'none'})`, {
+          hint: 'Name a collection of the set (`scholaria-backup show SET` lists them) before the "=".',
+        });
+      }
+      if (to === '') throw new BackupError('USAGE', `--target-collection ${value}: the new name after "=" is empty`);
+      map[from] = to;
+    } else {
+      if (recorded.length !== 1) {
+        throw new BackupError('USAGE', `--target-collection ${value}: set ${manifest.id} holds ${recorded.length} Qdrant collections (${recorded.join(', ') || 'none'}), so say which: ORIGINAL=${value}`, {
+          hint: 'Use --target-collection ORIGINAL=NEW per collection, or --target-collection-suffix _restored for all.',
+        });
+      }
+      map[recorded[0]!] = value.trim();
+    }
+  }
+  return map;
 }
 
 function urlSecrets(url: string | undefined): string[] {
@@ -120,7 +152,20 @@ export async function restoreCommand(ctx: CommandContext, ref: string, options: 
         hint: 'For example --target-redis-url redis://:PASSWORD@127.0.0.1:6380/0',
       });
     }
+    const wantsQdrantOptions = (options.targetCollection?.length ?? 0) > 0 || options.targetCollectionSuffix !== undefined;
+    if (wantsQdrantOptions && !components.includes('qdrant')) {
+      throw new BackupError('USAGE', '--target-collection and --target-collection-suffix apply to the qdrant component, which this restore does not include', {
+        hint: 'Add --component qdrant, or leave these options out.',
+      });
+    }
     const componentOptions: Record<string, Record<string, unknown>> = {};
+    if (wantsQdrantOptions) {
+      const restoreAs = restoreAsMap(options.targetCollection ?? [], manifest);
+      componentOptions.qdrant = {
+        ...(Object.keys(restoreAs).length > 0 ? { restoreAs } : {}),
+        ...(options.targetCollectionSuffix !== undefined ? { collectionSuffix: options.targetCollectionSuffix } : {}),
+      };
+    }
     if (wantsPgOptions) {
       componentOptions.postgres = {
         ...(options.mode ? { mode: options.mode } : {}),
