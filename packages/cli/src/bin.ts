@@ -26,6 +26,7 @@ process.on('SIGTERM', onSignal);
 const code = await runCli(process.argv.slice(2), {
   signal: controller.signal,
   isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+  stdoutIsTTY: Boolean(process.stdout.isTTY),
 });
 process.exitCode = code;
 // A client library that keeps a socket open must not keep a finished command alive.

@@ -9,6 +9,8 @@ export interface CliIo {
   cwd: string;
   /** An interactive terminal: progress bars and the restore confirmation prompt. */
   isTTY: boolean;
+  /** stdout is a terminal too: progress bars are drawn only then (not when the output is piped). */
+  stdoutIsTTY?: boolean;
   /** Aborted on SIGINT/SIGTERM; long commands stop cleanly when it fires. */
   signal?: AbortSignal;
 }
@@ -21,6 +23,7 @@ export function defaultIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
   };
 }
 

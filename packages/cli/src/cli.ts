@@ -61,6 +61,8 @@ interface GlobalOptions {
   json?: boolean;
   config?: string;
   debug?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
 }
 
 function printError(out: Output, error: unknown, options: { json: boolean; debug: boolean }): void {
@@ -132,6 +134,8 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .option('--json', 'print stable JSON for scripts instead of text')
     .option('--config <path>', 'config file (default: ./backup.config.ts/.mts/.mjs/.js if present, else the environment)')
     .option('--debug', 'show stack traces and debug log lines')
+    .option('-q, --quiet', 'print results, warnings and errors only: no progress, no info lines')
+    .option('--no-progress', 'no progress bars or progress lines')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -153,6 +157,8 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
       out,
       json: Boolean(globals.json),
       debug: Boolean(globals.debug),
+      quiet: Boolean(globals.quiet),
+      progress: globals.progress !== false,
       ...(globals.config !== undefined ? { configPath: globals.config } : {}),
       signal,
     };

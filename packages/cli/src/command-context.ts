@@ -14,6 +14,15 @@ export interface CommandContext {
   configPath?: string;
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /** --quiet: results, warnings and errors only (no progress, no info lines). */
+  quiet?: boolean;
+  /** false with --no-progress (and --quiet). */
+  progress?: boolean;
+}
+
+/** Progress options for createProgress: bars only when stderr, stdin and stdout are terminals. */
+export function progressMode(ctx: CommandContext): { tty: boolean; enabled: boolean } {
+  return { tty: ctx.io.isTTY && ctx.io.stdoutIsTTY !== false, enabled: !ctx.json && ctx.progress !== false && !ctx.quiet };
 }
 
 export interface RunScope {
@@ -105,7 +114,7 @@ export async function withRuntime(
   ctx: CommandContext,
   logName: string | undefined,
   run: (scope: RunScope) => Promise<number>,
-  options: { storageRoot?: StorageRootPolicy; extraSecrets?: string[] } = {},
+  options: { storageRoot?: StorageRootPolicy; extraSecrets?: string[]; skipComponentErrors?: boolean } = {},
 ): Promise<number> {
   const rt = await createRuntime(ctx.io, ctx.configPath !== undefined ? { configPath: ctx.configPath } : {});
   if (options.extraSecrets?.length) {
@@ -134,7 +143,7 @@ export async function withRuntime(
           ),
         );
   if (fileLog) detach.push(rt.hub.attach(fileLog));
-  if (!ctx.json) detach.push(rt.hub.attach(consoleLogger((line) => ctx.out.note(line), { debug: ctx.debug, timeZone: rt.timeZone })));
+  if (!ctx.json) detach.push(rt.hub.attach(consoleLogger((line) => ctx.out.note(line), { debug: ctx.debug, timeZone: rt.timeZone, skipComponentErrors: options.skipComponentErrors ?? false, quiet: ctx.quiet ?? false })));
   try {
     const code = await run({ rt, fileLog: fileLog ?? silent, logPath: () => fileLog?.file()?.path });
     if (fileLog?.file()) fileLog.info(`exit code ${code}`, { exitCode: code });

@@ -389,6 +389,74 @@ describe('9. one time zone where a person reads; unlock for a stale lock', () =>
   });
 });
 
+/** Runs the binary under a pseudo-terminal (util-linux `script`), as an operator's shell would. */
+function runInTerminal(args: string[], extra: Record<string, string> = {}): Promise<RunResult> {
+  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', `stty cols 160 2>/dev/null; ${quoted}`, '/dev/null'], { env: baseEnv({ ...env(extra), TERM: 'xterm' }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr: '' }));
+    child.stdin.end();
+  });
+}
+
+describe('4. progress', () => {
+  it('a dump that outgrew the previous set shows bytes and rate, never "100% ETA done"', async () => {
+    await pg.query('scholaria', "create table grown (id serial primary key, body text); insert into grown (body) select md5(g::text) || repeat('x', 200) from generate_series(1, 20000) g");
+    const r = await runInTerminal(['backup', '--component', 'postgres']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/postgres backup\s+[\d.]+ \S+ [\d.]+ \S+\/s/);
+    expect(r.stdout).not.toMatch(/100% .*ETA done/);
+    expect(r.stdout).toMatch(/done in/);
+    outputs.push(r);
+  });
+
+  it('--no-progress and --quiet: no progress lines; --quiet also no info lines; the result is still printed', async () => {
+    const plain = await cli(['backup', '--component', 'redis']);
+    expect(plain.stderr).toMatch(/redis: backup dump\.resp done/);
+    const noProgress = await cli(['backup', '--component', 'redis', '--no-progress']);
+    expect(noProgress.code).toBe(0);
+    expect(noProgress.stderr).not.toMatch(/backup dump\.resp done/);
+    expect(noProgress.stderr).toMatch(/INFO/);
+    const quiet = await cli(['--quiet', 'backup', '--component', 'redis']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).not.toMatch(/INFO|done,/);
+    expect(quiet.stdout).toMatch(/COMPLETE/);
+  });
+});
+
+describe('6. restore output says what happened, once', () => {
+  it('no "restore ... done" before the restore (nor in a dry run); Redis shows only databases with keys', async () => {
+    const dry = await cli(['restore', fullSet, '--dry-run']);
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stderr).not.toMatch(/restore \S+ done/);
+    expect(dry.stdout).not.toContain('db1: 0');
+    expect(dry.stdout).toMatch(/db0: 1, 15 empty databases/);
+    expect(dry.stdout).toMatch(/would FLUSHDB database\(s\) 0-15/);
+    const real = await cli(['restore', fullSet, '--component', 'postgres', '--mode', 'in-place', '--yes']);
+    expect(real.code, real.stdout + real.stderr).toBe(0);
+    expect(real.stderr).not.toMatch(/restore \S+ done/);
+    expect(real.stdout).toMatch(/postgres: ok/);
+  });
+
+  it('an error is printed once, its component named once', async () => {
+    const appUrl = pg.url('scholaria').replace(/\/\/[^@]*@/, '//app_user:App-Pw-9921@');
+    const r = await cli(['restore', fullSet, '--component', 'postgres', '--yes'], { DATABASE_URL: appUrl });
+    expect(r.code).toBe(1);
+    const all = r.stdout + r.stderr;
+    expect(all.split('may not create databases').length - 1).toBe(1);
+    const b = await cli(['backup', '--component', 'postgres,redis'], { PG_DUMP_PATH: '/nonexistent/pg_dump' });
+    expect(b.code).toBe(3);
+    expect(b.stdout + b.stderr).not.toContain('postgres: postgres:');
+    expect((b.stdout + b.stderr).split('pg_dump not found').length - 1).toBe(1);
+    const audit = await cli(['audit']);
+    expect(audit.stdout).toContain('pg_dump not found');
+    expect(audit.stdout).not.toContain('postgres: postgres:');
+  });
+});
+
 describe('the scholaria-backup binary on PATH after the set-up', () => {
   it('`pnpm exec scholaria-backup` works from the repository root', async () => {
     const root = join(PACKAGES, '..');

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { BackupError, type Manifest, type RestoreResult } from '@scholaria/backup-core';
 import type { CliIo } from '../cli-io.js';
 import { EXIT } from '../exit-codes.js';
-import { withRuntime, type CommandContext } from '../command-context.js';
+import { progressMode, withRuntime, type CommandContext } from '../command-context.js';
 import type { CliRuntime } from '../runtime.js';
 import { createProgress } from '../progress.js';
 import { errorJson, formatBytes, formatDuration, formatTime } from '../format.js';
@@ -199,7 +199,7 @@ export async function restoreCommand(ctx: CommandContext, ref: string, options: 
 
     const expected = new Map<string, number>();
     for (const c of manifest.components) expected.set(c.name, c.artifacts.reduce((n, a) => n + a.size, 0));
-    const progress = createProgress(out, { tty: ctx.io.isTTY, enabled: !ctx.json, expected });
+    const progress = createProgress(out, { ...progressMode(ctx), expected, noDoneLines: ['restore'] });
     let result: RestoreResult;
     try {
       result = await rt.engine.restore({
@@ -233,5 +233,5 @@ export async function restoreCommand(ctx: CommandContext, ref: string, options: 
       if (firstError?.hint) out.note(`hint: ${firstError.hint}`);
     }
     return result.status === 'ok' ? EXIT.OK : EXIT.FAILURE;
-  }, { extraSecrets: urlSecrets(options.targetRedisUrl) });
+  }, { extraSecrets: urlSecrets(options.targetRedisUrl), skipComponentErrors: true });
 }

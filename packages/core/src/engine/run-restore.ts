@@ -174,7 +174,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
       } catch (raw) {
         const error = safeError(ctx, raw, 'RESTORE_FAILED', component.name);
         failure ??= error;
-        ctx.logger.error(`restore of ${component.name} from ${setId} failed: ${error.message}`, { component: component.name });
+        ctx.logger.error(`restore of ${component.name} from ${setId} failed: ${error.message.startsWith(`${component.name}: `) ? error.message.slice(component.name.length + 2) : error.message}`, { component: component.name });
         outcomes.push({ name: component.name, status: 'failed', plan: [], warnings: [], durationMs: Date.now() - c0, error });
       }
     }
