@@ -9,7 +9,10 @@ export interface CliIo {
   cwd: string;
   /** An interactive terminal: progress bars and the restore confirmation prompt. */
   isTTY: boolean;
-  /** stdout is a terminal too: progress bars are drawn only then (not when the output is piped). */
+  /**
+   * false when stdout is not a terminal (`| tee`, `> file`): then no progress bars, plain lines.
+   * The binary sets it; undefined (tests driving runCli) follows `isTTY`.
+   */
   stdoutIsTTY?: boolean;
   /** Aborted on SIGINT/SIGTERM; long commands stop cleanly when it fires. */
   signal?: AbortSignal;
@@ -23,7 +26,6 @@ export function defaultIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
-    stdoutIsTTY: Boolean(process.stdout.isTTY),
   };
 }
 

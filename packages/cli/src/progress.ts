@@ -60,12 +60,14 @@ export function createProgress(out: Output, options: ProgressOptions): ProgressR
     const label = payload.label.padEnd(18);
     const done = track.finishedAt !== undefined;
     let line: string;
-    if (track.total > 0 && !track.exceeded && !done) {
+    if (track.total > 0 && !track.exceeded) {
       const ratio = Math.min(1, bytes / track.total);
       const filled = Math.round(ratio * BAR_WIDTH);
       const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
-      const eta = rate > 0 && bytes < track.total ? formatDuration(((track.total - bytes) / rate) * 1000) : '-';
-      line = `${label} ${bar} ${String(Math.round(ratio * 100)).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(track.total)} ${formatBytes(rate)}/s ETA ${eta}`;
+      const eta = done
+        ? `done in ${formatDuration(track.finishedAt! - track.started)}`
+        : `ETA ${rate > 0 && bytes < track.total ? formatDuration(((track.total - bytes) / rate) * 1000) : '-'}`;
+      line = `${label} ${bar} ${String(Math.round(ratio * 100)).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(track.total)} ${formatBytes(rate)}/s ${eta}`;
     } else {
       // Unknown or outgrown total: bytes and rate only; a percentage would be a guess.
       line = `${label} ${formatBytes(bytes)} ${formatBytes(rate)}/s${done ? ` done in ${formatDuration(track.finishedAt! - track.started)}` : ''}`;

@@ -206,11 +206,12 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
     expect(setDirs()).toContain('scholaria_backup_20200101_000000');
   });
 
-  it('health-check reports each check; weekly/monthly not due since the first set are pending, not a warning', async () => {
+  it('health-check reports each check; weekly/monthly not due since the first set are pending, an incomplete set is a warning', async () => {
     const r = await cli(['health-check', '--json']);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.code, r.stdout + r.stderr).toBe(3);
     const report = parseJson<{ status: string; checks: { name: string; status: string; message: string }[] }>(r.stdout);
-    expect(report.status).toBe('ok');
+    expect(report.status).toBe('warn');
+    expect(report.checks.filter((c) => c.status !== 'ok').map((c) => c.name)).toEqual(['incomplete sets']);
     const byName = new Map(report.checks.map((c) => [c.name, c]));
     expect(byName.get(`storage fs:${backupDir}`)?.status).toBe('ok');
     expect(byName.get('recent daily backup')?.status).toBe('ok');
@@ -221,7 +222,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
     expect(byName.get('log directory')?.status).toBe('ok');
     const table = await cli(['health-check']);
     expect(table.stdout).toMatch(/^STATUS\s+CHECK\s+DETAIL/m);
-    expect(table.stdout).toContain('overall: OK');
+    expect(table.stdout).toContain('overall: WARN');
   });
 
   it('health-check fails (exit 1) when a source is unreachable', async () => {
