@@ -177,7 +177,7 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
   program
     .command('restore')
     .description('restore a set (verifying every checksum before touching live data)')
-    .argument('<set>', '"latest" (newest complete set) or a set id such as scholaria_backup_20261126_020000')
+    .argument('<set>', '"latest" (newest complete set), a set id such as scholaria_backup_20261126_020000, or "cleanup" (drop the databases swap restores kept, after confirmation)')
     .option('--component <name>', 'restore only this component (repeatable, or a comma list)', collect, [])
     .option('--dry-run', 'verify the set and print the plan; write nothing, ask nothing')
     .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')

@@ -389,6 +389,32 @@ describe('9. one time zone where a person reads; unlock for a stale lock', () =>
   });
 });
 
+describe('7. databases kept by swap restores are shown and can be cleaned up', () => {
+  it('health-check lists them with their size; restore cleanup drops them after confirmation', async () => {
+    const kept = async () => (await pg.query<{ datname: string }>('postgres', "select datname from pg_database where datname like 'scholaria_before_%'")).map((x) => x.datname);
+    const before = await kept();
+    expect(before.length).toBeGreaterThan(0);
+    const health = await cli(['health-check', '--json']);
+    const pgCheck = parseJson<{ checks: { name: string; status: string; message: string }[] }>(health.stdout).checks.find((c) => c.name === 'source postgres')!;
+    expect(pgCheck.status).toBe('ok');
+    expect(pgCheck.message).toMatch(new RegExp(`${before[0]} \\(\\d+\\.\\d MiB\\)`));
+    expect(pgCheck.message).toContain('scholaria-backup restore cleanup');
+
+    const dry = await cli(['restore', 'cleanup', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`kept: ${before[0]} (postgres, was "scholaria"`);
+    const refused = await cli(['restore', 'cleanup']);
+    expect(refused.code).toBe(2);
+    expect(await kept()).toEqual(before);
+    const done = await cli(['restore', 'cleanup', '--yes']);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain(`dropped ${before.length} database(s)`);
+    expect(await kept()).toEqual([]);
+    // The live database is untouched.
+    expect(await topicCount()).toBe(200);
+  });
+});
+
 /** Runs the binary under a pseudo-terminal (util-linux `script`), as an operator's shell would. */
 function runInTerminal(args: string[], extra: Record<string, string> = {}): Promise<RunResult> {
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');

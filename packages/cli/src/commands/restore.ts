@@ -117,7 +117,58 @@ export async function ask(io: CliIo, question: string, signal: AbortSignal): Pro
   }
 }
 
+interface KeptDatabasesSource {
+  name: string;
+  keptDatabases(): Promise<{ name: string; of: string; bytes: number }[]>;
+  dropKeptDatabase(name: string): Promise<void>;
+}
+
+const hasKept = (s: unknown): s is KeptDatabasesSource =>
+  typeof (s as KeptDatabasesSource).keptDatabases === 'function' && typeof (s as KeptDatabasesSource).dropKeptDatabase === 'function';
+
+/** `restore cleanup`: drops the `<db>_before_<time>` databases swap restores kept, after confirmation. */
+export async function restoreCleanupCommand(ctx: CommandContext, options: { yes: boolean; dryRun: boolean }): Promise<number> {
+  return await withRuntime(ctx, options.dryRun ? undefined : 'restore', async ({ rt, fileLog }) => {
+    const { out } = ctx;
+    const found: { source: KeptDatabasesSource; db: { name: string; of: string; bytes: number } }[] = [];
+    for (const candidate of rt.sources as unknown[]) {
+      if (!hasKept(candidate)) continue;
+      for (const db of await candidate.keptDatabases()) found.push({ source: candidate, db });
+    }
+    if (ctx.json && (options.dryRun || found.length === 0)) {
+      out.document({ dryRun: options.dryRun, kept: found.map((f) => ({ component: f.source.name, ...f.db })), dropped: [] });
+      return EXIT.OK;
+    }
+    if (found.length === 0) {
+      out.line('no databases kept by swap restores');
+      return EXIT.OK;
+    }
+    if (!ctx.json) for (const f of found) out.line(`kept: ${f.db.name} (${f.source.name}, was "${f.db.of}", ${formatBytes(f.db.bytes)})`);
+    if (options.dryRun) return EXIT.OK;
+    if (!options.yes) {
+      if (!ctx.io.isTTY) {
+        throw new BackupError('USAGE', `refusing to drop ${found.length} kept database(s) without confirmation: this is not an interactive terminal`, {
+          hint: 'Pass --yes to drop them, or --dry-run to only list them.',
+        });
+      }
+      const answer = (await ask(ctx.io, `Drop ${found.length} database(s)? This cannot be undone. Type "yes" to continue: `, ctx.signal)).trim().toLowerCase();
+      if (answer !== 'yes') {
+        out.note('cleanup cancelled: nothing was dropped');
+        return EXIT.FAILURE;
+      }
+    }
+    for (const f of found) {
+      await f.source.dropKeptDatabase(f.db.name);
+      fileLog.info(`dropped the kept database ${f.db.name}`, { component: f.source.name, database: f.db.name, bytes: f.db.bytes });
+    }
+    if (ctx.json) out.document({ dryRun: false, kept: [], dropped: found.map((f) => ({ component: f.source.name, ...f.db })) });
+    else out.line(`dropped ${found.length} database(s), ${formatBytes(found.reduce((n, f) => n + f.db.bytes, 0))}`);
+    return EXIT.OK;
+  });
+}
+
 export async function restoreCommand(ctx: CommandContext, ref: string, options: RestoreCommandOptions): Promise<number> {
+  if (ref === 'cleanup') return await restoreCleanupCommand(ctx, { yes: options.yes, dryRun: options.dryRun });
   if (options.targetDatabase !== undefined && options.mode !== undefined && options.mode !== 'new-database') {
     throw new BackupError('USAGE', `--target-database goes with --mode new-database, not --mode ${options.mode}`, {
       hint: 'Use --mode new-database --target-database NAME to restore PostgreSQL beside the live database.',
