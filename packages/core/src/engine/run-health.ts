@@ -4,6 +4,7 @@ import type { HealthCheckItem, HealthReport, HealthStatus } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { readCatalog, STATE_DIR, type CatalogEntry } from './set-catalog.js';
 import { putBuffer } from './engine-helpers.js';
+import { ENGINE_DEFAULTS } from './defaults.js';
 import { listLocks, lockIsStale } from '../lock/storage-lock.js';
 
 const HOUR = 3_600_000;
@@ -35,7 +36,7 @@ function ageText(ms: number): string {
 export async function runHealth(ctx: EngineContext, options: { signal?: AbortSignal; pendingTiers?: readonly string[] } = {}): Promise<HealthReport> {
   const checks: HealthCheckItem[] = [];
   const now = ctx.clock();
-  const minFree = ctx.options.minFreeBytes ?? 1024 ** 3;
+  const minFree = ctx.options.minFreeBytes ?? ENGINE_DEFAULTS.minFreeBytes;
   let catalog: CatalogEntry[] | undefined;
 
   for (const storage of ctx.storages) {
@@ -55,9 +56,10 @@ export async function runHealth(ctx: EngineContext, options: { signal?: AbortSig
       });
       continue;
     }
-    if (storage.capacity) {
+    const capacity = storage.capabilities?.capacity;
+    if (capacity) {
       try {
-        const { free, total } = await storage.capacity();
+        const { free, total } = await capacity();
         const status: HealthStatus = free < minFree ? (free < minFree / 4 ? 'fail' : 'warn') : 'ok';
         checks.push({
           name: `disk space ${storage.name}`,

@@ -5,7 +5,7 @@ import type { RetentionPolicy } from '../retention/types.js';
 import type { PruneDecision, PruneResult } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { readCatalog } from './set-catalog.js';
-import { lockStorages } from './run-backup.js';
+import { lockStorages } from './lock-storages.js';
 import { audit, deleteSet, errorReport, safeError } from './engine-helpers.js';
 
 /** The name of the single group an ad-hoc policy (`prune --keep-daily 7 ...`) applies to. */
@@ -79,8 +79,9 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean; 
           result.failed.push(...failed.map((f) => ({ key: f.key, error: ctx.redact(f.error) })));
         }
       }
-      if (storage.removeStaleTempFiles) {
-        const stale = await storage.removeStaleTempFiles({ olderThanMs: graceMs, dryRun });
+      const localFiles = storage.capabilities?.localFiles;
+      if (localFiles) {
+        const stale = await localFiles.removeStaleTempFiles({ olderThanMs: graceMs, dryRun });
         result.staleTempFiles.push(...stale.map((key) => ({ storage: storage.name, key })));
       }
     }
