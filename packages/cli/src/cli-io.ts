@@ -9,6 +9,11 @@ export interface CliIo {
   cwd: string;
   /** An interactive terminal: progress bars and the restore confirmation prompt. */
   isTTY: boolean;
+  /**
+   * false when stdout is not a terminal (`| tee`, `> file`): then no progress bars, plain lines.
+   * The binary sets it; undefined (tests driving runCli) follows `isTTY`.
+   */
+  stdoutIsTTY?: boolean;
   /** Aborted on SIGINT/SIGTERM; long commands stop cleanly when it fires. */
   signal?: AbortSignal;
   /**

@@ -7,6 +7,8 @@ import { errorJson } from './format.js';
 import { backupCommand } from './commands/backup.js';
 import { restoreCommand } from './commands/restore.js';
 import { listCommand } from './commands/list.js';
+import { showCommand } from './commands/show.js';
+import { unlockCommand } from './commands/unlock.js';
 import { verifyCommand } from './commands/verify.js';
 import { pruneCommand } from './commands/prune.js';
 import { healthCheckCommand } from './commands/health-check.js';
@@ -36,8 +38,17 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, ...names];
 }
 
+function collectRaw(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 0 || Number(value) > 65_535) throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  return Number(value);
+}
+
+function dbIndex(value: string): number {
+  if (!/^\d{1,7}$/.test(value)) throw new InvalidArgumentError('expected a Redis database index such as 0 or 5');
   return Number(value);
 }
 
@@ -50,6 +61,8 @@ interface GlobalOptions {
   json?: boolean;
   config?: string;
   debug?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
 }
 
 function printError(out: Output, error: unknown, options: { json: boolean; debug: boolean }): void {
@@ -69,6 +82,39 @@ function printError(out: Output, error: unknown, options: { json: boolean; debug
   }
 }
 
+/** The subcommands of `scheduler`, which people type without the group. */
+const SCHEDULER_SUBCOMMANDS = new Set(['status', 'run']);
+
+/**
+ * A usage error in one line, a suggestion and where the help is: not the whole help text,
+ * which buries the line that matters. With --json, `{ ok: false, error }` on stdout as well.
+ */
+function printUsageError(out: Output, message: string, argv: string[], code: string): void {
+  const json = argv.includes('--json');
+  const words = argv.filter((a) => !a.startsWith('-'));
+  let suggestion: string | undefined;
+  if (code === 'commander.unknownCommand' && words[0] && SCHEDULER_SUBCOMMANDS.has(words[0])) {
+    suggestion = `did you mean \`scholaria-backup scheduler ${words[0]}\`?`;
+  }
+  // commander's own suggestion: "(Did you mean backup?)" at the end of the message.
+  const didYouMean = /\s*\(Did you mean (.+)\?\)$/.exec(message);
+  let text = message;
+  if (didYouMean) {
+    text = message.slice(0, didYouMean.index);
+    suggestion ??= `did you mean \`${didYouMean[1]}\`?`;
+  }
+  const sub = code === 'commander.unknownCommand' ? undefined : words.find((w) => KNOWN_COMMANDS.has(w));
+  const helpHint = `run \`scholaria-backup${sub ? ` ${sub === 'status' || sub === 'run' ? `scheduler ${sub}` : sub}` : ''} --help\` for the usage`;
+  if (json) {
+    out.document({ ok: false, error: { code: 'USAGE', message: text, hint: suggestion ? `${suggestion} (${helpHint})` : helpHint } });
+  }
+  out.note(`error: ${text}`);
+  if (suggestion) out.note(`hint: ${suggestion}`);
+  out.note(`hint: ${helpHint}`);
+}
+
+const KNOWN_COMMANDS = new Set(['backup', 'restore', 'list', 'show', 'verify', 'prune', 'unlock', 'health-check', 'audit']);
+
 /**
  * Runs `scholaria-backup` with the given arguments (without `node` and the script) and
  * returns the exit code. `io` defaults to the process; tests pass their own streams.
@@ -79,6 +125,7 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
   const signal = io.signal ?? new AbortController().signal;
   let exitCode: number = EXIT.OK;
   let globals: GlobalOptions = {};
+  let usageMessage: string | undefined;
 
   const program = new Command('scholaria-backup');
   program
@@ -87,13 +134,18 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .option('--json', 'print stable JSON for scripts instead of text')
     .option('--config <path>', 'config file (default: ./backup.config.ts/.mts/.mjs/.js if present, else the environment)')
     .option('--debug', 'show stack traces and debug log lines')
+    .option('-q, --quiet', 'print results, warnings and errors only: no progress, no info lines')
+    .option('--no-progress', 'no progress bars or progress lines')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
-      outputError: (s, write) => write(s),
+      // Usage errors are printed by the catch below: one line, a suggestion, the --help hint.
+      outputError: (s) => {
+        usageMessage = s.trim().replace(/^error: /, '');
+      },
     })
-    .showHelpAfterError(true)
+    .showSuggestionAfterError(true)
     .exitOverride()
     .addHelpText('after', EXIT_HELP);
 
@@ -105,6 +157,8 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
       out,
       json: Boolean(globals.json),
       debug: Boolean(globals.debug),
+      quiet: Boolean(globals.quiet),
+      progress: globals.progress !== false,
       ...(globals.config !== undefined ? { configPath: globals.config } : {}),
       signal,
     };
@@ -123,28 +177,68 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
   program
     .command('restore')
     .description('restore a set (verifying every checksum before touching live data)')
-    .argument('<set>', '"latest" (newest complete set) or a set id such as scholaria_backup_20261126_020000')
+    .argument('<set>', '"latest" (newest complete set), a set id such as scholaria_backup_20261126_020000, or "cleanup" (drop the databases swap restores kept, after confirmation)')
     .option('--component <name>', 'restore only this component (repeatable, or a comma list)', collect, [])
     .option('--dry-run', 'verify the set and print the plan; write nothing, ask nothing')
     .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
     .addOption(new Option('--mode <mode>', 'PostgreSQL restore mode (default swap)').choices(RESTORE_MODES))
     .option('--target-database <name>', 'PostgreSQL: restore into this new database (implies --mode new-database)')
-    .action(async (ref: string, opts: { component: string[]; dryRun?: boolean; yes?: boolean; mode?: string; targetDatabase?: string }, command: Command) => {
-      exitCode = await restoreCommand(context(command), ref, {
-        component: opts.component,
-        dryRun: Boolean(opts.dryRun),
-        yes: Boolean(opts.yes),
-        ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
-        ...(opts.targetDatabase !== undefined ? { targetDatabase: opts.targetDatabase } : {}),
-      });
-    });
+    .option('--target-redis-url <url>', 'Redis: restore into this server instead of REDIS_URL (redis://:PASSWORD@host:port[/db]), beside the live data')
+    .option('--target-redis-db <n>', 'Redis: restore the dump\'s database (the one holding keys) into this database index', dbIndex)
+    .option('--target-collection <name>', 'Qdrant: restore the set\'s one collection under this name, or ORIGINAL=NEW per collection (repeatable)', collectRaw, [])
+    .option('--target-collection-suffix <suffix>', 'Qdrant: restore every collection as <name><suffix> (e.g. _restored), beside the live ones')
+    .action(
+      async (
+        ref: string,
+        opts: {
+          component: string[];
+          dryRun?: boolean;
+          yes?: boolean;
+          mode?: string;
+          targetDatabase?: string;
+          targetRedisUrl?: string;
+          targetRedisDb?: number;
+          targetCollection: string[];
+          targetCollectionSuffix?: string;
+        },
+        command: Command,
+      ) => {
+        exitCode = await restoreCommand(context(command), ref, {
+          component: opts.component,
+          dryRun: Boolean(opts.dryRun),
+          yes: Boolean(opts.yes),
+          ...(opts.mode !== undefined ? { mode: opts.mode } : {}),
+          ...(opts.targetDatabase !== undefined ? { targetDatabase: opts.targetDatabase } : {}),
+          ...(opts.targetRedisUrl !== undefined ? { targetRedisUrl: opts.targetRedisUrl } : {}),
+          ...(opts.targetRedisDb !== undefined ? { targetRedisDb: opts.targetRedisDb } : {}),
+          targetCollection: opts.targetCollection,
+          ...(opts.targetCollectionSuffix !== undefined ? { targetCollectionSuffix: opts.targetCollectionSuffix } : {}),
+        });
+      },
+    );
 
   program
     .command('list')
     .description('list the backup sets on the storage, newest first')
     .option('--all', 'include incomplete sets (no manifest: failed or running backups)')
-    .action(async (opts: { all?: boolean }, command: Command) => {
-      exitCode = await listCommand(context(command), { all: Boolean(opts.all) });
+    .option('--tier <tier>', 'only sets of this tier (daily, weekly, monthly, manual)')
+    .option('--component <name>', 'only sets holding a successful backup of this component (repeatable, or a comma list)', collect, [])
+    .option('--last <n>', 'only the newest N sets (after the other filters)', positiveInt)
+    .action(async (opts: { all?: boolean; tier?: string; component: string[]; last?: number }, command: Command) => {
+      exitCode = await listCommand(context(command), {
+        all: Boolean(opts.all),
+        component: opts.component,
+        ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+        ...(opts.last !== undefined ? { last: opts.last } : {}),
+      });
+    });
+
+  program
+    .command('show')
+    .description('one set in detail: components, artifacts, sizes, codecs, row/key/point counts, versions')
+    .argument('<set>', '"latest" or a set id')
+    .action(async (ref: string, _opts: unknown, command: Command) => {
+      exitCode = await showCommand(context(command), ref);
     });
 
   program
@@ -160,8 +254,35 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .command('prune')
     .description('delete sets the retention policy no longer keeps (never the last good one) and leftovers of failed runs')
     .option('--dry-run', 'show what would be deleted and why; delete nothing')
-    .action(async (opts: { dryRun?: boolean }, command: Command) => {
-      exitCode = await pruneCommand(context(command), { dryRun: Boolean(opts.dryRun) });
+    .option('--keep-last <n>', 'ad-hoc policy: keep the N newest sets', positiveInt)
+    .option('--keep-daily <n>', 'ad-hoc policy: keep the newest set of each of the N newest days with sets', positiveInt)
+    .option('--keep-weekly <n>', 'ad-hoc policy: the same per ISO week', positiveInt)
+    .option('--keep-monthly <n>', 'ad-hoc policy: the same per month', positiveInt)
+    .option('--keep-yearly <n>', 'ad-hoc policy: the same per year', positiveInt)
+    .option('--keep-within <duration>', 'ad-hoc policy: keep every set newer than the newest minus this (7d, 2w, 1y2m)')
+    .action(
+      async (
+        opts: { dryRun?: boolean; keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepYearly?: number; keepWithin?: string },
+        command: Command,
+      ) => {
+        const policy = {
+          ...(opts.keepLast !== undefined ? { last: opts.keepLast } : {}),
+          ...(opts.keepDaily !== undefined ? { daily: opts.keepDaily } : {}),
+          ...(opts.keepWeekly !== undefined ? { weekly: opts.keepWeekly } : {}),
+          ...(opts.keepMonthly !== undefined ? { monthly: opts.keepMonthly } : {}),
+          ...(opts.keepYearly !== undefined ? { yearly: opts.keepYearly } : {}),
+          ...(opts.keepWithin !== undefined ? { within: opts.keepWithin } : {}),
+        };
+        exitCode = await pruneCommand(context(command), { dryRun: Boolean(opts.dryRun), ...(Object.keys(policy).length > 0 ? { policy } : {}) });
+      },
+    );
+
+  program
+    .command('unlock')
+    .description('remove the run lock of a killed run (shows its owner, asks first) instead of waiting for it to expire')
+    .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
+    .action(async (opts: { yes?: boolean }, command: Command) => {
+      exitCode = await unlockCommand(context(command), { yes: Boolean(opts.yes) });
     });
 
   program
@@ -213,7 +334,7 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.OK;
       // A command group without its subcommand (`scheduler`) shows its help as an error.
       if (error.code === 'commander.help') return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-      // commander printed the message and the usage already.
+      printUsageError(out, usageMessage ?? error.message.replace(/^error: /, ''), argv, error.code);
       return EXIT.USAGE;
     }
     printError(out, error, { json: Boolean(globals.json), debug: Boolean(globals.debug) });

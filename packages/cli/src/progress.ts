@@ -13,8 +13,16 @@ interface Track {
   label: string;
   started: number;
   artifacts: Map<string, number>;
+  /** Expected bytes (restore: the manifest; backup: the previous set); 0 = unknown. */
   total: number;
+  /** More bytes came than expected: the estimate is wrong, show no percentage. */
+  exceeded: boolean;
+  /** Set when every artifact reported done: the rate stops there instead of falling. */
+  finishedAt?: number;
+  done: Set<string>;
   lastLine: number;
+  /** Longest line drawn, so that a shorter one overwrites it completely. */
+  width: number;
   bar?: cliProgress.SingleBar;
 }
 
@@ -23,7 +31,7 @@ const PLAIN_INTERVAL_MS = 15_000;
 const BAR_WIDTH = 24;
 
 function rateOf(track: Track, bytes: number): number {
-  const seconds = (Date.now() - track.started) / 1000;
+  const seconds = ((track.finishedAt ?? Date.now()) - track.started) / 1000;
   // Below a fifth of a second the rate is noise.
   return seconds >= 0.2 ? bytes / seconds : 0;
 }
@@ -35,6 +43,8 @@ export interface ProgressOptions {
   enabled: boolean;
   /** Expected bytes per component, for the bar and the ETA (restore: from the manifest; backup: the previous set). */
   expected?: Map<string, number>;
+  /** Phases whose per-artifact "done" lines are not printed (plain mode). */
+  noDoneLines?: string[];
 }
 
 /** Bytes, rate and ETA per component: a cli-progress multibar on a terminal, plain lines otherwise. */
@@ -48,14 +58,22 @@ export function createProgress(out: Output, options: ProgressOptions): ProgressR
     const bytes = params.value;
     const rate = rateOf(track, bytes);
     const label = payload.label.padEnd(18);
-    if (track.total > 0) {
+    const done = track.finishedAt !== undefined;
+    let line: string;
+    if (track.total > 0 && !track.exceeded) {
       const ratio = Math.min(1, bytes / track.total);
       const filled = Math.round(ratio * BAR_WIDTH);
       const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
-      const eta = rate > 0 && bytes < track.total ? formatDuration(((track.total - bytes) / rate) * 1000) : bytes >= track.total ? 'done' : '-';
-      return `${label} ${bar} ${String(Math.round(ratio * 100)).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(track.total)} ${formatBytes(rate)}/s ETA ${eta}`;
+      const eta = done
+        ? `done in ${formatDuration(track.finishedAt! - track.started)}`
+        : `ETA ${rate > 0 && bytes < track.total ? formatDuration(((track.total - bytes) / rate) * 1000) : '-'}`;
+      line = `${label} ${bar} ${String(Math.round(ratio * 100)).padStart(3)}% ${formatBytes(bytes)}/${formatBytes(track.total)} ${formatBytes(rate)}/s ${eta}`;
+    } else {
+      // Unknown or outgrown total: bytes and rate only; a percentage would be a guess.
+      line = `${label} ${formatBytes(bytes)} ${formatBytes(rate)}/s${done ? ` done in ${formatDuration(track.finishedAt! - track.started)}` : ''}`;
     }
-    return `${label} ${formatBytes(bytes)} ${formatBytes(rate)}/s`;
+    track.width = Math.max(track.width, line.length);
+    return line.padEnd(track.width);
   };
 
   const ensureBars = () => {
@@ -79,13 +97,26 @@ export function createProgress(out: Output, options: ProgressOptions): ProgressR
       const key = `${event.component} ${phase}`;
       let track = tracks.get(key);
       if (!track) {
-        track = { label: key, started: Date.now(), artifacts: new Map(), total: options.expected?.get(event.component) ?? 0, lastLine: Date.now() };
+        track = {
+          label: key,
+          started: Date.now(),
+          artifacts: new Map(),
+          total: options.expected?.get(event.component) ?? 0,
+          exceeded: false,
+          done: new Set(),
+          lastLine: Date.now(),
+          width: 0,
+        };
         tracks.set(key, track);
       }
       const artifact = event.artifact ?? '';
       track.artifacts.set(artifact, Math.max(track.artifacts.get(artifact) ?? 0, event.bytes));
       const bytes = [...track.artifacts.values()].reduce((n, b) => n + b, 0);
-      if (track.total > 0 && bytes > track.total) track.total = bytes;
+      if (track.total > 0 && bytes > track.total) track.exceeded = true;
+      const artifactDone = event.done === true || (event.totalBytes !== undefined && event.totalBytes > 0 && event.bytes >= event.totalBytes);
+      if (artifactDone) track.done.add(artifact);
+      else track.done.delete(artifact);
+      track.finishedAt = track.done.size === track.artifacts.size ? (track.finishedAt ?? Date.now()) : undefined;
       if (options.tty) {
         ensureBars();
         if (!track.bar) track.bar = multibar!.create(Math.max(track.total, 1), bytes, { label: track.label, track });
@@ -93,8 +124,12 @@ export function createProgress(out: Output, options: ProgressOptions): ProgressR
         track.bar.update(bytes, { label: track.label, track });
         return;
       }
-      const finished = event.done === true || (event.totalBytes !== undefined && event.totalBytes > 0 && event.bytes >= event.totalBytes);
+      const finished = artifactDone;
       const now = Date.now();
+      // A restore reads its artifacts more than once (checks, then the restore itself): its
+      // "done" would be printed before the restore starts, and in dry runs. The component's
+      // result says when it is restored; here only the long reads get a line.
+      if (finished && options.noDoneLines?.includes(phase)) return;
       if (finished || now - track.lastLine >= PLAIN_INTERVAL_MS) {
         track.lastLine = now;
         const what = event.artifact ? ` ${event.artifact}` : '';

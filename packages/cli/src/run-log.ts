@@ -120,10 +120,13 @@ export class LogHub implements Logger {
 }
 
 /** Plain lines on stderr for a terminal or a container log: `HH:MM:SS LEVEL message`. */
-export function consoleLogger(write: (line: string) => void, options: { debug: boolean; timeZone: string }): Logger {
+export function consoleLogger(write: (line: string) => void, options: { debug: boolean; timeZone: string; skipComponentErrors?: boolean; quiet?: boolean }): Logger {
   const stamp = () => new Intl.DateTimeFormat('en-GB', { timeZone: options.timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date());
   const at = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
     if (level === 'debug' && !options.debug) return;
+    if (level === 'info' && options.quiet) return;
+    // The command's result prints each component's error once; the log file keeps this line.
+    if (level === 'error' && options.skipComponentErrors && typeof fields?.component === 'string') return;
     const component = typeof fields?.component === 'string' && !message.startsWith(fields.component) ? `${fields.component}: ` : '';
     write(`${stamp()} ${level.toUpperCase().padEnd(5)} ${component}${message}`);
   };

@@ -302,7 +302,10 @@ export {
   listLocks,
   LOCK_PREFIX,
   type LockInfo,
+  describeLock,
   lockIsStale,
+  processIdentity,
+  type ProcessIdentity,
 } from './lock/storage-lock.js';
 export {
   HashStream,

@@ -127,6 +127,23 @@ describe('scheduler', () => {
     expect(weekly.missed).toBe(true);
   });
 
+  it('a tier whose slot came before the service first started is pending, not missed', async () => {
+    now = new Date('2026-11-27T05:00:00Z'); // 14:00 Seoul; the daily slot was 02:00 Seoul
+    const fresh = createScheduler(engine, { timeZone: 'Asia/Seoul', clock, serviceSince: null });
+    for (const t of (await fresh.status()).tiers) {
+      if (t.lastSet) continue;
+      expect(t, t.tier).toMatchObject({ missed: false, pending: true });
+    }
+    // Started at 10:00 Seoul: the 02:00 slot came before, so nothing was missed yet.
+    const startedToday = createScheduler(engine, { timeZone: 'Asia/Seoul', clock, serviceSince: new Date('2026-11-27T01:00:00Z') });
+    const weekly = (await startedToday.status()).tiers.find((t) => t.tier === 'weekly')!;
+    expect(weekly).toMatchObject({ missed: false });
+    // Running since October: the slots of November are missed.
+    const longRunning = createScheduler(engine, { timeZone: 'Asia/Seoul', clock, serviceSince: new Date('2026-10-01T00:00:00Z') });
+    const tiers = (await longRunning.status()).tiers;
+    expect(tiers.find((t) => t.tier === 'monthly')).toMatchObject({ missed: true, pending: false });
+  });
+
   it('rejects invalid cron expressions and time zones, naming the tier', () => {
     expect(() => createScheduler(engine, { tiers: { daily: '61 2 * * *' } })).toThrow(/tier "daily".*"61 2 \* \* \*"/s);
     expect(() => createScheduler(engine, { tiers: { weekly: 'every sunday' } })).toThrow(/tier "weekly"/);

@@ -1,4 +1,5 @@
-export { createPostgresSource } from './postgres-source.js';
+export { createPostgresSource, type PostgresSource } from './postgres-source.js';
+export type { KeptDatabase } from './kept-databases.js';
 export {
   postgresOptionsSchema,
   restoreOverridesSchema,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BackupError, type SourceRestoreContext, type SourceRestoreResult } from '@scholaria/backup-core';
+import { BackupError, isoWithOffset, type SourceRestoreContext, type SourceRestoreResult } from '@scholaria/backup-core';
 import type pg from 'pg';
 import { parseBackupMetadata, type DatabaseMetadata, type PostgresBackupMetadata } from './backup-metadata.js';
 import { childEnv, quoteIdent, type DbSession } from './connection.js';
@@ -53,9 +53,10 @@ export function fitName(base: string, suffix: string): string {
   return b + suffix;
 }
 
-function stampOf(date: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}_${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}`;
+/** `YYYYMMDD_HHMMSS` in the engine's zone (like set ids), UTC without one. */
+function stampOf(date: Date, timeZone = 'UTC'): string {
+  const local = isoWithOffset(date, timeZone);
+  return `${local.slice(0, 10).replace(/-/g, '')}_${local.slice(11, 19).replace(/:/g, '')}`;
 }
 
 function setStamp(setId: string): string {
@@ -253,7 +254,7 @@ export async function runRestore(rt: Runtime, ctx: SourceRestoreContext): Promis
           problems.push(`database "${p.staging}" already exists (left by an interrupted restore?): drop it or inspect it first`);
         }
         if (targetExists) {
-          p.previous = fitName(target, `_before_${stampOf(new Date())}`);
+          p.previous = fitName(target, `_before_${stampOf(new Date(), ctx.timeZone)}`);
           plan.push(
             `swap: restore "${db.name}" into new database "${p.staging}", compare row counts, then rename "${target}" to "${p.previous}"${ro.keepPrevious ? ' (kept)' : ' (then dropped)'} and "${p.staging}" to "${target}" in one transaction`,
           );

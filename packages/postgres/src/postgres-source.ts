@@ -19,6 +19,13 @@ import { runRestore } from './postgres-restore.js';
 import { serverFacts, tooOld } from './preflight.js';
 import { redactText } from './redact.js';
 import { createRuntime, type Runtime } from './runtime.js';
+import { dropKeptDatabase, listKeptDatabases, type KeptDatabase } from './kept-databases.js';
+
+/** The PostgreSQL source, with the databases that swap restores kept (`<db>_before_<time>`). */
+export interface PostgresSource extends BackupSource {
+  keptDatabases(): Promise<KeptDatabase[]>;
+  dropKeptDatabase(name: string): Promise<void>;
+}
 
 /** Makes sure no message leaving the source carries the password, whatever produced it. */
 function scrub(rt: Runtime, error: unknown): unknown {
@@ -33,7 +40,7 @@ function scrub(rt: Runtime, error: unknown): unknown {
  * The PostgreSQL source: pg_dump (custom format, streamed) on backup, pg_restore in swap,
  * in-place or new-database mode on restore, row counts taken inside the dump's snapshot.
  */
-export function createPostgresSource(options: PostgresSourceOptions): BackupSource {
+export function createPostgresSource(options: PostgresSourceOptions): PostgresSource {
   const resolved = parsePostgresOptions(options);
   const rt = createRuntime(resolved);
   if (!resolved.databases && !rt.params.database) {
@@ -61,12 +68,16 @@ export function createPostgresSource(options: PostgresSourceOptions): BackupSour
 
     backup: (ctx: SourceBackupContext): Promise<SourceBackupResult> => guard(() => runBackup(rt, ctx), ctx.signal),
 
+    keptDatabases: () => guard(() => listKeptDatabases(rt)),
+    dropKeptDatabase: (db: string) => guard(() => dropKeptDatabase(rt, db)),
+
     restore: (ctx: SourceRestoreContext): Promise<SourceRestoreResult> => guard(() => runRestore(rt, ctx), ctx.signal),
 
     async check(): Promise<SourceCheckResult> {
       const details: Record<string, unknown> = {};
       const problems: string[] = [];
       const warnings: string[] = [];
+      const notes: string[] = [];
       const describe = (error: unknown) =>
         BackupError.isInstance(error) ? `${error.message}${error.hint ? ` (${error.hint})` : ''}` : String(error);
       let serverMajor: number | undefined;
@@ -78,7 +89,18 @@ export function createPostgresSource(options: PostgresSourceOptions): BackupSour
         details.serverVersion = facts.serverVersion;
         details.canReadRolePasswords = facts.canReadAuthid;
         if (!facts.canReadAuthid && resolved.globals !== 'off') {
-          warnings.push('the user cannot read role passwords: roles will be saved with --no-role-passwords');
+          // Normal for an application user: a fact for the operator, not a warning on every check.
+          notes.push('this user cannot read role passwords, so roles are saved without them (connect as a superuser to keep them)');
+        }
+        try {
+          const kept = await listKeptDatabases(rt);
+          if (kept.length > 0) {
+            details.keptDatabases = kept;
+            const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+            notes.push(`${kept.length} database(s) kept by swap restores: ${kept.map((k) => `${k.name} (${mib(k.bytes)})`).join(', ')}; remove them with \`scholaria-backup restore cleanup\` once you no longer need them`);
+          }
+        } catch {
+          // listing needs only CONNECT on the maintenance database; not being able to is no problem of the backup
         }
         for (const db of dbs.slice(1)) {
           const s = await rt.connector.connect(db);
@@ -101,7 +123,7 @@ export function createPostgresSource(options: PostgresSourceOptions): BackupSour
           (tool === 'pg_dumpall' && resolved.globals === 'auto' ? warnings : problems).push(describe(error));
         }
       }
-      return { ok: problems.length === 0, details, problems, warnings };
+      return { ok: problems.length === 0, details, problems, warnings, ...(notes.length > 0 ? { notes } : {}) };
     },
 
     verify: (ctx: SourceVerifyContext): Promise<SourceVerifyResult> =>

@@ -68,9 +68,33 @@ function keyCountsFrom(value: unknown): Record<string, number> | undefined {
   return out;
 }
 
+/** Key counts of the databases that hold keys; the empty ones as a number, not 16 zeros. */
 function formatCounts(counts: Record<string, number>): string {
   const entries = Object.entries(counts);
-  return entries.length ? entries.map(([db, n]) => `db${db}: ${n}`).join(', ') : 'no databases';
+  if (entries.length === 0) return 'no databases';
+  const full = entries.filter(([, n]) => n > 0);
+  const empty = entries.length - full.length;
+  const parts = full.map(([db, n]) => `db${db}: ${n}`);
+  if (empty > 0) parts.push(`${empty} empty database${empty === 1 ? '' : 's'}`);
+  return parts.join(', ');
+}
+
+/** Database numbers with runs shortened: 0-15, or 0, 3, 5-7. */
+function formatDbList(dbs: number[]): string {
+  if (dbs.length === 0) return 'none';
+  const sorted = [...dbs].sort((a, b) => a - b);
+  const runs: string[] = [];
+  let start = sorted[0]!;
+  let prev = start;
+  for (const d of [...sorted.slice(1), Number.NaN]) {
+    if (d === prev + 1) {
+      prev = d;
+      continue;
+    }
+    runs.push(start === prev ? String(start) : prev === start + 1 ? `${start}, ${prev}` : `${start}-${prev}`);
+    start = prev = d;
+  }
+  return runs.join(', ');
 }
 
 async function facts(conn: OpenedClient): Promise<ServerFacts> {
@@ -262,7 +286,7 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
           targetLine,
           `dump: ${summary.keys} keys (${formatCounts(summary.keyCounts)}), DUMP payloads in RDB version ${summary.rdbVersions.join(', ') || 'none'}`,
           mode === 'flush'
-            ? `would FLUSHDB database(s) ${dbs.join(', ') || 'none'}, then RESTORE ${Object.values(counts).reduce((a, b) => a + b, 0)} keys (${formatCounts(counts)})`
+            ? `would FLUSHDB database(s) ${formatDbList(dbs)}, then RESTORE ${Object.values(counts).reduce((a, b) => a + b, 0)} keys (${formatCounts(counts)})`
             : `would RESTORE ${Object.values(counts).reduce((a, b) => a + b, 0)} keys (${formatCounts(counts)}) over the existing data (merge: keys not in the dump stay, keys in it are replaced)`,
           ...(moved.length ? [`database mapping: ${moved.map(([from, to]) => `dump db${from} -> db${to}`).join(', ')}`] : []),
           allOrNothing
@@ -398,7 +422,7 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
       return {
         plan: [
           targetLine,
-          ...(mode === 'flush' ? [`${allOrNothing ? 'replaced' : 'flushed'} database(s) ${stats.flushed.join(', ') || 'none'}`] : ['merged into the existing data']),
+          ...(mode === 'flush' ? [`${allOrNothing ? 'replaced' : 'flushed'} database(s) ${formatDbList(stats.flushed)}`] : ['merged into the existing data']),
           ...(allOrNothing ? [`staged in scratch database(s) ${scratch.join(', ')}, then ${mode === 'flush' ? 'swapped in (SWAPDB)' : 'moved over'}`] : []),
           `restored ${stats.keys} keys (${formatCounts(stats.keyCounts)})`,
         ],

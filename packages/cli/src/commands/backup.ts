@@ -1,7 +1,7 @@
 import type { BackupResult, PruneResult } from '@scholaria/backup-core';
 import { EXIT } from '../exit-codes.js';
 import type { CommandContext } from '../command-context.js';
-import { withRuntime } from '../command-context.js';
+import { progressMode, withRuntime } from '../command-context.js';
 import { createProgress } from '../progress.js';
 import { errorJson, formatBytes, formatDuration, table } from '../format.js';
 import { pruneJson, printPrune } from './prune.js';
@@ -54,7 +54,7 @@ export async function backupCommand(ctx: CommandContext, options: BackupCommandO
         // no estimate: the bars show bytes and rate only
       }
     }
-    const progress = createProgress(out, { tty: ctx.io.isTTY, enabled: !ctx.json, expected });
+    const progress = createProgress(out, { ...progressMode(ctx), expected });
     let result: BackupResult;
     try {
       result = await rt.engine.backup({
@@ -108,5 +108,5 @@ export async function backupCommand(ctx: CommandContext, options: BackupCommandO
       return result.status === 'complete' ? EXIT.FAILURE : backupExitCode(result);
     }
     return backupExitCode(result);
-  });
+  }, { storageRoot: 'create', skipComponentErrors: true });
 }

@@ -1,10 +1,11 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createScheduler, zstdAvailable, type HealthCheckItem, type HealthReport, type HealthStatus } from '@scholaria/backup-core';
+import { createScheduler, zstdAvailable, type HealthCheckItem, type HealthReport, type HealthStatus, type SchedulerStatus } from '@scholaria/backup-core';
 import { EXIT } from '../exit-codes.js';
 import { withRuntime, type CommandContext } from '../command-context.js';
 import type { CliRuntime } from '../runtime.js';
 import { formatTime, table } from '../format.js';
+import { serviceSince } from '../service-marker.js';
 
 const RANK: Record<HealthStatus, number> = { ok: 0, warn: 1, fail: 2 };
 
@@ -27,8 +28,20 @@ function logDirCheck(logDir: string): HealthCheckItem {
   }
 }
 
+interface ScheduleView {
+  since: Date | null;
+  status: SchedulerStatus;
+}
+
+/** The schedule as `scheduler status` sees it: which tiers are pending, which missed. */
+async function scheduleView(rt: CliRuntime): Promise<ScheduleView> {
+  const since = await serviceSince(rt.storages[0]!, await rt.engine.list());
+  const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone, serviceSince: since });
+  return { since, status: await scheduler.status() };
+}
+
 /** The checks only the CLI can make: the zstd tool, the log folder and missed scheduled runs. */
-export async function cliHealthChecks(rt: CliRuntime): Promise<HealthCheckItem[]> {
+export async function cliHealthChecks(rt: CliRuntime, schedule?: Promise<ScheduleView>): Promise<HealthCheckItem[]> {
   const checks: HealthCheckItem[] = [];
   const usesZstd = (rt.engine.options.codecs ?? []).some((c) => c.name === 'zstd') || rt.sources.some((s) => s.name === 'postgres');
   if (usesZstd) {
@@ -41,9 +54,16 @@ export async function cliHealthChecks(rt: CliRuntime): Promise<HealthCheckItem[]
   }
   checks.push(logDirCheck(rt.logDir));
   try {
-    const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone });
-    const status = await scheduler.status();
+    const { since, status } = await (schedule ?? scheduleView(rt));
     for (const tier of status.tiers) {
+      if (tier.pending) {
+        checks.push({
+          name: `schedule ${tier.tier}`,
+          status: 'ok',
+          message: `pending: no ${tier.tier} run was due since ${since ? `the scheduler first started (${formatTime(since, rt.timeZone)})` : 'the scheduler has not run yet'}; next ${formatTime(tier.nextRun, rt.timeZone)}`,
+        });
+        continue;
+      }
       if (!tier.missed) continue;
       checks.push({
         name: `schedule ${tier.tier}`,
@@ -60,8 +80,12 @@ export async function cliHealthChecks(rt: CliRuntime): Promise<HealthCheckItem[]
 
 export async function healthCheckCommand(ctx: CommandContext): Promise<number> {
   return await withRuntime(ctx, 'health-check', async ({ rt, fileLog }) => {
-    const report: HealthReport = await rt.engine.health({ signal: ctx.signal });
-    const checks = [...report.checks, ...(await cliHealthChecks(rt))];
+    const schedule = scheduleView(rt);
+    // Computed once; a failure is reported by the schedule check below.
+    schedule.catch(() => undefined);
+    const pendingTiers = await schedule.then((v) => v.status.tiers.filter((t) => t.pending).map((t) => t.tier)).catch(() => []);
+    const report: HealthReport = await rt.engine.health({ signal: ctx.signal, pendingTiers });
+    const checks = [...report.checks, ...(await cliHealthChecks(rt, schedule))];
     const status = worst(checks);
     fileLog[status === 'ok' ? 'info' : status === 'warn' ? 'warn' : 'error'](`health-check: ${status}`, { checks });
     if (ctx.json) {

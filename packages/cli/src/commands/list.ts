@@ -19,15 +19,31 @@ export function setJson(s: BackupSetSummary) {
   };
 }
 
-export async function listCommand(ctx: CommandContext, options: { all: boolean }): Promise<number> {
+export interface ListOptions {
+  all: boolean;
+  /** Only sets of this tier. */
+  tier?: string;
+  /** Only sets in which each of these components was backed up successfully. */
+  component: string[];
+  /** Only the newest N (after the filters). */
+  last?: number;
+}
+
+export async function listCommand(ctx: CommandContext, options: ListOptions): Promise<number> {
   return await withRuntime(ctx, undefined, async ({ rt }) => {
-    const sets = await rt.engine.list({ includeIncomplete: options.all });
+    let sets = await rt.engine.list({ includeIncomplete: options.all });
+    if (options.tier !== undefined) sets = sets.filter((s) => s.tier === options.tier);
+    if (options.component.length > 0) sets = sets.filter((s) => options.component.every((n) => s.components.some((c) => c.name === n && c.status === 'ok')));
+    if (options.last !== undefined) sets = sets.slice(0, options.last);
+    const filtered = options.tier !== undefined || options.component.length > 0;
     if (ctx.json) {
       ctx.out.document(sets.map(setJson));
       return EXIT.OK;
     }
     if (sets.length === 0) {
-      ctx.out.line(`no backup sets${options.all ? '' : ' (incomplete ones are shown with --all)'} on ${rt.storages[0]?.name ?? 'the storage'}`);
+      ctx.out.line(
+        `no backup sets${filtered ? ' match' : ''}${options.all ? '' : ' (incomplete ones are shown with --all)'} on ${rt.storages[0]?.name ?? 'the storage'}`,
+      );
       return EXIT.OK;
     }
     ctx.out.line(

@@ -1,4 +1,4 @@
-import type { PruneResult } from '@scholaria/backup-core';
+import type { PruneResult, RetentionPolicy } from '@scholaria/backup-core';
 import type { Output } from '../cli-io.js';
 import { EXIT } from '../exit-codes.js';
 import { withRuntime, type CommandContext } from '../command-context.js';
@@ -30,9 +30,12 @@ export function printPrune(out: Output, result: PruneResult, _timeZone: string):
   for (const w of result.warnings ?? []) out.line(`warning: ${w}`);
 }
 
-export async function pruneCommand(ctx: CommandContext, options: { dryRun: boolean }): Promise<number> {
+export async function pruneCommand(ctx: CommandContext, options: { dryRun: boolean; policy?: RetentionPolicy }): Promise<number> {
   return await withRuntime(ctx, options.dryRun ? undefined : 'prune', async ({ rt }) => {
-    const result = await rt.engine.prune({ dryRun: options.dryRun });
+    if (options.policy && !ctx.json) {
+      ctx.out.note(`policy from the command line, for every set as one group (the configured tier policies are not used): ${JSON.stringify(options.policy)}`);
+    }
+    const result = await rt.engine.prune({ dryRun: options.dryRun, ...(options.policy ? { policy: options.policy } : {}) });
     if (ctx.json) ctx.out.document(pruneJson(result));
     else printPrune(ctx.out, result, rt.timeZone);
     return result.failed.length > 0 ? EXIT.FAILURE : EXIT.OK;

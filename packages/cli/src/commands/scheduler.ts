@@ -3,6 +3,7 @@ import { EXIT } from '../exit-codes.js';
 import { lazyFileLogger, withRuntime, type CommandContext } from '../command-context.js';
 import { errorJson, formatBytes, formatDuration, formatTime, table } from '../format.js';
 import { SchedulerMetrics, startMetricsServer, type MetricsServer } from '../metrics.js';
+import { markServiceStarted, serviceSince } from '../service-marker.js';
 import type { Logger } from '@scholaria/backup-core';
 
 export interface SchedulerRunOptions {
@@ -57,9 +58,22 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
 
     const metrics = new SchedulerMetrics();
     let stopping = false;
+    let existing: Awaited<ReturnType<typeof rt.engine.list>> = [];
+    try {
+      existing = await rt.engine.list();
+    } catch (error) {
+      rt.hub.warn(`cannot read the existing sets: ${(error as Error).message}`);
+    }
+    let since = new Date();
+    try {
+      since = await markServiceStarted(rt.storages[0]!, since, existing);
+    } catch (error) {
+      rt.hub.warn(`cannot record the service start on ${rt.storages[0]!.name}: ${(error as Error).message}`);
+    }
     const scheduler = createScheduler(rt.engine, {
       tiers: rt.schedules,
       timeZone: rt.timeZone,
+      serviceSince: since,
       logger: rt.hub,
       onRunStart: (tier) => {
         jobLog = lazyFileLogger(rt, `backup-${tier}`, warnOpen);
@@ -79,11 +93,7 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
 
     let server: MetricsServer | undefined;
     try {
-      try {
-        metrics.seed(await rt.engine.list());
-      } catch (error) {
-        rt.hub.warn(`cannot read the existing sets for the metrics: ${(error as Error).message}`);
-      }
+      metrics.seed(existing);
       const port = options.metricsPort ?? rt.metricsPort;
       if (port !== undefined) {
         server = await startMetricsServer({
@@ -132,7 +142,7 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
       jobLog?.close();
       serviceLog.close();
     }
-  });
+  }, { storageRoot: 'create' });
 }
 
 export function statusJson(status: SchedulerStatus, running: RunningJob[]) {
@@ -144,6 +154,7 @@ export function statusJson(status: SchedulerStatus, running: RunningJob[]) {
       nextRun: t.nextRun?.toISOString() ?? null,
       previousScheduled: t.previousScheduled?.toISOString() ?? null,
       missed: t.missed,
+      pending: t.pending,
       lastSet: t.lastSet ? { id: t.lastSet.id, status: t.lastSet.status, time: t.lastSet.time.toISOString() } : null,
     })),
     running,
@@ -164,7 +175,8 @@ export interface RunningJob {
 /** Next run and last set per tier (from the manifests), missed runs, and who holds the storage locks. */
 export async function schedulerStatusCommand(ctx: CommandContext): Promise<number> {
   return await withRuntime(ctx, undefined, async ({ rt }) => {
-    const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone });
+    const since = await serviceSince(rt.storages[0]!, await rt.engine.list());
+    const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone, serviceSince: since });
     const status = await scheduler.status();
     const running: RunningJob[] = [];
     for (const storage of rt.storages) {
@@ -201,7 +213,7 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
           t.cron,
           formatTime(t.nextRun, rt.timeZone),
           t.lastSet ? `${t.lastSet.id} (${t.lastSet.status})` : '-',
-          t.missed ? `MISSED (due ${formatTime(t.previousScheduled, rt.timeZone)})` : 'ok',
+          t.missed ? `MISSED (due ${formatTime(t.previousScheduled, rt.timeZone)})` : t.pending ? 'pending (not due since the scheduler started)' : 'ok',
         ]),
       ),
     );

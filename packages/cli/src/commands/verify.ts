@@ -1,6 +1,6 @@
 import { BackupError, type VerifyResult } from '@scholaria/backup-core';
 import { EXIT } from '../exit-codes.js';
-import { withRuntime, type CommandContext } from '../command-context.js';
+import { progressMode, withRuntime, type CommandContext } from '../command-context.js';
 import { createProgress } from '../progress.js';
 
 export function verifyJson(result: VerifyResult) {
@@ -12,7 +12,7 @@ export async function verifyCommand(ctx: CommandContext, ref: string | undefined
     throw new BackupError('USAGE', `give either a set (${ref}) or --all, not both`, { hint: 'scholaria-backup verify [latest|SET_ID] or scholaria-backup verify --all' });
   }
   return await withRuntime(ctx, 'verify', async ({ rt, fileLog }) => {
-    const progress = createProgress(ctx.out, { tty: ctx.io.isTTY, enabled: !ctx.json });
+    const progress = createProgress(ctx.out, progressMode(ctx));
     let result: VerifyResult;
     try {
       result = await rt.engine.verify({

@@ -27,8 +27,8 @@ export function createBackupEngine(options: BackupEngineOptions): BackupEngine {
         .filter((e) => o.includeIncomplete || e.status !== 'incomplete')
         .map(({ files: _files, ...summary }) => summary);
     },
-    async readManifest(ref) {
-      return (await resolveSet(ctx, ref)).entry.manifest;
+    async readManifest(ref, o = {}) {
+      return (await resolveSet(ctx, ref, o)).entry.manifest;
     },
     async verifyAudit() {
       return await createAuditLog(ctx.storages[0]!, { actor: ctx.actor }).verify();

@@ -108,3 +108,8 @@ export function linkSignal(parent?: AbortSignal): AbortController {
   }
   return controller;
 }
+
+/** `name: message`, unless the message already starts with the name (adapters prefix their own). */
+export function withPrefix(name: string, message: string): string {
+  return message.startsWith(`${name}:`) || message.startsWith(`${name} `) ? message : `${name}: ${message}`;
+}

@@ -19,7 +19,7 @@ export async function lockStorages(
   const failed: StorageOutcome[] = [];
   for (const storage of storages) {
     try {
-      locks.push(await acquireStorageLock(storage, { action, actor: ctx.actor, ttlMs: ctx.lockTtlMs, logger: ctx.logger }));
+      locks.push(await acquireStorageLock(storage, { action, actor: ctx.actor, ttlMs: ctx.lockTtlMs, logger: ctx.logger, timeZone: ctx.timeZone }));
       live.push(storage);
     } catch (error) {
       if (error instanceof LockError || (BackupError.isInstance(error) && error.code === 'LOCKED')) {

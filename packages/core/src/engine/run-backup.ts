@@ -16,7 +16,7 @@ import { compactStamp, isoWithOffset } from '../util/time-zone.js';
 import { LIBRARY_NAME, LIBRARY_VERSION } from '../util/version.js';
 import type { BackupOptions, BackupResult, ComponentOutcome, StorageOutcome } from './types.js';
 import type { EngineContext } from './engine-context.js';
-import { audit, deleteSet, errorReport, linkSignal, putBuffer, safeError } from './engine-helpers.js';
+import { audit, deleteSet, errorReport, linkSignal, putBuffer, safeError, withPrefix } from './engine-helpers.js';
 
 export function selectSources(ctx: EngineContext, components: string[] | undefined): BackupSource[] {
   if (!components || components.length === 0) return ctx.sources;
@@ -132,7 +132,7 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
       }
     }
     if (status === 'failed') {
-      error ??= new BackupError('SOURCE_FAILED', `backup ${setId} failed: every component failed (${outcomes.map((o) => `${o.outcome.name}: ${o.outcome.error?.message}`).join('; ')})`, {
+      error ??= new BackupError('SOURCE_FAILED', `backup ${setId} failed: every component failed (${outcomes.map((o) => withPrefix(o.outcome.name, o.outcome.error?.message ?? 'failed')).join('; ')})`, {
         hint: 'See each component error; nothing was recorded as a backup set.',
       });
       await cleanupLeftovers(ctx, lockedStorages, setId);
@@ -166,7 +166,7 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
       components: components.map((c) => c.name),
       result: status === 'complete' ? 'ok' : status,
       ...(error || status === 'partial'
-        ? { error: error?.message ?? components.filter((c) => c.error).map((c) => `${c.name}: ${c.error!.message}`).join('; ') }
+        ? { error: error?.message ?? components.filter((c) => c.error).map((c) => withPrefix(c.name, c.error!.message)).join('; ') }
         : {}),
       details: { tier, bytes },
     });
@@ -309,7 +309,7 @@ async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentO
     await Promise.allSettled(sinks.map((s) => s.record));
     const code = isAbortError(raw) || parentSignal.aborted ? 'ABORTED' : 'SOURCE_FAILED';
     const error = safeError(ctx, raw, code, source.name);
-    logger.error(`${source.name} failed: ${error.message}`, { component: source.name, code: error.code });
+    logger.error(`${source.name} failed: ${error.message.startsWith(`${source.name}: `) ? error.message.slice(source.name.length + 2) : error.message}`, { component: source.name, code: error.code });
     // Artifacts of a failed component must not linger beside a manifest that omits them.
     for (const storage of live) {
       try {

@@ -33,7 +33,7 @@ function ageText(ms: number): string {
   return `${(ms / DAY).toFixed(1)} days`;
 }
 
-export async function runHealth(ctx: EngineContext, options: { signal?: AbortSignal } = {}): Promise<HealthReport> {
+export async function runHealth(ctx: EngineContext, options: { signal?: AbortSignal; pendingTiers?: readonly string[] } = {}): Promise<HealthReport> {
   const checks: HealthCheckItem[] = [];
   const now = ctx.clock();
   const minFree = ctx.options.minFreeBytes ?? ENGINE_DEFAULTS.minFreeBytes;
@@ -95,7 +95,12 @@ export async function runHealth(ctx: EngineContext, options: { signal?: AbortSig
       const newest = catalog.find((e) => e.tier === tier && e.status === 'complete');
       const limit = maxAge[tier];
       if (!newest) {
-        checks.push({ name: `recent ${tier} backup`, status: 'warn', message: `no complete ${tier} backup yet` });
+        const pending = options.pendingTiers?.includes(tier) ?? false;
+        checks.push({
+          name: `recent ${tier} backup`,
+          status: pending ? 'ok' : 'warn',
+          message: pending ? `no ${tier} backup yet: its first scheduled run has not come` : `no complete ${tier} backup yet`,
+        });
         continue;
       }
       const age = now.getTime() - newest.time.getTime();
@@ -125,7 +130,12 @@ export async function runHealth(ctx: EngineContext, options: { signal?: AbortSig
       checks.push({
         name: `source ${source.name}`,
         status: !res.ok || problems.length > 0 ? 'fail' : warnings.length > 0 ? 'warn' : 'ok',
-        message: problems.length > 0 ? problems.join('; ') : warnings.length > 0 ? warnings.join('; ') : 'reachable, tools runnable',
+        message:
+          problems.length > 0
+            ? problems.join('; ')
+            : warnings.length > 0
+              ? warnings.join('; ')
+              : `reachable, tools runnable${(res.notes ?? []).map((n) => `; note: ${ctx.redact(n)}`).join('')}`,
         ...(res.details ? { details: JSON.parse(ctx.redact(JSON.stringify(res.details))) as Record<string, unknown> } : {}),
       });
     } catch (error) {

@@ -1,14 +1,22 @@
 import { parseDurationMs } from '../retention/duration.js';
 import { planTierRetention } from '../retention/tier-retention.js';
+import { validateRetentionPolicy } from '../retention/plan-retention.js';
+import type { RetentionPolicy } from '../retention/types.js';
 import type { PruneDecision, PruneResult } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { readCatalog } from './set-catalog.js';
 import { lockStorages } from './lock-storages.js';
 import { audit, deleteSet, errorReport, safeError } from './engine-helpers.js';
 
-export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean } = {}): Promise<PruneResult> {
+/** The name of the single group an ad-hoc policy (`prune --keep-daily 7 ...`) applies to. */
+const AD_HOC_GROUP = 'command-line policy';
+
+export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean; policy?: RetentionPolicy } = {}): Promise<PruneResult> {
   const dryRun = options.dryRun ?? false;
-  const retention = ctx.options.retention;
+  // An ad-hoc policy applies to every set as one group, like restic's `forget --keep-*`.
+  const adHoc = options.policy;
+  if (adHoc) validateRetentionPolicy(adHoc, 'prune policy');
+  const retention = adHoc ? { ...(ctx.options.retention ?? {}), tiers: { [AD_HOC_GROUP]: adHoc } } : ctx.options.retention;
   const graceMs = parseDurationMs(retention?.incompleteGracePeriod ?? '1h');
   const held = dryRun ? undefined : await lockStorages(ctx, 'prune', ctx.storages);
   const storages = held?.live ?? ctx.storages;
@@ -32,7 +40,7 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
         }
       } else {
         const plan = planTierRetention(
-          withManifest.map((e) => ({ id: e.id, time: e.time, tier: e.tier, status: e.status as 'complete' | 'partial' })),
+          withManifest.map((e) => ({ id: e.id, time: e.time, tier: adHoc ? AD_HOC_GROUP : e.tier, status: e.status as 'complete' | 'partial' })),
           retention,
           { now },
         );

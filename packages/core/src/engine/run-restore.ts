@@ -51,7 +51,7 @@ function pickComponents(ctx: EngineContext, setId: string, manifestComponents: C
 export async function runRestore(ctx: EngineContext, options: RestoreOptions): Promise<RestoreResult> {
   const t0 = Date.now();
   const dryRun = options.dryRun ?? false;
-  const { storage, entry } = await resolveSet(ctx, options.ref);
+  const { storage, entry } = await resolveSet(ctx, options.ref, options.components ? { components: options.components } : {});
   const manifest = entry.manifest;
   const setId = manifest.id;
   const { chosen, skipped } = pickComponents(ctx, setId, manifest.components, options.components);
@@ -156,6 +156,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
         dryRun,
         component,
         options: options.componentOptions?.[component.name] ?? {},
+        timeZone: ctx.timeZone,
         async localFile(name) {
           const artifact = artifactNamed(name);
           const local = localFiles.get(artifact.path);
@@ -185,7 +186,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
       } catch (raw) {
         const error = safeError(ctx, raw, 'RESTORE_FAILED', component.name);
         failure ??= error;
-        ctx.logger.error(`restore of ${component.name} from ${setId} failed: ${error.message}`, { component: component.name });
+        ctx.logger.error(`restore of ${component.name} from ${setId} failed: ${error.message.startsWith(`${component.name}: `) ? error.message.slice(component.name.length + 2) : error.message}`, { component: component.name });
         outcomes.push({ name: component.name, status: 'failed', plan: [], warnings: [], durationMs: Date.now() - c0, error });
       }
     }

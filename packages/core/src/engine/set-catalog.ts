@@ -135,9 +135,29 @@ export async function readPrimaryCatalog(ctx: EngineContext): Promise<{ storage:
   });
 }
 
-/** Resolves 'latest' (newest complete set) or an id to a catalog entry with a manifest. */
-export async function resolveSet(ctx: EngineContext, ref: string): Promise<{ storage: Storage; entry: CatalogEntry & { manifest: Manifest } }> {
+/**
+ * Whether a catalog entry can serve as 'latest': without components, the newest complete set;
+ * with components, the newest set (complete or partial) in which each of them was backed up
+ * successfully, so that `restore --component postgres latest` skips a newer redis-only set.
+ */
+export function servesLatest(entry: CatalogEntry, components?: readonly string[]): boolean {
+  if (!entry.manifest) return false;
+  if (!components || components.length === 0) return entry.status === 'complete';
+  if (entry.status !== 'complete' && entry.status !== 'partial') return false;
+  return components.every((name) => entry.manifest!.components.some((c) => c.name === name && c.status === 'ok'));
+}
+
+/**
+ * Resolves 'latest' (newest complete set; with `components`, the newest set holding each of
+ * them intact) or an id to a catalog entry with a manifest.
+ */
+export async function resolveSet(
+  ctx: EngineContext,
+  ref: string,
+  options: { components?: readonly string[] } = {},
+): Promise<{ storage: Storage; entry: CatalogEntry & { manifest: Manifest } }> {
   if (ref !== 'latest') assertSetId(ref);
+  const wanted = options.components?.length ? options.components : undefined;
   const errors: string[] = [];
   for (const storage of ctx.storages) {
     let catalog: CatalogEntry[];
@@ -148,7 +168,7 @@ export async function resolveSet(ctx: EngineContext, ref: string): Promise<{ sto
       continue;
     }
     const entry =
-      ref === 'latest' ? catalog.find((e) => e.status === 'complete' && e.manifest) : catalog.find((e) => e.id === ref);
+      ref === 'latest' ? catalog.find((e) => servesLatest(e, wanted)) : catalog.find((e) => e.id === ref);
     if (entry && entry.manifest) return { storage, entry: entry as CatalogEntry & { manifest: Manifest } };
     if (entry && !entry.manifest) {
       throw new BackupError('MANIFEST_INVALID', `set ${ref} on ${storage.name} is incomplete or damaged: ${entry.problem ?? 'it has no manifest.json (the backup did not finish)'}`, {
@@ -161,7 +181,18 @@ export async function resolveSet(ctx: EngineContext, ref: string): Promise<{ sto
   }
   throw new BackupError(
     'SET_NOT_FOUND',
-    ref === 'latest' ? 'there is no complete backup set yet' : `backup set ${ref} does not exist`,
-    { hint: ref === 'latest' ? 'Run a backup first (`scholaria-backup backup`).' : 'Run `scholaria-backup list` to see the sets that exist.' },
+    ref !== 'latest'
+      ? `backup set ${ref} does not exist`
+      : wanted
+        ? `no backup set holds a successful ${wanted.join(' and ')} backup`
+        : 'there is no complete backup set yet',
+    {
+      hint:
+        ref !== 'latest'
+          ? 'Run `scholaria-backup list` to see the sets that exist.'
+          : wanted
+            ? `Run \`scholaria-backup list --component ${wanted[0]}\` to see the sets with it, or back it up (\`scholaria-backup backup --component ${wanted.join(',')}\`).`
+            : 'Run a backup first (`scholaria-backup backup`).',
+    },
   );
 }

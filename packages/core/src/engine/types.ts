@@ -196,10 +196,21 @@ export interface BackupEngine {
   restore(options: RestoreOptions): Promise<RestoreResult>;
   list(options?: { includeIncomplete?: boolean }): Promise<BackupSetSummary[]>;
   verify(options: VerifyOptions): Promise<VerifyResult>;
-  prune(options?: { dryRun?: boolean }): Promise<PruneResult>;
-  health(options?: { signal?: AbortSignal }): Promise<HealthReport>;
-  /** Reads the manifest of one set ('latest' allowed). */
-  readManifest(ref: string): Promise<Manifest>;
+  /**
+   * Deletes what retention no longer keeps. `policy`: an ad-hoc policy applied to every set as
+   * one group instead of the configured tier policies (restic `forget --keep-daily 7 ...`).
+   */
+  prune(options?: { dryRun?: boolean; policy?: import('../retention/types.js').RetentionPolicy }): Promise<PruneResult>;
+  /**
+   * Storage, recent set per tier, sources. `pendingTiers`: tiers whose first scheduled run has
+   * not come yet (see the scheduler's `pending`): no set of theirs is fine, not a warning.
+   */
+  health(options?: { signal?: AbortSignal; pendingTiers?: readonly string[] }): Promise<HealthReport>;
+  /**
+   * Reads the manifest of one set ('latest' allowed; with `components`, 'latest' is the newest
+   * set in which each of them was backed up successfully).
+   */
+  readManifest(ref: string, options?: { components?: readonly string[] }): Promise<Manifest>;
   /** Verifies the audit log hash chain on the first storage. */
   verifyAudit(): Promise<import('../audit/audit-log.js').AuditVerifyResult>;
   readonly options: Readonly<BackupEngineOptions>;

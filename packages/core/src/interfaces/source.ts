@@ -74,6 +74,8 @@ export interface SourceRestoreContext {
   localFile?(name: string): Promise<VerifiedLocalFile | undefined>;
   /** Restore-time options for this component passed to engine.restore({ componentOptions }). */
   options: Record<string, unknown>;
+  /** The engine's IANA time zone, for names and messages a person reads (set ids use it too). */
+  timeZone?: string;
 }
 
 export interface SourceRestoreResult {
@@ -90,6 +92,8 @@ export interface SourceCheckResult {
   /** Problems with what to do about each; empty when ok. */
   problems?: string[];
   warnings?: string[];
+  /** Facts worth knowing that need no action now (shown with an ok status, not a warning). */
+  notes?: string[];
 }
 
 export interface SourceVerifyContext {

@@ -6,6 +6,7 @@ import { text } from 'node:stream/consumers';
 import type { Storage } from '../interfaces/storage.js';
 import type { Logger } from '../interfaces/logger.js';
 import { BackupError, LockError } from '../errors/backup-error.js';
+import { isoWithOffset } from '../util/time-zone.js';
 
 export const LOCK_PREFIX = '.scholaria-backup/locks/';
 
@@ -65,6 +66,8 @@ export interface AcquireLockOptions {
   ttlMs: number;
   logger: Logger;
   clock?: () => Date;
+  /** IANA zone for the times in messages (the lock file itself keeps UTC). */
+  timeZone?: string;
 }
 
 function processAlive(pid: number): boolean {
@@ -108,8 +111,16 @@ async function readLock(storage: Storage, key: string): Promise<LockInfo | undef
   }
 }
 
-function describe(info: LockInfo): string {
-  return `${info.action} by ${info.actor} (pid ${info.pid} on ${info.host}, since ${info.createdAt})`;
+/** A lock time for people: in the configured zone with its offset; the file keeps UTC. */
+function personTime(iso: string, timeZone: string | undefined): string {
+  const date = new Date(iso);
+  if (!timeZone || Number.isNaN(date.getTime())) return iso;
+  const local = isoWithOffset(date, timeZone);
+  return `${local.slice(0, 10)} ${local.slice(11, 19)} ${local.slice(23)}`;
+}
+
+export function describeLock(info: LockInfo, timeZone?: string): string {
+  return `${info.action} by ${info.actor} (pid ${info.pid} on ${info.host}, since ${personTime(info.createdAt, timeZone)})`;
 }
 
 /** How many times a contender that met a fresh rival lock withdraws and tries again. */
@@ -162,7 +173,7 @@ export async function acquireStorageLock(storage: Storage, options: AcquireLockO
       if (!other) continue;
       const { stale, why } = lockIsStale(other, clock());
       if (stale) {
-        options.logger.warn(`taking over a stale lock on ${storage.name}: ${describe(other)}; ${why}`, { storage: storage.name });
+        options.logger.warn(`taking over a stale lock on ${storage.name}: ${describeLock(other, options.timeZone)}; ${why}`, { storage: storage.name });
         await storage.delete(entry.key).catch(() => {});
         continue;
       }
@@ -178,8 +189,8 @@ export async function acquireStorageLock(storage: Storage, options: AcquireLockO
     const settled = rivals.find((r) => r.acquired === true || firstAttempt - Date.parse(r.createdAt) > CONTENTION_WINDOW_MS);
     if (settled || attempt >= CONTENTION_ATTEMPTS) {
       const blocker = settled ?? holder;
-      throw new LockError(`${storage.name} is locked: ${describe(blocker)} is running`, {
-        hint: `Wait for it to finish and try again. If that process is gone, its lock expires ${Math.round(blocker.ttlMs / 1000)} s after its last heartbeat (${blocker.heartbeatAt}).`,
+      throw new LockError(`${storage.name} is locked: ${describeLock(blocker, options.timeZone)} is running`, {
+        hint: `Wait for it to finish and try again. If that process is gone, its lock expires ${Math.round(blocker.ttlMs / 1000)} s after its last heartbeat (${personTime(blocker.heartbeatAt, options.timeZone)}); \`scholaria-backup unlock\` removes it at once after you checked.`,
         details: { lock: blocker },
       });
     }

@@ -21,6 +21,13 @@ export interface SchedulerOptions {
   clock?: () => Date;
   /** How late a run may still count as on time when checking for missed runs. Default 1 h. */
   missedGraceMs?: number;
+  /**
+   * When the backup service first started (e.g. from a marker it writes on the storage). A
+   * scheduled time before it is "pending", never "missed": a fresh install is not an outage.
+   * `null`: the service has never run, so every tier is pending. Default: `start()`'s time,
+   * or, before `start()`, no limit (every past slot counts).
+   */
+  serviceSince?: Date | null;
   onRunStart?: (tier: string) => void;
   onRunEnd?: (run: SchedulerRun) => void;
 }
@@ -43,6 +50,8 @@ export interface TierStatus {
   lastSet?: { id: string; status: string; time: Date };
   /** The previous scheduled run produced no set (the service was down, or the run failed). */
   missed: boolean;
+  /** No scheduled time of this tier has come since the service started: nothing is due yet. */
+  pending: boolean;
 }
 
 export interface SchedulerStatus {
@@ -115,6 +124,8 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
   const clock = options.clock ?? (() => new Date());
   const missedGraceMs = options.missedGraceMs ?? 3_600_000;
   const lastRuns: SchedulerRun[] = [];
+  /** When start() was called; the default `serviceSince`. */
+  let startedAt: Date | undefined;
   const queue: { tier: string; scheduledFor: Date }[] = [];
   let running: { tier: string; startedAt: Date; controller: AbortController; done: Promise<SchedulerRun> } | undefined;
   let lastTick = clock();
@@ -203,6 +214,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
 
   return {
     start() {
+      startedAt ??= clock();
       stopped = false;
       lastTick = clock();
       schedule();
@@ -243,7 +255,14 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
         const previousScheduled = cron.previousRuns(1, now)[0] ?? null;
         const last = sets.find((s) => s.tier === tier);
         const lastComplete = sets.find((s) => s.tier === tier && s.status !== 'incomplete');
+        const since = options.serviceSince !== undefined ? options.serviceSince : startedAt;
+        const pending =
+          previousScheduled === null ||
+          since === null ||
+          (since !== undefined && previousScheduled.getTime() < since.getTime()) ||
+          (!lastComplete && running?.tier === tier);
         const missed =
+          !pending &&
           previousScheduled !== null &&
           now.getTime() - previousScheduled.getTime() > missedGraceMs &&
           !(running?.tier === tier) &&
@@ -255,6 +274,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
           previousScheduled,
           ...(last ? { lastSet: { id: last.id, status: last.status, time: last.time } } : {}),
           missed,
+          pending: pending && !missed && !lastComplete,
         };
       });
       return {
