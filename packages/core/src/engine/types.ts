@@ -196,6 +196,8 @@ export interface BackupEngine {
   verify(options: VerifyOptions): Promise<VerifyResult>;
   prune(options?: { dryRun?: boolean }): Promise<PruneResult>;
   health(options?: { signal?: AbortSignal }): Promise<HealthReport>;
+  /** Restores a set into throwaway targets, checks it and removes the targets (docs/drills.md). */
+  drill(options: import('../drill/drill-types.js').DrillOptions): Promise<import('../drill/drill-types.js').DrillResult>;
   /** Reads the manifest of one set ('latest' allowed). */
   readManifest(ref: string): Promise<Manifest>;
   /** Verifies the audit log hash chain on the first storage. */
