@@ -25,6 +25,7 @@ export * from './notify/dispatch-notification.js';
 export * from './scheduler/create-scheduler.js';
 export * from './engine/index.js';
 export * from './drill/index.js';
+export * from './anomaly/size-anomaly.js';
 export * from './lock/storage-lock.js';
 export * from './pipeline/hash-stream.js';
 export { openArtifactSink, manualRestoreCommand, codecsForArtifact, codecsToApply } from './pipeline/artifact-sink.js';

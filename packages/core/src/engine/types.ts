@@ -52,6 +52,14 @@ export interface BackupEngineOptions {
   maxAgeMs?: Record<string, number>;
   /** Host name recorded in manifests and events (default os.hostname()). */
   host?: string;
+  /**
+   * A component whose size or row/key/point count drops by more than this fraction from the
+   * previous set of the same tier gets a warning (manifest, output, notification). Default 0.5;
+   * false turns the check off.
+   */
+  anomalyDrop?: number | false;
+  /** Max age of the newest drill for a healthy report (twice the drill schedule); unset: not checked. */
+  drillMaxAgeMs?: number;
   /** Called for every event also sent to notifiers (useful for metrics). */
   onEvent?: (event: BackupEvent) => void;
 }
