@@ -212,3 +212,113 @@ describe('a lock left by a killed process', () => {
     expect(await lockFiles()).toEqual([]);
   });
 });
+
+describe('a live lock held from another PID namespace with the same host name (issue 17 B)', () => {
+  // Host-network containers, Kubernetes hostNetwork pods and compose services sharing a hostname:
+  // same host name, own PID namespace, so the holder's PID means nothing here.
+  it('is respected while its heartbeat is fresh (backup and prune refused, the running set kept), taken over only after its TTL', async () => {
+    const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']);
+    expect(probe.status, `unshare --pid must work (as root): ${probe.stderr}`).toBe(0);
+    // Pick a PID free here; the holder gets that PID inside its namespace (ns_last_pid), so on
+    // this side "process N is gone" would be concluded from a PID that is not visible here.
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    };
+    let innerPid = 30_000;
+    while (alive(innerPid) || alive(innerPid - 1)) innerPid--;
+    const ttlMs = 6000;
+    const config: BackupChildConfig = { root, sources: 'test', lockTtlMs: ttlMs, freeze: { at: 'put-done', key: '/.scholaria-backup/locks/' } };
+    const { spawn } = await import('node:child_process');
+    const holder = spawn(
+      'unshare',
+      ['--pid', '--fork', '--mount-proc', '--', 'sh', '-c', `echo ${innerPid - 1} > /proc/sys/kernel/ns_last_pid && "$0" "$@"`, process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
+      { cwd: faultsDir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    holder.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let err = '';
+    holder.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise((r) => holder.once('exit', r));
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!out.includes('HOLD ')) {
+        if (holder.exitCode !== null || Date.now() > deadline) throw new Error(`holder did not take the lock: ${out} ${err}`);
+        await sleep(25);
+      }
+      const [lockName] = await lockFiles();
+      const lockPath = join(root, '.scholaria-backup', 'locks', lockName!);
+      const lock = JSON.parse(await readFile(lockPath, 'utf8')) as { host: string; pid: number; heartbeatAt: string; bootId?: string; pidNamespace?: string };
+      expect(lock.host).toBe(hostname());
+      expect(lock.pid).toBe(innerPid);
+      expect(alive(lock.pid), `pid ${lock.pid} must not be visible here`).toBe(false);
+      expect(lock.bootId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(lock.pidNamespace).toMatch(/^pid:\[\d+\]$/);
+      expect(lock.pidNamespace).not.toBe((await import('node:fs')).readlinkSync('/proc/self/ns/pid'));
+
+      const logger = captureLogger();
+      const engine = createBackupEngine({ sources: [source('x')], storage: createFsStorage({ root }), logger });
+      const refusal = await engine.backup().then(
+        () => undefined,
+        (e: BackupError) => e,
+      );
+      expect(Date.now() - Date.parse(lock.heartbeatAt)).toBeLessThan(ttlMs);
+      expect(refusal?.code).toBe('LOCKED');
+      expect(refusal?.message).toMatch(new RegExp(`is locked: backup by .+ \\(pid ${innerPid} on ${hostname()}`));
+      const prune = await engine.prune().then(
+        () => undefined,
+        (e: BackupError) => e,
+      );
+      expect(prune?.code).toBe('LOCKED');
+      // The holder's lock is still there and was not reported as taken over.
+      expect(await lockFiles()).toEqual([lockName]);
+      expect(logger.lines.filter((l) => l.includes('taking over'))).toEqual([]);
+
+      // Kill the holder; only once its heartbeat expired is the lock taken over.
+      holder.kill('SIGKILL');
+      await exited;
+      const last = JSON.parse(await readFile(lockPath, 'utf8')) as { heartbeatAt: string };
+      await sleep(Math.max(0, Date.parse(last.heartbeatAt) + ttlMs + 300 - Date.now()));
+      const result = await engine.backup();
+      expect(result.status).toBe('complete');
+      expect(logger.lines.some((l) => /^warn taking over a stale lock .*heartbeat \d+ s old \(ttl 6 s\)/.test(l))).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+      await exited;
+    }
+  });
+
+  it('a lock from this host with another boot id, or with no boot id (older versions), is judged by its heartbeat only', async () => {
+    const storage = createFsStorage({ root });
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { processIdentity } = await import('@scholaria/backup-core');
+    const self = processIdentity();
+    expect(self.bootId, 'this test runs on Linux with /proc').toBeDefined();
+    await mkdir(join(root, '.scholaria-backup', 'locks'), { recursive: true });
+    // A PID that is not alive here.
+    let deadPid = 31_000;
+    while ((() => { try { process.kill(deadPid, 0); return true; } catch { return false; } })()) deadPid--;
+    const now = new Date().toISOString();
+    const base = { action: 'backup', host: hostname(), pid: deadPid, actor: 'test', createdAt: now, heartbeatAt: now, ttlMs: 600_000, acquired: true };
+    for (const [name, extra] of [
+      ['other-boot', { bootId: '00000000-0000-4000-8000-000000000000', pidNamespace: self.pidNamespace }],
+      ['no-identity', {}],
+    ] as const) {
+      const file = join(root, '.scholaria-backup', 'locks', `000000000000001-${name}.json`);
+      await writeFile(file, JSON.stringify({ id: name, ...base, ...extra }));
+      await expect(createBackupEngine({ sources: [source('x')], storage }).backup(), name).rejects.toMatchObject({ code: 'LOCKED' });
+      const { rm } = await import('node:fs/promises');
+      await rm(file);
+    }
+    // Same boot and namespace: provably gone, taken over at once.
+    const file = join(root, '.scholaria-backup', 'locks', '000000000000001-same.json');
+    await writeFile(file, JSON.stringify({ id: 'same', ...base, bootId: self.bootId, pidNamespace: self.pidNamespace }));
+    const logger = captureLogger();
+    expect((await createBackupEngine({ sources: [source('x')], storage, logger }).backup()).status).toBe('complete');
+    expect(logger.lines.some((l) => l.includes(`process ${deadPid} on ${hostname()} is gone (same boot and PID namespace)`))).toBe(true);
+  });
+});

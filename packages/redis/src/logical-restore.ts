@@ -59,11 +59,14 @@ export interface DumpSummary {
   /** Payloads whose CRC-64 does not match (a corrupted or hand-edited artifact). */
   badChecksums: number;
   keys: number;
+  /** Bytes of DUMP payloads per database: a lower bound of the memory the keys take once restored. */
+  payloadBytes: Record<string, number>;
 }
 
 /** Reads a whole logical artifact without writing anywhere (dry-run, version pre-checks). */
 export async function summarizeDump(stream: Readable, artifact: string, signal: AbortSignal): Promise<DumpSummary> {
   const keyCounts: Record<string, number> = {};
+  const payloadBytes: Record<string, number> = {};
   const databases: number[] = [];
   const versions = new Set<number>();
   let db: number | undefined;
@@ -75,12 +78,14 @@ export async function summarizeDump(stream: Readable, artifact: string, signal: 
         db = c.db;
         if (!(String(db) in keyCounts)) {
           keyCounts[String(db)] = 0;
+          payloadBytes[String(db)] = 0;
           databases.push(db);
         }
         continue;
       }
       if (db === undefined) throw invalid(artifact, 'RESTORE before any SELECT');
       keyCounts[String(db)]!++;
+      payloadBytes[String(db)]! += c.payload.length;
       keys++;
       const footer = readDumpFooter(c.payload, true);
       if (!footer) badChecksums++;
@@ -90,13 +95,17 @@ export async function summarizeDump(stream: Readable, artifact: string, signal: 
       }
     }
   }
-  return { keyCounts, databases, rdbVersions: [...versions].sort((a, b) => a - b), badChecksums, keys };
+  return { keyCounts, databases, rdbVersions: [...versions].sort((a, b) => a - b), badChecksums, keys, payloadBytes };
 }
 
 export interface RestoreSettings {
+  /** 'flush' sends FLUSHDB to each destination database before its first RESTORE. */
   mode: 'flush' | 'merge';
-  /** Restore only these databases of the dump. */
-  databases?: number[];
+  /**
+   * Where the keys of dump database `db` go; undefined skips that database; null means it was
+   * announced empty (manifest keyCounts), so a key in it fails the restore.
+   */
+  destination: (db: number) => number | null | undefined;
   batchSize: number;
   maxBatchBytes: number;
   /** FLUSHDB ASYNC (Redis 4.0+) frees memory in the background. */
@@ -121,6 +130,7 @@ export async function restoreDump(conn: RespConnection, stream: Readable, artifa
   let labels: string[] = [];
   let pendingBytes = 0;
   let db: number | undefined;
+  let to: number | undefined;
   let skipping = false;
   const flushed = new Set<number>();
 
@@ -151,23 +161,30 @@ export async function restoreDump(conn: RespConnection, stream: Readable, artifa
     for (const c of batch) {
       if (c.kind === 'select') {
         db = c.db;
-        skipping = settings.databases !== undefined && !settings.databases.includes(db);
-        if (skipping) continue;
-        writer.command(['SELECT', String(db)]);
-        labels.push(`SELECT ${db}`);
+        const dest = settings.destination(db);
+        skipping = dest === undefined;
+        if (dest === undefined) continue;
+        if (dest === null) {
+          to = undefined;
+          continue;
+        }
+        to = dest;
+        writer.command(['SELECT', String(to)]);
+        labels.push(`SELECT ${to}`);
         stats.keyCounts[String(db)] ??= 0;
-        if (settings.mode === 'flush' && !flushed.has(db)) {
-          flushed.add(db);
-          stats.flushed.push(db);
+        if (settings.mode === 'flush' && !flushed.has(to)) {
+          flushed.add(to);
+          stats.flushed.push(to);
           writer.command(settings.flushAsync ? ['FLUSHDB', 'ASYNC'] : ['FLUSHDB']);
-          labels.push(`FLUSHDB of database ${db}`);
+          labels.push(`FLUSHDB of database ${to}`);
         }
         continue;
       }
       if (db === undefined) throw invalid(artifact, 'RESTORE before any SELECT');
       if (skipping) continue;
+      if (to === undefined) throw invalid(artifact, `database ${db} holds keys but the manifest counts none for it`);
       writer.command([RESTORE, ...c.args]);
-      labels.push(`RESTORE of key "${printableKey(c.key)}" in database ${db}`);
+      labels.push(`RESTORE of key "${printableKey(c.key)}" in database ${to}`);
       pendingBytes += c.payload.length;
       stats.keyCounts[String(db)]!++;
       stats.keys++;

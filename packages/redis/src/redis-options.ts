@@ -105,8 +105,35 @@ export const redisRestoreOptionsSchema = z
     /** The highest RDB version the target reads, when its reported version misleads (forks) or to test. */
     targetRdbVersion: z.number().int().min(1).max(65535).optional(),
     batchSize: z.number().int().min(1).max(100_000).optional(),
+    /**
+     * Restore into this Redis instead of the configured one (beside the live data). Credentials
+     * go in the URL (`redis://:PASSWORD@host:port`); a database in its path acts as `targetDb`.
+     */
+    targetUrl: z
+      .string()
+      .refine((u) => /^rediss?:\/\//i.test(u), { message: 'must start with redis:// or rediss://' })
+      .optional(),
+    /** Restore the (single) selected database of the dump into this database index. */
+    targetDb: databaseSchema.optional(),
+    /** Restore dump database N into database dbMap[N] (`{ "0": 5 }`); only the databases named are restored. */
+    dbMap: z.record(z.string().regex(/^\d{1,7}$/, 'keys must be database numbers'), databaseSchema).optional(),
+    /**
+     * true (default): the keys are restored into an empty scratch database first and swapped in
+     * (SWAPDB) only when every key was accepted, so a failure leaves the live data as it was.
+     * false: the old way, straight into the live database (a failure leaves it half-filled).
+     */
+    allOrNothing: z.boolean().optional(),
+    /** Empty databases the all-or-nothing restore may stage into (default: the highest empty ones). */
+    scratchDbs: z.array(databaseSchema).min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.targetDb !== undefined && o.dbMap !== undefined) ctx.addIssue({ code: 'custom', path: ['targetDb'], message: 'set either targetDb or dbMap, not both' });
+    if (o.dbMap) {
+      const targets = Object.values(o.dbMap);
+      if (new Set(targets).size !== targets.length) ctx.addIssue({ code: 'custom', path: ['dbMap'], message: 'maps two databases of the dump to the same target database' });
+    }
+  });
 
 export type RedisRestoreOptions = z.input<typeof redisRestoreOptionsSchema>;
 
@@ -118,8 +145,33 @@ function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, message: s
   throw new ConfigError(message, issues, { component: 'redis', hint });
 }
 
+/** The database a `redis://host/N` URL names, or undefined for none (`redis://host` or `/`). */
+export function urlDatabase(url: string): number | undefined {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    return undefined;
+  }
+  const m = /^\/(\d{1,7})\/?$/.exec(path);
+  return m ? Number(m[1]) : undefined;
+}
+
 export function parseSourceOptions(input: unknown): ResolvedRedisSourceOptions {
-  return parseOrThrow(redisSourceOptionsSchema, input, 'Invalid options for createRedisSource', 'redis', 'Fix the named option(s); see the @scholaria/backup-redis README for every option.');
+  const options = parseOrThrow(redisSourceOptionsSchema, input, 'Invalid options for createRedisSource', 'redis', 'Fix the named option(s); see the @scholaria/backup-redis README for every option.');
+  // A URL that names a database (`redis://host:6379/0`) means that database only, for backup
+  // and restore alike; without one (or with `databases` set) every database is meant.
+  const db = options.url ? urlDatabase(options.url) : undefined;
+  if (db !== undefined) {
+    if (options.databases && !(options.databases.length === 1 && options.databases[0] === db)) {
+      throw new ConfigError('Invalid options for createRedisSource', [`redis.url: names database ${db} but redis.databases is [${options.databases.join(', ')}]`], {
+        component: 'redis',
+        hint: 'Drop the database from the URL (redis://host:port) and keep databases, or drop databases.',
+      });
+    }
+    return { ...options, databases: [db] };
+  }
+  return options;
 }
 
 export function parseRestoreOptions(input: unknown): z.output<typeof redisRestoreOptionsSchema> {
@@ -128,6 +180,6 @@ export function parseRestoreOptions(input: unknown): z.output<typeof redisRestor
     input,
     'Invalid restore options for the redis component',
     'componentOptions.redis',
-    'Use { mode: "flush" | "merge", databases?: number[], targetRdbVersion?: number, batchSize?: number }.',
+    'Use { mode: "flush" | "merge", databases?: number[], targetUrl?: "redis://...", targetDb?: number, dbMap?: { "0": 5 }, allOrNothing?: boolean, scratchDbs?: number[], targetRdbVersion?: number, batchSize?: number }.',
   );
 }

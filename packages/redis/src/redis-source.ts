@@ -10,7 +10,7 @@ import {
   type SourceVerifyContext,
   type SourceVerifyResult,
 } from '@scholaria/backup-core';
-import { parseRestoreOptions, parseSourceOptions, type RedisSourceOptions, type ResolvedRedisSourceOptions } from './redis-options.js';
+import { parseRestoreOptions, parseSourceOptions, urlDatabase, type RedisSourceOptions, type ResolvedRedisSourceOptions } from './redis-options.js';
 import { openClient, type OpenedClient } from './redis-connection.js';
 import { parseInfo, serverFacts, type ServerFacts } from './server-info.js';
 import { listDatabases, logicalDump, type LogicalDumpStats } from './logical-backup.js';
@@ -19,6 +19,7 @@ import { RespConnection } from './resp-connection.js';
 import { ReplicationRefusedError, startRdbSnapshot, type RdbSession } from './rdb-snapshot.js';
 import { rdbVersionForRedis } from './rdb-version.js';
 import { COMPONENT, isCommandRefused, redisError } from './redis-errors.js';
+import { assertEmpty, checkMemory, chooseScratch, discardStaging, memoryFacts, moveIn, planDestinations, swapIn } from './restore-staging.js';
 
 /** Name of the logical artifact: a RESP stream of SELECT and RESTORE commands. */
 export const LOGICAL_ARTIFACT = 'dump.resp';
@@ -44,6 +45,14 @@ function rdbRestoreError(): BackupError {
 
 function logicalRestoreHint(): string {
   return 'REDISCLI_AUTH=PASSWORD redis-cli -h HOST -p PORT --pipe  # adds to existing keys: FLUSHALL the target first for an exact copy';
+}
+
+/** Adds a sentence to a BackupError's message (what happened to the live data). */
+function withNote(error: unknown, note: string): unknown {
+  if (BackupError.isInstance(error)) {
+    return new BackupError(error.code, `${error.message}; ${note}`, { ...(error.component ? { component: error.component } : {}), ...(error.hint ? { hint: error.hint } : {}), cause: error, retryable: error.retryable });
+  }
+  return error;
 }
 
 function numbersFrom(value: unknown): number[] {
@@ -205,8 +214,15 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
       throw redisError('RESTORE_FAILED', `the redis component of set ${ctx.setId} has no ${LOGICAL_ARTIFACT} artifact (found: ${names.join(', ') || 'none'})`, 'Pick a set whose redis component completed (scholaria-backup list), or restore the other components only.');
     }
     const mode = ropts.mode ?? options.restoreMode;
+    // targetUrl: restore beside the live data, into another server (and database, when the URL names one).
+    const targetOptions = ropts.targetUrl
+      ? parseSourceOptions({ name: options.name, url: ropts.targetUrl, connectTimeoutMs: options.connectTimeoutMs, idleTimeoutMs: options.idleTimeoutMs })
+      : options;
+    const urlDb = ropts.targetUrl ? urlDatabase(ropts.targetUrl) : undefined;
+    const targetDb = ropts.targetDb ?? (ropts.dbMap ? undefined : urlDb);
+    const allOrNothing = ropts.allOrNothing ?? true;
 
-    const conn = await openClient(options);
+    const conn = await openClient(targetOptions);
     try {
       const f = await facts(conn);
       refuseCluster(f, conn.target);
@@ -226,12 +242,21 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
       const targetLine = `target ${conn.target}: Redis ${f.serverVersion}, reads RDB <= ${targetRdb ?? 'unknown'}${ropts.targetRdbVersion !== undefined ? ' (set by targetRdbVersion)' : ''}`;
 
       const tooNew = (versions: number[]) => (targetRdb === undefined ? [] : versions.filter((v) => v > targetRdb));
-      const selectedDbs = (dbs: number[]) => (ropts.databases ? dbs.filter((d) => ropts.databases!.includes(d)) : dbs);
+      // The databases option of the restore, else those of the source (a URL ending in /N means N only).
+      const wanted = ropts.databases ?? options.databases;
+      const selectedDbs = (dbs: number[]) => (wanted ? dbs.filter((d) => wanted.includes(d)) : dbs);
+      // targetDb takes the one database of the dump that holds keys (a dump lists empty ones too).
+      const withKeys = (dbs: number[], counts: Record<string, number>) => {
+        const full = dbs.filter((d) => (counts[String(d)] ?? 1) > 0);
+        return full.length ? full : dbs.slice(0, 1);
+      };
 
       if (ctx.dryRun) {
         const summary = await summarizeDump(await ctx.open(LOGICAL_ARTIFACT), LOGICAL_ARTIFACT, ctx.signal);
         const dbs = selectedDbs(summary.databases);
         const counts = Object.fromEntries(dbs.map((d) => [String(d), summary.keyCounts[String(d)] ?? 0]));
+        const dests = planDestinations(targetDb !== undefined ? withKeys(dbs, summary.keyCounts) : dbs, { targetDb, dbMap: ropts.dbMap });
+        const moved = [...dests].filter(([from, to]) => from !== to);
         const newer = tooNew(summary.rdbVersions);
         const plan = [
           targetLine,
@@ -239,6 +264,10 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
           mode === 'flush'
             ? `would FLUSHDB database(s) ${dbs.join(', ') || 'none'}, then RESTORE ${Object.values(counts).reduce((a, b) => a + b, 0)} keys (${formatCounts(counts)})`
             : `would RESTORE ${Object.values(counts).reduce((a, b) => a + b, 0)} keys (${formatCounts(counts)}) over the existing data (merge: keys not in the dump stay, keys in it are replaced)`,
+          ...(moved.length ? [`database mapping: ${moved.map(([from, to]) => `dump db${from} -> db${to}`).join(', ')}`] : []),
+          allOrNothing
+            ? 'all-or-nothing: keys are staged in an empty scratch database and swapped in only when all were accepted'
+            : 'allOrNothing: false: keys go straight into the live database(s); a failure leaves them half-filled',
         ];
         if (newer.length) {
           const msg = `the dump's RDB version ${Math.max(...newer)} is newer than the target supports (${targetRdb}): RESTORE would reject it; restore into a Redis at least as new as ${String(ctx.component.metadata.serverVersion ?? 'the one backed up')}`;
@@ -279,10 +308,12 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
       // manifest when it has them, otherwise by reading the artifact once.
       let dumpVersions = numbersFrom(ctx.component.metadata.rdbVersions ?? ctx.component.metadata.rdbVersion);
       let dumpDbs = numbersFrom(ctx.component.metadata.databases);
-      if (!dumpVersions.length || !dumpDbs.length) {
+      let dumpCounts = keyCountsFrom(ctx.component.metadata.keyCounts);
+      if (!dumpVersions.length || !dumpDbs.length || !dumpCounts) {
         const summary = await summarizeDump(await ctx.open(LOGICAL_ARTIFACT), LOGICAL_ARTIFACT, ctx.signal);
         dumpVersions = summary.rdbVersions;
         dumpDbs = summary.databases;
+        dumpCounts = summary.keyCounts;
       }
       const newer = tooNew(dumpVersions);
       if (newer.length) {
@@ -295,13 +326,35 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
           },
         );
       }
-      const outOfRange = maxDatabases === undefined ? [] : selectedDbs(dumpDbs).filter((d) => d >= maxDatabases!);
+      const selected = selectedDbs(dumpDbs);
+      const destinations = planDestinations(targetDb !== undefined ? withKeys(selected, dumpCounts) : selected, { targetDb, dbMap: ropts.dbMap });
+      const targets = [...destinations.values()];
+      // Only databases with keys are staged; an empty one of the dump is flushed (flush mode) with the swap.
+      const hasKeys = (from: number) => (dumpCounts![String(from)] ?? 1) > 0;
+      const stagedTargets = [...destinations].filter(([from]) => hasKeys(from)).map(([, to]) => to);
+      const emptyTargets = [...destinations].filter(([from]) => !hasKeys(from)).map(([, to]) => to);
+      const outOfRange = maxDatabases === undefined ? [] : targets.filter((d) => d >= maxDatabases!);
       if (outOfRange.length) {
-        throw redisError('RESTORE_FAILED', `the target has ${maxDatabases} databases but the dump uses database(s) ${outOfRange.join(', ')}; nothing was changed`, 'Raise `databases` in the target\'s redis.conf, or pass the databases restore option to restore only some.');
+        throw redisError('RESTORE_FAILED', `the target has ${maxDatabases} databases but the restore writes database(s) ${outOfRange.join(', ')}; nothing was changed`, 'Raise `databases` in the target\'s redis.conf, or pass the databases restore option to restore only some.');
       }
 
+      // Preflight: the keys must fit beside the live data (staged) or at all (straight).
+      const mem = await memoryFacts(conn.client);
+      if (mem.maxMemory > 0) {
+        const summary = await summarizeDump(await ctx.open(LOGICAL_ARTIFACT), LOGICAL_ARTIFACT, ctx.signal);
+        const payload = selected.reduce((sum, d) => sum + (summary.payloadBytes[String(d)] ?? 0), 0);
+        checkMemory(mem, payload, allOrNothing, conn.target);
+        if (allOrNothing && mem.policy !== 'noeviction') {
+          warnings.push(`maxmemory-policy is ${mem.policy}: if memory runs short while the keys are staged, Redis evicts keys instead of refusing them`);
+        }
+      }
+      const scratch = allOrNothing ? chooseScratch(stagedTargets, stagedTargets, f, maxDatabases, ropts.scratchDbs, conn.target) : [];
+      const scratchOf = new Map(stagedTargets.map((t, i) => [t, scratch[i]!]));
+      if (allOrNothing) await assertEmpty(conn.client, scratch, conn.target, mode);
+
       const stats: RestoreStats = { keyCounts: {}, flushed: [], keys: 0 };
-      ctx.logger.info('redis: restore started', { target: conn.target, mode });
+      ctx.logger.info('redis: restore started', { target: conn.target, mode, allOrNothing, ...(allOrNothing ? { scratch } : {}) });
+      const flushAsync = (rdbVersionForRedis(f.serverVersion)?.rdbVersion ?? 0) >= 8;
       const data = await RespConnection.open(conn.endpoint(), dataSettings(conn.target));
       try {
         await restoreDump(
@@ -309,27 +362,57 @@ export function createRedisSource(input: RedisSourceOptions): BackupSource {
           await ctx.open(LOGICAL_ARTIFACT),
           LOGICAL_ARTIFACT,
           {
-            mode,
-            ...(ropts.databases ? { databases: ropts.databases } : {}),
+            // Staging writes into empty scratch databases: nothing to flush there.
+            mode: allOrNothing ? 'merge' : mode,
+            destination: (db) => {
+              const to = destinations.get(db);
+              if (to === undefined) return undefined;
+              return allOrNothing ? (scratchOf.get(to) ?? null) : to;
+            },
             batchSize: ropts.batchSize ?? options.batchSize,
             maxBatchBytes: options.maxBatchBytes,
-            flushAsync: (rdbVersionForRedis(f.serverVersion)?.rdbVersion ?? 0) >= 8,
+            flushAsync,
             signal: ctx.signal,
           },
           stats,
         );
+      } catch (error) {
+        if (allOrNothing) {
+          await discardStaging(conn.client, scratch).catch((e: unknown) => ctx.logger.warn(`redis: could not empty the scratch database(s) ${scratch.join(', ')}: ${(e as Error).message}`));
+          throw withNote(error, `the live data was not changed (the keys were staged in scratch database(s) ${scratch.join(', ')}, now emptied)`);
+        }
+        throw error;
       } finally {
         data.close();
+      }
+      if (allOrNothing) {
+        const pairs = stagedTargets.map((t) => [t, scratchOf.get(t)!] as [number, number]);
+        if (mode === 'flush') {
+          await swapIn(conn.client, pairs, emptyTargets, flushAsync);
+          stats.flushed = targets;
+        } else {
+          await moveIn(conn.client, pairs, options.scanCount);
+        }
       }
       ctx.logger.info('redis: restore finished', { keys: stats.keys });
       return {
         plan: [
           targetLine,
-          ...(mode === 'flush' ? [`flushed database(s) ${stats.flushed.join(', ') || 'none'}`] : ['merged into the existing data']),
+          ...(mode === 'flush' ? [`${allOrNothing ? 'replaced' : 'flushed'} database(s) ${stats.flushed.join(', ') || 'none'}`] : ['merged into the existing data']),
+          ...(allOrNothing ? [`staged in scratch database(s) ${scratch.join(', ')}, then ${mode === 'flush' ? 'swapped in (SWAPDB)' : 'moved over'}`] : []),
           `restored ${stats.keys} keys (${formatCounts(stats.keyCounts)})`,
         ],
         warnings,
-        metadata: { mode, keyCounts: stats.keyCounts, keys: stats.keys, flushed: stats.flushed, targetVersion: f.serverVersion },
+        metadata: {
+          mode,
+          keyCounts: stats.keyCounts,
+          keys: stats.keys,
+          flushed: stats.flushed,
+          targetVersion: f.serverVersion,
+          allOrNothing,
+          databaseMap: Object.fromEntries([...destinations].map(([from, to]) => [String(from), to])),
+          ...(ropts.targetUrl ? { target: conn.target } : {}),
+        },
       };
     } finally {
       await conn.close();

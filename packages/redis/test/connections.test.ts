@@ -71,12 +71,14 @@ describe('a ready ioredis client', () => {
 });
 
 describe('least-privilege ACL users (the ones the README recommends)', () => {
-  it('backs up with +@read +select +info +time and restores with +select +flushdb +restore +info (password read at run time)', async () => {
+  it('backs up with +@read +select +info +time and restores with +select +flushdb +restore +info +dbsize +swapdb +multi +exec (password read at run time)', async () => {
     const server = await startRedis({
       password: 'admin-pw',
       aclUsers: [
         'backup on >backup-pw ~* +@read +select +info +time +ping',
-        'restorer on >restorer-pw ~* +select +flushdb +restore +info +ping +config|get',
+        'restorer on >restorer-pw ~* +select +flushdb +restore +info +ping +config|get +dbsize +swapdb +multi +exec',
+        // The rules recommended before restores became all-or-nothing: refused up front, nothing changed.
+        'oldrestorer on >old-pw ~* +select +flushdb +restore +info +ping +config|get',
       ],
     });
     try {
@@ -89,6 +91,15 @@ describe('least-privilege ACL users (the ones the README recommends)', () => {
       expect(backup.result.metadata.databases).toEqual([0, 4]);
 
       const admin = new Redis(server.url());
+      await admin.set('k1', 'live');
+      const old = createRedisSource({ host: server.host, port: server.port, username: 'oldrestorer', password: 'old-pw' });
+      const refused = await restoreFromDir(old, dir, backup.component).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(refused?.message).toMatch(/refused a command of the all-or-nothing restore .*NOPERM.*; nothing was changed/);
+      expect((refused as { hint?: string }).hint).toMatch(/\+dbsize \+swapdb \+multi \+exec .*allOrNothing: false/);
+      expect(await admin.get('k1')).toBe('live');
       await admin.flushall();
       admin.disconnect();
       const res = await restoreFromDir(createRedisSource({ host: server.host, port: server.port, username: 'restorer', password: 'restorer-pw' }), dir, backup.component);

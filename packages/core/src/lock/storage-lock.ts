@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
@@ -19,6 +20,38 @@ export interface LockInfo {
   ttlMs: number;
   /** Set once the owner won the lock; a lock without it may be a contender about to withdraw. */
   acquired?: boolean;
+  /** Linux boot id of the owner's kernel (`/proc/sys/kernel/random/boot_id`), when readable. */
+  bootId?: string;
+  /** The owner's PID namespace (`/proc/self/ns/pid`, e.g. `pid:[4026531836]`), when readable. */
+  pidNamespace?: string;
+}
+
+export interface ProcessIdentity {
+  host: string;
+  bootId?: string;
+  pidNamespace?: string;
+}
+
+/**
+ * Where a PID means something: a PID names one process only within one PID namespace of one
+ * boot of one kernel. Containers sharing a host name (host network, Kubernetes hostNetwork,
+ * compose services with one hostname) have their own PID namespaces; a reboot reuses PIDs.
+ * Feature-detected: off Linux (or without /proc) both are absent.
+ */
+export function processIdentity(): ProcessIdentity {
+  const id: ProcessIdentity = { host: hostname() };
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    if (boot) id.bootId = boot;
+  } catch {
+    // not Linux, or no /proc
+  }
+  try {
+    id.pidNamespace = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // not Linux, or no /proc
+  }
+  return id;
 }
 
 export interface HeldLock {
@@ -43,11 +76,27 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** A lock is stale when its heartbeat expired, or its owner ran on this host and is gone. */
-export function lockIsStale(info: LockInfo, now: Date): { stale: boolean; why?: string } {
-  const age = now.getTime() - Date.parse(info.heartbeatAt);
+/**
+ * A lock is stale when its heartbeat expired, or when its owner is provably gone: it ran on this
+ * host, in this boot (boot id) and in this PID namespace, and its PID is not alive. A lock from
+ * another PID namespace or boot (or an older lock without those fields) has only its heartbeat:
+ * its PID cannot be checked from here.
+ */
+export function lockIsStale(info: LockInfo, now: Date, self: ProcessIdentity = processIdentity()): { stale: boolean; why?: string } {
+  const heartbeat = Date.parse(info.heartbeatAt);
+  const age = now.getTime() - heartbeat;
+  // Our writer never produces these: a damaged or hand-made lock file would otherwise block forever.
+  if (!Number.isFinite(heartbeat) || typeof info.ttlMs !== 'number' || !(info.ttlMs >= 0)) return { stale: true, why: 'the lock has no valid heartbeatAt/ttlMs' };
   if (age > info.ttlMs) return { stale: true, why: `heartbeat ${Math.round(age / 1000)} s old (ttl ${Math.round(info.ttlMs / 1000)} s)` };
-  if (info.host === hostname() && !processAlive(info.pid)) return { stale: true, why: `process ${info.pid} on ${info.host} is gone` };
+  const sameProcessSpace =
+    info.host === self.host &&
+    self.bootId !== undefined &&
+    self.pidNamespace !== undefined &&
+    info.bootId === self.bootId &&
+    info.pidNamespace === self.pidNamespace;
+  if (sameProcessSpace && Number.isInteger(info.pid) && info.pid > 0 && !processAlive(info.pid)) {
+    return { stale: true, why: `process ${info.pid} on ${info.host} is gone (same boot and PID namespace)` };
+  }
   return { stale: false };
 }
 
@@ -89,10 +138,13 @@ export async function acquireStorageLock(storage: Storage, options: AcquireLockO
   for (let attempt = 1; ; attempt++) {
     const now = clock();
     const id = `${now.getTime().toString().padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
+    const self = processIdentity();
     const mine: LockInfo = {
       id,
       action: options.action,
-      host: hostname(),
+      host: self.host,
+      ...(self.bootId ? { bootId: self.bootId } : {}),
+      ...(self.pidNamespace ? { pidNamespace: self.pidNamespace } : {}),
       pid: process.pid,
       actor: options.actor,
       createdAt: now.toISOString(),
