@@ -31,6 +31,8 @@ export interface DrillTargetContext {
 export interface DrillSweepContext {
   /** The id of the drill that is running now: its targets are not leftovers. */
   except?: string;
+  /** The component of the set about to be drilled (lets a target refuse unsafe settings before it removes anything). */
+  component?: ComponentManifest;
   signal: AbortSignal;
   logger: Logger;
 }

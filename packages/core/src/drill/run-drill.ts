@@ -73,9 +73,9 @@ export async function runDrill(ctx: EngineContext, options: DrillOptions): Promi
   ctx.logger.info(`drill ${drillId} of ${setId} started`, { drillId, setId, components: chosen.map((c) => c.component.name) });
 
   // What a killed drill left behind is found by name and removed first.
-  for (const { target } of chosen) {
+  for (const { target, component } of chosen) {
     try {
-      removedLeftovers.push(...(await target.sweep({ except: drillId, signal, logger: ctx.logger })));
+      removedLeftovers.push(...(await target.sweep({ except: drillId, component, signal, logger: ctx.logger })));
     } catch (error) {
       cleanupProblems.push(`${target.component}: could not look for leftovers of earlier drills: ${ctx.redact((error as Error).message)}`);
     }
