@@ -19,6 +19,7 @@ import type { CliIo } from './cli-io.js';
 import { engineOptionsFromEnv } from './env-runtime.js';
 import { findConfigFile, importConfigFile } from './load-config.js';
 import { LogHub } from './run-log.js';
+import { drillSettingsFromEnv, drillSettingsFromFile, parseAnomalyDrop, type DrillSettings } from './drill-config.js';
 
 export const DEFAULT_LOG_DIR = '/var/log/scholaria';
 
@@ -33,6 +34,8 @@ export interface CliRuntime {
   timeZone: string;
   logDir: string;
   metricsPort?: number;
+  /** Restore drill schedule, targets and joins (docs/drills.md). */
+  drill: DrillSettings;
   redact: Redactor;
   /** Valid but probably unintended settings, printed as `warning:` lines. */
   warnings: string[];
@@ -85,11 +88,13 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
   let metricsPort: number | undefined;
   let secrets: string[] = [];
   const warnings: string[] = [];
+  let drill: DrillSettings = { schedule: undefined, targets: [], joins: [], maxMismatches: 10, maxAgeMs: undefined };
 
   if (file) {
     const config: ScholariaBackupConfig = await importConfigFile(file, io.env);
-    const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, ...rest } = config;
+    const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, drill: fileDrill, ...rest } = config;
     timeZone = rest.timeZone ?? 'UTC';
+    drill = drillSettingsFromFile(fileDrill, timeZone, issues);
     // Given schedules replace the defaults, so a deployment can run fewer (or other) tiers.
     schedules = fileSchedules ? ({ ...fileSchedules } as Record<string, string>) : { ...DEFAULT_SCHEDULES };
     if (Object.keys(schedules).length === 0) issues.push('schedules: give at least one tier, e.g. { daily: "0 2 * * *" }');
@@ -105,7 +110,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
       else metricsPort = port;
     }
     if (fileLogger) hub.attach(fileLogger);
-    engineOptions = { ...rest, logger: hub };
+    engineOptions = { ...rest, logger: hub, ...(drill.maxAgeMs !== undefined && rest.drillMaxAgeMs === undefined ? { drillMaxAgeMs: drill.maxAgeMs } : {}) };
     // Connection strings the file read from the environment are masked as well.
     try {
       secrets = secretsFromEnvConfig(loadEnvConfig(env));
@@ -123,7 +128,14 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     metricsPort = envConfig.metricsPort;
     try {
       const parts = await engineOptionsFromEnv(envConfig);
-      engineOptions = { ...parts.options, logger: hub };
+      drill = await drillSettingsFromEnv(env, envConfig, issues);
+      const anomalyDrop = parseAnomalyDrop(env.BACKUP_ANOMALY_DROP, issues);
+      engineOptions = {
+        ...parts.options,
+        logger: hub,
+        ...(anomalyDrop !== undefined ? { anomalyDrop } : {}),
+        ...(drill.maxAgeMs !== undefined ? { drillMaxAgeMs: drill.maxAgeMs } : {}),
+      };
       secrets = parts.secrets;
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
@@ -157,6 +169,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     timeZone,
     logDir,
     ...(metricsPort !== undefined ? { metricsPort } : {}),
+    drill,
     redact: createRedactor([...new Set(secrets)]),
     warnings,
     hub,
