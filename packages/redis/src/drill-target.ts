@@ -20,7 +20,8 @@ const SAMPLE = 1000;
 
 function dumpDatabases(ctx: DrillTargetContext): number[] {
   const counts = (ctx.component.metadata as { keyCounts?: Record<string, number>; databases?: unknown }).keyCounts;
-  if (counts && typeof counts === 'object') return Object.keys(counts).map(Number).sort((a, b) => a - b);
+  // Databases scanned but empty are in keyCounts with 0: they hold nothing to restore.
+  if (counts && typeof counts === 'object') return Object.entries(counts).filter(([, n]) => n > 0).map(([d]) => Number(d)).sort((a, b) => a - b);
   const dbs = (ctx.component.metadata as { databases?: unknown }).databases;
   return Array.isArray(dbs) ? dbs.map(Number).sort((a, b) => a - b) : [0];
 }

@@ -63,6 +63,13 @@ export async function runDrill(ctx: EngineContext, options: DrillOptions): Promi
   const signal = controller.signal;
   const maxMismatches = options.maxMismatches ?? 10;
   const tctx = (component: ComponentManifest): DrillTargetContext => ({ drillId, setId, manifest, component, signal, logger: ctx.logger, maxMismatches });
+  const describe = (c: { component: ComponentManifest; target: DrillTarget }): string => {
+    try {
+      return c.target.describe(tctx(c.component));
+    } catch {
+      return `${c.component.name} drill target`;
+    }
+  };
   const checks: DrillCheck[] = [];
   const components: DrillComponentResult[] = [];
   const removedLeftovers: string[] = [];
@@ -100,7 +107,7 @@ export async function runDrill(ctx: EngineContext, options: DrillOptions): Promi
       const outcome = restore.components.find((o) => o.name === c.component.name);
       components.push({
         name: c.component.name,
-        target: c.target.describe(tctx(c.component)),
+        target: describe(c),
         status: outcome?.status === 'ok' ? 'ok' : 'failed',
         restoreMs: outcome?.durationMs ?? 0,
         ...(outcome?.error ? { error: errorReport(outcome.error)! } : {}),
@@ -125,7 +132,7 @@ export async function runDrill(ctx: EngineContext, options: DrillOptions): Promi
     ctx.logger.error(`drill ${drillId} failed: ${failure.message}`);
     for (const c of chosen) {
       if (!components.some((x) => x.name === c.component.name)) {
-        components.push({ name: c.component.name, target: c.target.describe(tctx(c.component)), status: 'failed', restoreMs: 0, error: errorReport(failure)! });
+        components.push({ name: c.component.name, target: describe(c), status: 'failed', restoreMs: 0, error: errorReport(failure)! });
       }
     }
   } finally {
