@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { type BackupError, type BackupErrorCode, type Logger } from '@scholaria/backup-core';
 import type { ResolvedQdrantOptions } from './qdrant-options.js';
@@ -117,6 +118,41 @@ export class QdrantApi {
     return plainJson(await this.call(`reading collection "${name}"`, () => this.client().getCollection(name), options));
   }
 
+  /** `POST /collections/{c}/points/count {exact: true}`: `points_count` of GET /collections/{c} is an estimate. */
+  async exactCount(collection: string, options?: CallOptions): Promise<number> {
+    const res = await this.call(`counting the points of collection "${collection}" (exact)`, () => this.client().count(collection, { exact: true }), options);
+    return res.count;
+  }
+
+  /**
+   * The exact point count once Qdrant finished indexing a collection: it polls the collection
+   * while its status is `yellow` (optimizing; "approximate count might be unreliable during the
+   * indexing process", Qdrant's OpenAPI for CountRequest.exact), up to `snapshotTimeoutMs`,
+   * then counts exactly. `red` fails. `grey` (optimizations pending) holds all points.
+   */
+  async settledCount(collection: string, options: CallOptions = {}): Promise<number> {
+    const started = Date.now();
+    let delay = 50;
+    for (;;) {
+      const info = await this.collection(collection, options);
+      if (info.status === 'red') {
+        throw this.translate(
+          new Error(`collection "${collection}" has status red (optimizer: ${JSON.stringify(info.optimizer_status)}) after the restore`),
+          `checking collection "${collection}" after the restore`,
+          options.failCode,
+        );
+      }
+      if (info.status !== 'yellow') break;
+      if (Date.now() - started > this.options.snapshotTimeoutMs) {
+        options.logger?.warn(`collection "${collection}" is still optimizing (yellow); counting its points anyway`);
+        break;
+      }
+      await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});
+      delay = Math.min(delay * 2, 2000);
+    }
+    return await this.exactCount(collection, options);
+  }
+
   async aliases(options?: CallOptions): Promise<AliasDescription[]> {
     const res = await this.call('listing aliases (GET /aliases)', () => this.client().getAliases(), options);
     return res.aliases;
@@ -192,8 +228,11 @@ export class QdrantApi {
 
   /**
    * Upload-recovers `target` from a snapshot: multipart field `snapshot`, `priority=snapshot`
-   * (the default `replica` leaves a new collection empty), `checksum` verified by Qdrant before
-   * it touches the collection, `wait=true`. `open` is called per attempt for a fresh stream.
+   * (Qdrant's default since 1.10, explicit for older servers and for a node with other active
+   * replicas), `checksum` verified by Qdrant before it touches the collection, `wait=true`.
+   * `open` is called per attempt for a fresh stream. Qdrant keeps the uploaded file as
+   * snapshots/<target>/<filename> (qdrant/qdrant#10207); the caller deletes it with
+   * `deleteSnapshot(target, filename)`.
    */
   async upload(
     target: string,

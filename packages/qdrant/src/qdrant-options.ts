@@ -41,6 +41,11 @@ export const qdrantOptionsSchema = z
       .union([z.record(z.string(), collectionName), z.custom<RestoreAsFunction>((v) => typeof v === 'function')])
       .optional(),
     /**
+     * Restore every collection not named in `restoreAs` as `<name><collectionSuffix>`
+     * (e.g. '_restored'); also used by `verify()`.
+     */
+    collectionSuffix: z.string().min(1).max(64).optional(),
+    /**
      * Run snapshots through the engine's compression codecs. Off by default: a snapshot is a tar
      * of float32 vectors and graph links that gzip shrinks by under 10 %.
      */
@@ -76,6 +81,14 @@ export const restoreOptionsSchema = z
   .object({
     /** Restore these collections under other names (original -> target). */
     restoreAs: z.record(z.string(), collectionName).optional(),
+    /** Restore every collection not named in `restoreAs` as `<name><collectionSuffix>`. */
+    collectionSuffix: z.string().min(1).max(64).optional(),
+    /**
+     * A restore target that is an alias: Qdrant resolves it on upload and overwrites the
+     * collection behind it. 'refuse' (default) stops the restore before anything changes;
+     * 'resolve' restores into the collection behind the alias and says so in the plan.
+     */
+    aliasTargets: z.enum(['refuse', 'resolve']).optional(),
     /** Restore only these collections of the set. */
     collections: z.array(z.string().min(1)).min(1).optional(),
     /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import {
@@ -115,6 +116,30 @@ function expectedCount(recorded: RecordedCollection): string {
   return String(recorded.pointsCount);
 }
 
+/**
+ * Deletes the copy of an uploaded snapshot that Qdrant keeps (qdrant/qdrant#10207). Returns a
+ * warning when it stays on the server. A failed upload may have left nothing (a checksum
+ * mismatch is refused before the file is kept), so NOT_FOUND is then expected.
+ */
+async function removeUploadedSnapshot(
+  a: QdrantApi,
+  target: string,
+  name: string,
+  uploaded: boolean,
+  ctx: SourceRestoreContext,
+): Promise<string | undefined> {
+  try {
+    await a.deleteSnapshot(target, name, { logger: ctx.logger, failCode: 'RESTORE_FAILED' });
+    return undefined;
+  } catch (error) {
+    const e = a.translate(error, `deleting the uploaded snapshot "${name}"`, 'RESTORE_FAILED');
+    if (e.code === 'NOT_FOUND' && !uploaded) return undefined;
+    const text = `could not delete the uploaded snapshot "${name}" of "${target}" that Qdrant keeps after a restore (${e.message}); delete it by hand to free the disk: curl -X DELETE "$QDRANT_URL/collections/${enc(target)}/snapshots/${enc(name)}" -H "api-key: $QDRANT_API_KEY"`;
+    ctx.logger.warn(text);
+    return text;
+  }
+}
+
 export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
   const opts: ResolvedQdrantOptions = parseQdrantOptions(options);
   const component = opts.name;
@@ -122,12 +147,18 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
   // Lazily: constructing the source (and an engine holding it) never touches the network.
   const getApi = () => (api ??= new QdrantApi(opts, component));
 
-  const restoreTarget = (collection: string, override?: Record<string, string>): string => {
+  /**
+   * Target name of a recorded collection: the call's `restoreAs` entry, else the call's
+   * `collectionSuffix`, else the factory's `restoreAs`, else the factory's `collectionSuffix`.
+   */
+  const restoreTarget = (collection: string, override?: Record<string, string>, suffix?: string): string => {
     const fromCall = override?.[collection];
     if (fromCall) return fromCall;
+    if (suffix) return `${collection}${suffix}`;
     const factory = opts.restoreAs;
-    if (typeof factory === 'function') return factory(collection) ?? collection;
-    return factory?.[collection] ?? collection;
+    const fromFactory = typeof factory === 'function' ? factory(collection) : factory?.[collection];
+    if (fromFactory) return fromFactory;
+    return opts.collectionSuffix ? `${collection}${opts.collectionSuffix}` : collection;
   };
 
   function parseRecorded(metadata: Record<string, unknown>): z.infer<typeof recordedMetadataSchema> {
@@ -323,7 +354,10 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         throw new BackupError(
           'USAGE',
           `${component}: invalid restore options: ${parsedOptions.error.issues.map((i) => `${i.path.join('.') || '(options)'}: ${i.message}`).join('; ')}`,
-          { component, hint: 'componentOptions.qdrant accepts { restoreAs?: { original: target }, collections?: string[], aliases?: boolean }.' },
+          {
+            component,
+            hint: "componentOptions.qdrant accepts { restoreAs?: { original: target }, collectionSuffix?: string, aliasTargets?: 'refuse' | 'resolve', collections?: string[], aliases?: boolean }.",
+          },
         );
       }
       const ropts = parsedOptions.data;
@@ -339,9 +373,14 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       }
       const chosen = recorded.collections.filter((c) => !ropts.collections || ropts.collections.includes(c.name));
       const items = chosen.map((c) => {
-        const target = restoreTarget(c.name, ropts.restoreAs);
+        const target = restoreTarget(c.name, ropts.restoreAs, ropts.collectionSuffix);
         const invalid = validateCollectionName(target);
-        if (invalid) throw new BackupError('USAGE', `${component}: restore target "${target}" for "${c.name}" ${invalid}`, { component, hint: 'Fix restoreAs.' });
+        if (invalid) {
+          throw new BackupError('USAGE', `${component}: restore target "${target}" for "${c.name}" ${invalid}`, {
+            component,
+            hint: 'Fix restoreAs or collectionSuffix.',
+          });
+        }
         const artifact = ctx.component.artifacts.find((x) => x.name === c.artifact);
         if (!artifact) {
           throw new BackupError('MANIFEST_INVALID', `${component}: the manifest lists collection "${c.name}" but no artifact "${c.artifact}"`, {
@@ -351,7 +390,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         }
         const checksum = (artifact.metadata?.checksum as string | undefined) ?? c.sha256;
         const withAliases = ropts.aliases ?? target === c.name;
-        return { recorded: c, target, artifact, checksum, withAliases };
+        return { recorded: c, target, artifact, checksum, withAliases, viaAlias: undefined as string | undefined };
       });
       const targets = items.map((i) => i.target);
       const dup = targets.find((t, i) => targets.indexOf(t) !== i);
@@ -371,13 +410,74 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       const currentAliases = await a.aliases(call);
       const aliasTarget = new Map(currentAliases.map((x) => [x.alias_name, x.collection_name]));
 
+      // Qdrant resolves an alias in the upload path to the collection behind it
+      // (lib/storage/src/content_manager/toc/mod.rs resolve_name), so "create collection X"
+      // would overwrite the live collection X points at.
+      for (const i of items) {
+        const behind = aliasTarget.get(i.target);
+        if (behind === undefined) continue;
+        if ((ropts.aliasTargets ?? 'refuse') === 'refuse') {
+          throw new BackupError(
+            'USAGE',
+            `${component}: restore target "${i.target}" (for "${i.recorded.name}") is an alias of collection "${behind}" on ${a.target}: Qdrant would overwrite "${behind}"`,
+            {
+              component,
+              hint: `Restore into a collection name that is not an alias (restoreAs or collectionSuffix), or pass aliasTargets: 'resolve' to replace "${behind}" on purpose.`,
+            },
+          );
+        }
+        i.viaAlias = i.target;
+        i.target = behind;
+      }
+      {
+        const resolved = items.map((i) => i.target);
+        const twice = resolved.find((t, n) => resolved.indexOf(t) !== n);
+        if (twice) {
+          throw new BackupError('USAGE', `${component}: two collections would be restored into "${twice}" (through an alias)`, {
+            component,
+            hint: 'Give each a distinct restoreAs target.',
+          });
+        }
+      }
+
+      // Qdrant refuses a snapshot whose vectors config or shard number differ from the existing
+      // collection ("Snapshot is not compatible with existing collection", recover.rs), after
+      // the earlier collections of the set were already replaced: compare them all first.
+      const incompatible: string[] = [];
+      for (const i of items) {
+        if (!existing.has(i.target)) continue;
+        const live = (await a.collection(i.target, call)).config.params;
+        if (stableJson(live.vectors ?? null) !== stableJson(i.recorded.vectors ?? null)) {
+          const same = describeVectors(live.vectors) === describeVectors(i.recorded.vectors);
+          incompatible.push(
+            `collection "${i.target}" on ${a.target} has vectors ${describeVectors(live.vectors)}, the backup recorded ${describeVectors(i.recorded.vectors)}${
+              same ? ' (vector parameters such as on_disk, hnsw or quantization differ)' : ''
+            }`,
+          );
+        }
+        if (typeof i.recorded.shardNumber === 'number' && typeof live.shard_number === 'number' && live.shard_number !== i.recorded.shardNumber) {
+          incompatible.push(`collection "${i.target}" on ${a.target} has ${live.shard_number} shards, the backup recorded ${i.recorded.shardNumber}`);
+        }
+      }
+      if (incompatible.length > 0) {
+        throw new BackupError(
+          'RESTORE_FAILED',
+          `${component}: Qdrant cannot restore these snapshots over the existing collections (nothing was changed): ${incompatible.join('; ')}`,
+          {
+            component,
+            hint: 'Restore into fresh collection names (restoreAs or collectionSuffix), or delete those collections first if replacing them is intended.',
+          },
+        );
+      }
+
       const plan: string[] = [];
       if (items.length === 0) plan.push('nothing to restore: the set holds no Qdrant collections');
       for (const i of items) {
         const source = `${i.artifact.path} (${expectedCount(i.recorded)} points, ${describeVectors(i.recorded.vectors)}, from Qdrant ${recorded.qdrantVersion ?? '?'})`;
+        const via = i.viaAlias ? ` (restore target "${i.viaAlias}" is an alias of "${i.target}")` : '';
         plan.push(
           existing.has(i.target)
-            ? `replace collection "${i.target}" (exists, its data will be overwritten) with ${source}`
+            ? `replace collection "${i.target}"${via} (exists, its data will be overwritten) with ${source}`
             : `create collection "${i.target}" from ${source}`,
         );
       }
@@ -388,7 +488,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
             plan.push(`leave alias "${alias}" unchanged ("${i.recorded.name}" is restored as "${i.target}"; pass aliases: true to move it)`);
             continue;
           }
-          if (existing.has(alias) || targets.includes(alias)) {
+          if (existing.has(alias) || items.some((x) => x.target === alias)) {
             throw new BackupError('RESTORE_FAILED', `${component}: cannot recreate alias "${alias}": a collection with that name exists on ${a.target}`, {
               component,
               hint: 'Rename or delete that collection, or restore with aliases: false.',
@@ -409,19 +509,29 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
 
       const restored: { collection: string; target: string; pointsCount: number | null }[] = [];
       const mismatches: string[] = [];
+      // The name Qdrant stores the upload under (snapshots/<target>/<name>): unique per run, so
+      // it never replaces a snapshot of the user's, and deleted again below.
+      const uploadTag = `scholaria-restore-${ctx.setId}-${randomBytes(4).toString('hex')}`;
       for (const i of items) {
         ctx.logger.info(`${component}: uploading ${i.artifact.name} into collection "${i.target}"`, { collection: i.target });
-        await a.upload(
-          i.target,
-          async () => ({ stream: await ctx.open(i.artifact.name), size: i.artifact.rawSize, filename: i.artifact.name }),
-          i.checksum,
-          call,
-        );
-        const info = await a.collection(i.target, call);
-        const count = info.points_count ?? null;
-        restored.push({ collection: i.recorded.name, target: i.target, pointsCount: count });
-        if (!countMatches(i.recorded, count)) {
-          mismatches.push(`"${i.target}" has ${String(count)} points, the backup recorded ${expectedCount(i.recorded)}`);
+        const uploadName = `${uploadTag}-${i.artifact.name}`.replace(/[^A-Za-z0-9._-]/g, '_');
+        let uploaded = false;
+        try {
+          await a.upload(
+            i.target,
+            async () => ({ stream: await ctx.open(i.artifact.name), size: i.artifact.rawSize, filename: uploadName }),
+            i.checksum,
+            call,
+          );
+          uploaded = true;
+          const count = await a.settledCount(i.target, call);
+          restored.push({ collection: i.recorded.name, target: i.target, pointsCount: count });
+          if (!countMatches(i.recorded, count)) {
+            mismatches.push(`"${i.target}" has ${String(count)} points, the backup recorded ${expectedCount(i.recorded)}`);
+          }
+        } finally {
+          const left = await removeUploadedSnapshot(a, i.target, uploadName, uploaded, ctx);
+          if (left) warnings.push(left);
         }
       }
       if (actions.length > 0) await a.updateAliases(actions, call);
@@ -502,8 +612,16 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
           mismatches.push(err.code === 'NOT_FOUND' ? `collection "${target}" does not exist` : err.message);
           continue;
         }
-        if (!countMatches(c, info.points_count)) {
-          mismatches.push(`collection "${target}" has ${String(info.points_count)} points, the backup recorded ${expectedCount(c)}`);
+        // points_count of CollectionInfo is an estimate; compare the exact count.
+        let count: number | null | undefined = info.points_count;
+        try {
+          count = await a.exactCount(target, call);
+        } catch (e) {
+          mismatches.push(a.translate(e, `counting the points of "${target}"`, 'VERIFY_FAILED').message);
+          continue;
+        }
+        if (!countMatches(c, count)) {
+          mismatches.push(`collection "${target}" has ${String(count)} points, the backup recorded ${expectedCount(c)}`);
         }
         if (stableJson(vectorLayout(info.config.params.vectors)) !== stableJson(vectorLayout(c.vectors))) {
           mismatches.push(

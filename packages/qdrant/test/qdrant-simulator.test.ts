@@ -122,12 +122,16 @@ describe('Qdrant simulator', () => {
     expect((await call('GET', `/collections/c1/snapshots/${desc.name}`)).status).toBe(404);
   });
 
-  it('upload restore: priority=snapshot restores, the default replica leaves a new collection empty, checksum is enforced', async () => {
+  it('upload restore: every priority restores on a single node (default snapshot), checksum is enforced', async () => {
     const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
     const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
 
+    // Qdrant's default priority is `snapshot`, and without another active replica every
+    // priority activates the snapshot's data.
     expect(await upload('r_default', bytes, '')).toMatchObject({ status: 200, json: { result: true, status: 'ok' } });
-    expect((await call('GET', '/collections/r_default')).json.result.points_count).toBe(0);
+    expect((await call('POST', '/collections/r_default/points/count', { exact: true })).json.result.count).toBe(3);
+    expect((await upload('r_replica', bytes, '?priority=replica')).status).toBe(200);
+    expect((await call('POST', '/collections/r_replica/points/count', {})).json.result.count).toBe(3);
 
     expect((await upload('r_snap', bytes, `?priority=snapshot&checksum=${desc.checksum}`)).status).toBe(200);
     const restored = sim.collections().find((c) => c.name === 'r_snap')!;
@@ -141,8 +145,65 @@ describe('Qdrant simulator', () => {
     expect((await call('GET', '/collections/r_bad')).status).toBe(404);
 
     const accepted = await upload('r_async', bytes, '?priority=snapshot&wait=false');
-    expect(accepted).toMatchObject({ status: 202, json: { result: null, status: 'accepted' } });
+    expect(accepted).toMatchObject({ status: 202, json: { status: 'accepted' } });
+    expect(accepted.json).not.toHaveProperty('result');
     await expect.poll(async () => (await call('GET', '/collections/r_async')).json.result?.points_count).toBe(3);
+  });
+
+  it('keeps an uploaded snapshot under snapshots/<path name>/<file name>, also when the recovery fails (qdrant#10207)', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    expect((await upload('kept', bytes, '')).status).toBe(200);
+    const listed = (await call('GET', '/collections/kept/snapshots')).json.result as { name: string; size: number; checksum: string }[];
+    expect(listed).toEqual([expect.objectContaining({ name: 'upload.snapshot', size: bytes.length, checksum: desc.checksum })]);
+    // A mismatching checksum is refused before the file is moved: nothing is kept.
+    expect((await upload('kept_bad', bytes, `?checksum=${'1'.repeat(64)}`)).status).toBe(400);
+    expect(sim.snapshots().filter((x) => x.collection === 'kept_bad')).toEqual([]);
+    expect((await call('DELETE', '/collections/kept/snapshots/upload.snapshot')).json.result).toBe(true);
+    expect((await call('GET', '/collections/kept/snapshots')).json.result).toEqual([]);
+    await call('DELETE', '/collections/kept');
+  });
+
+  it('resolves an alias in the upload path: the collection behind it is overwritten', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    await call('PUT', '/collections/behind', { vectors: { a: { size: 2, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } } });
+    await call('POST', '/collections/aliases', { actions: [{ create_alias: { collection_name: 'behind', alias_name: 'front' } }] });
+    expect((await upload('front', bytes, '')).status).toBe(200);
+    expect((await call('GET', '/collections')).json.result.collections.map((c: { name: string }) => c.name)).not.toContain('front');
+    expect((await call('POST', '/collections/behind/points/count', { exact: true })).json.result.count).toBe(3);
+    await call('DELETE', '/collections/behind');
+  });
+
+  it('refuses a snapshot whose vectors or shard number differ from the existing collection', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    await call('PUT', '/collections/other_dim', { vectors: { a: { size: 4, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } } });
+    const dim = await upload('other_dim', bytes, '');
+    expect(dim.status).toBe(400);
+    expect(dim.json.status.error).toMatch(/^Wrong input: Snapshot is not compatible with existing collection: Collection vectors: /);
+    expect((await call('GET', '/collections/other_dim')).json.result.points_count).toBe(0);
+    await call('PUT', '/collections/other_shards', { vectors: { a: { size: 2, distance: 'Dot' }, b: { size: 3, distance: 'Euclid' } }, shard_number: 2 });
+    const shards = await upload('other_shards', bytes, '');
+    expect(shards.status).toBe(400);
+    expect(shards.json.status.error).toContain('Collection shard number: 2 Snapshot shard number: 1');
+    await call('DELETE', '/collections/other_dim');
+    await call('DELETE', '/collections/other_shards');
+  });
+
+  it('a recovered collection is yellow with an unreliable points_count for a while; the exact count is right', async () => {
+    const desc = (await call('POST', '/collections/c1/snapshots')).json.result;
+    const bytes = Buffer.from(await (await fetch(`${sim.url}/collections/c1/snapshots/${desc.name}`, { headers: { 'api-key': KEY } })).arrayBuffer());
+    expect((await upload('indexing', bytes, '')).status).toBe(200);
+    expect((await call('POST', '/collections/indexing/points/count', { exact: false })).json.result.count).not.toBe(3);
+    for (let i = 0; i < 2; i++) {
+      const info = (await call('GET', '/collections/indexing')).json.result;
+      expect(info.status).toBe('yellow');
+      expect(info.points_count).not.toBe(3);
+      expect((await call('POST', '/collections/indexing/points/count', { exact: true })).json.result.count).toBe(3);
+    }
+    expect((await call('GET', '/collections/indexing')).json.result).toMatchObject({ status: 'green', points_count: 3 });
+    await call('DELETE', '/collections/indexing');
   });
 
   it('refuses a snapshot of another minor version', async () => {

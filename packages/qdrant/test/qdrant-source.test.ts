@@ -162,6 +162,58 @@ describe('Qdrant source against the simulator', () => {
     expect(sim.collections().map((c) => c.name)).toEqual([names.chunks, 'docs', 'docs_restored']);
   });
 
+  it('collectionSuffix restores every collection next to the live one; restoreAs entries win', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const docs = await readPoints(client, names.docs);
+    const chunks = await readPoints(client, names.chunks);
+    const backup = await backupToDir(source, tmp.path);
+    const res = await restoreFromDir(source, tmp.path, backup.component, {
+      options: { collectionSuffix: '_drill', restoreAs: { [names.chunks]: 'chunks_elsewhere' } },
+    });
+    expect(res.metadata).toMatchObject({ targets: { [names.docs]: `${names.docs}_drill`, [names.chunks]: 'chunks_elsewhere' } });
+    expect(await readPoints(client, `${names.docs}_drill`)).toEqual(docs);
+    expect(await readPoints(client, 'chunks_elsewhere')).toEqual(chunks);
+    // The live aliases stay where they were.
+    expect(await aliasMap(client)).toEqual({ [names.docsAlias]: names.docs, [names.chunksAlias]: names.chunks });
+    const bad = await expectBackupError(restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '/x' } }));
+    expect(bad.code).toBe('USAGE');
+    expect(bad.message).toContain(`restore target "${names.chunks}/x"`);
+  });
+
+  it('refuses a restore target that is an alias before anything changes (Qdrant would overwrite the collection behind it)', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await client.upsert(names.docs, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0], title: [0, 1, 0] }, payload: { title: 'live' } }] });
+    const live = await readPoints(client, names.docs);
+    const uploadsBefore = sim.requests().filter((r) => r.path.endsWith('/snapshots/upload')).length;
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(
+        restoreFromDir(source, tmp.path, backup.component, { dryRun, options: { restoreAs: { [names.docs]: names.docsAlias }, collections: [names.docs] } }),
+      );
+      expect(error.code).toBe('USAGE');
+      expect(error.message).toContain(`restore target "${names.docsAlias}" (for "${names.docs}") is an alias of collection "${names.docs}"`);
+      expect(error.hint).toContain("aliasTargets: 'resolve'");
+    }
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload')).length).toBe(uploadsBefore);
+    expect(await readPoints(client, names.docs)).toEqual(live);
+  });
+
+  it("aliasTargets: 'resolve' restores into the collection behind the alias and says so in the plan", async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const before = await readPoints(client, names.docs);
+    const backup = await backupToDir(source, tmp.path);
+    await client.upsert(names.docs, { wait: true, points: [{ id: 3, vector: { text: [0, 0, 1, 0], title: [0, 1, 0] }, payload: { title: 'live' } }] });
+    const res = await restoreFromDir(source, tmp.path, backup.component, {
+      options: { restoreAs: { [names.docs]: names.docsAlias }, collections: [names.docs], aliasTargets: 'resolve' },
+    });
+    expect(res.plan).toEqual(
+      expect.arrayContaining([expect.stringContaining(`replace collection "${names.docs}" (restore target "${names.docsAlias}" is an alias of "${names.docs}")`)]),
+    );
+    expect(res.metadata).toMatchObject({ targets: { [names.docs]: names.docs } });
+    expect(await readPoints(client, names.docs)).toEqual(before);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.chunks, names.docs]);
+  });
+
   it('restores under another name from the factory option (a function)', async () => {
     const backup = await backupToDir(createQdrantSource({ url: sim.url, apiKey: API_KEY }), tmp.path);
     const before = await readPoints(client, names.chunks);
@@ -384,6 +436,64 @@ describe('Qdrant source against the simulator', () => {
     const error = await expectBackupError(restoreFromDir(source, tmp.path, tampered));
     expect(error.code).toBe('RESTORE_FAILED');
     expect(error.message).toContain(`"${names.docs}" has 25 points, the backup recorded 26`);
+  });
+
+  it('deletes the uploaded snapshot Qdrant keeps after a restore, also when the check after it fails (qdrant#10207)', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    expect(sim.snapshots()).toEqual([]);
+    await restoreFromDir(source, tmp.path, backup.component);
+    expect(sim.snapshots()).toEqual([]);
+    const deletes = sim.requests().filter((r) => r.method === 'DELETE' && /\/snapshots\/[^/]+$/.test(r.path) && r.status === 200);
+    expect(deletes.map((r) => decodeURIComponent(r.path.split('/')[2]!)).sort()).toEqual(expect.arrayContaining([names.chunks, names.docs]));
+
+    const tampered = structuredClone(backup.component);
+    (tampered.metadata.collections as { name: string; pointsCount: number }[]).find((x) => x.name === names.docs)!.pointsCount = 26;
+    const error = await expectBackupError(restoreFromDir(source, tmp.path, tampered, { options: { collections: [names.docs] } }));
+    expect(error.code).toBe('RESTORE_FAILED');
+    expect(sim.snapshots()).toEqual([]);
+  });
+
+  it('refuses the whole restore before any upload when a live collection has another vectors config or shard number', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await client.deleteCollection(names.chunks);
+    await client.deleteCollection(names.docs);
+    await client.createCollection(names.docs, { vectors: { text: { size: 5, distance: 'Cosine' }, title: { size: 3, distance: 'Dot' } } });
+    for (const dryRun of [true, false]) {
+      const error = await expectBackupError(restoreFromDir(source, tmp.path, backup.component, { dryRun }));
+      expect(error.code).toBe('RESTORE_FAILED');
+      expect(error.message).toContain(`collection "${names.docs}" on ${sim.url} has vectors text: 5-d Cosine, title: 3-d Dot, the backup recorded text: 4-d Cosine, title: 3-d Dot`);
+      expect(error.hint).toMatch(/restoreAs|collectionSuffix/);
+    }
+    // chunks (restored first, alphabetically) was not created: nothing changed.
+    expect(sim.requests().filter((r) => r.path.endsWith('/snapshots/upload'))).toEqual([]);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.docs]);
+
+    await client.deleteCollection(names.docs);
+    await client.createCollection(names.docs, { vectors: { text: { size: 4, distance: 'Cosine' }, title: { size: 3, distance: 'Dot' } }, shard_number: 3 });
+    const shards = await expectBackupError(restoreFromDir(source, tmp.path, backup.component));
+    expect(shards.message).toContain(`collection "${names.docs}" on ${sim.url} has 3 shards, the backup recorded 1`);
+    expect(sim.collections().map((c) => c.name)).toEqual([names.docs]);
+
+    // A fresh target is fine.
+    const res = await restoreFromDir(source, tmp.path, backup.component, { options: { collectionSuffix: '_new' } });
+    expect(res.plan).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^create collection "${names.docs}_new"`))]));
+  });
+
+  it('after an upload it waits while the collection is yellow and compares the exact count, not the estimate', async () => {
+    await sim.stop();
+    sim = await startQdrantSimulator({ apiKey: API_KEY, indexingReadsAfterRecovery: 3 });
+    client = clientFor(sim.url, API_KEY);
+    await seed(client, names);
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, ...fast });
+    const backup = await backupToDir(source, tmp.path);
+    await dropAll(client, [names.docs, names.chunks]);
+    const res = await restoreFromDir(source, tmp.path, backup.component);
+    expect((res.metadata as { restored: { pointsCount: number }[] }).restored.map((r) => r.pointsCount).sort()).toEqual([15, 25]);
+    const reads = sim.requests().filter((r) => r.method === 'GET' && r.path === `/collections/${names.docs}`);
+    expect(reads.length).toBeGreaterThanOrEqual(4);
+    expect(sim.requests().some((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/points/count`)).toBe(true);
   });
 
   it('Qdrant enforces the recorded checksum on upload', async () => {

@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
@@ -18,6 +18,7 @@ import { makeTempDir } from './temp-dir.js';
 import { registerCleanup } from './cleanup.js';
 import {
   QdrantSimError,
+  approximateCount,
   badRequest,
   collectionInfo,
   collectionNotFound,
@@ -52,6 +53,11 @@ export interface QdrantSimulatorOptions {
   corruptDownloads?: boolean;
   /** Report a cluster (`GET /cluster` status 'enabled') with this many peers; omitted: cluster disabled. */
   peers?: number;
+  /**
+   * How many `GET /collections/{name}` after a snapshot recovery still see the collection
+   * optimizing: status `yellow` and an approximate `points_count` that is off. Default 2.
+   */
+  indexingReadsAfterRecovery?: number;
 }
 
 export interface QdrantSimulatorPoint {
@@ -138,6 +144,20 @@ function toJson(value: unknown): string {
   );
 }
 
+/** JSON with sorted keys and no null members: Qdrant compares the configs as structs. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined && o[k] !== null)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 function snapshotTimestamp(date: Date): { suffix: string; creationTime: string } {
   const iso = date.toISOString().slice(0, 19);
   return { suffix: iso.replace('T', '-').replace(/:/g, '-'), creationTime: iso };
@@ -147,6 +167,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   const version = options.version ?? '1.13.2';
   const apiKey = options.apiKey;
   const readOnlyApiKey = options.readOnlyApiKey;
+  const indexingReadsAfterRecovery = options.indexingReadsAfterRecovery ?? 2;
   let corruptDownloads = options.corruptDownloads ?? false;
   const peerIds: bigint[] = Array.from({ length: Math.max(1, options.peers ?? 1) }, () => randomU64());
   const peerId = peerIds[0] as bigint;
@@ -168,8 +189,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   };
   const ok = (res: ServerResponse, started: bigint, result: unknown) =>
     send(res, 200, { result, status: 'ok', time: Number(process.hrtime.bigint() - started) / 1e9 });
+  // src/actix/helpers.rs `accepted_response` with lib/api/src/rest/models.rs `ApiResponse`
+  // (`result` is skip_serializing_if none): a 202 has no `result` member at all.
   const accepted = (res: ServerResponse, started: bigint) =>
-    send(res, 202, { result: null, status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
+    send(res, 202, { status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
   const fail = (res: ServerResponse, started: bigint, error: QdrantSimError) =>
     send(res, error.httpStatus, { status: { error: error.message }, time: Number(process.hrtime.bigint() - started) / 1e9 });
   const text = (res: ServerResponse, httpStatus: number, body: string) => {
@@ -235,7 +258,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
 
   const describe = (s: SnapshotRecord) => ({ name: s.name, creation_time: s.creationTime, size: s.size, checksum: s.checksum });
 
-  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number }> {
+  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number; filename: string }> {
     let bb: busboy.Busboy;
     try {
       bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16 } });
@@ -243,14 +266,16 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       req.resume();
       throw badRequest(`Content type error: ${(error as Error).message}`);
     }
-    let upload: { path: string; checksum: string; size: number } | undefined;
+    let upload: { path: string; checksum: string; size: number; filename: string } | undefined;
     const writes: Promise<void>[] = [];
-    bb.on('file', (field, file) => {
+    bb.on('file', (field, file, info) => {
       if (field !== 'snapshot' || upload) {
         file.resume();
         return;
       }
-      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0 };
+      // snapshot_api.rs: only the last path component of the file name is kept, a UUID without one.
+      const filename = info.filename ? basename(info.filename.replace(/\\/g, '/')) : randomUUID();
+      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0, filename: filename || randomUUID() };
       upload = entry;
       const hash = createHash('sha256');
       const counter = new Transform({
@@ -279,7 +304,17 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     return upload;
   }
 
-  async function recover(name: string, uploadPath: string, priority: Priority): Promise<true> {
+  /**
+   * Follows lib/storage/src/content_manager/snapshots/recover.rs `_do_recover_from_snapshot`:
+   * the name in the path is resolved through the aliases (toc/mod.rs `resolve_name`: an alias
+   * wins over a collection of the same name), a missing collection is created from the
+   * snapshot's config, and an existing one must have the snapshot's vectors config and shard
+   * number ("Snapshot is not compatible with existing collection"). The priority only decides
+   * between this node and *other active replicas*; the simulator is a single node holding every
+   * replica, so every priority activates the snapshot's data (recover.rs: "If this is the only
+   * replica, we can activate it").
+   */
+  async function recover(name: string, uploadPath: string, _priority: Priority): Promise<true> {
     let content;
     try {
       content = await readSnapshotFile(uploadPath);
@@ -291,19 +326,29 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         `Snapshot of Qdrant ${content.meta.qdrantVersion} is not compatible with Qdrant ${version}: snapshots restore only into the same minor version`,
       );
     }
-    const existing = collections.get(name);
-    if (aliases.has(name)) throw wrongInput(`Alias with name \`${name}\` already exists`);
-    const fromSnapshot = (): SimCollection => ({
-      name,
-      config: structuredClone(content.meta.config),
-      points: new Map(content.points.map((p) => [String(p.id), structuredClone(p)])),
-    });
-    if (priority === 'replica') {
-      // Qdrant prefers the data already on the node: a new collection stays empty.
-      if (!existing) collections.set(name, { ...fromSnapshot(), points: new Map() });
-    } else {
-      collections.set(name, fromSnapshot());
+    const realName = aliases.get(name) ?? name;
+    const existing = collections.get(realName);
+    if (existing) {
+      const live = existing.config.params;
+      const snap = content.meta.config.params;
+      if (canonicalJson(live.vectors) !== canonicalJson(snap.vectors)) {
+        throw wrongInput(
+          `Snapshot is not compatible with existing collection: Collection vectors: ${JSON.stringify(live.vectors)} Snapshot Vectors: ${JSON.stringify(snap.vectors)}`,
+        );
+      }
+      if (live.shard_number !== snap.shard_number) {
+        throw wrongInput(
+          `Snapshot is not compatible with existing collection: Collection shard number: ${live.shard_number} Snapshot shard number: ${snap.shard_number}`,
+        );
+      }
     }
+    collections.set(realName, {
+      name: realName,
+      config: existing ? existing.config : structuredClone(content.meta.config),
+      points: new Map(content.points.map((p) => [String(p.id), structuredClone(p)])),
+      // A recovered collection is optimized (indexed) afterwards: yellow for a while.
+      indexingReads: indexingReadsAfterRecovery,
+    });
     return true;
   }
 
@@ -459,8 +504,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       }
       if (parts.length === 4 && subName === 'scroll' && method === 'POST') return ok(res, started, scroll(c, await readJson(req)));
       if (parts.length === 4 && subName === 'count' && method === 'POST') {
-        await readJson(req);
-        return ok(res, started, { count: c.points.size });
+        // CountRequest.exact defaults to true (Qdrant's OpenAPI); false gives the estimate.
+        const body = await readJson(req);
+        const exact = !(isObject(body) && body.exact === false);
+        return ok(res, started, { count: exact ? c.points.size : approximateCount(c) });
       }
     }
     if (sub === 'snapshots') {
@@ -520,7 +567,9 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
 
   async function handleUpload(req: IncomingMessage, res: ServerResponse, started: bigint, name: string, q: URLSearchParams): Promise<void> {
     validateCollectionName(name);
-    const priorityParam = q.get('priority') ?? 'replica';
+    // Qdrant's default priority is `snapshot` (lib/collection/src/operations/snapshot_ops.rs,
+    // `#[default] Snapshot` on SnapshotPriority).
+    const priorityParam = q.get('priority') ?? 'snapshot';
     if (!(PRIORITIES as readonly string[]).includes(priorityParam)) {
       req.resume();
       throw badRequest(`Query deserialize error: unknown variant \`${priorityParam}\`, expected one of \`no_sync\`, \`snapshot\`, \`replica\``);
@@ -533,20 +582,40 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const wait = boolParam(q, 'wait', true);
     const upload = await receiveUpload(req);
     const work = async () => {
-      try {
-        if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
-          throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
-        }
-        return await recover(name, upload.path, priorityParam as Priority);
-      } finally {
+      if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
+        // The multipart temp file is dropped: nothing stays on the server.
         await rm(upload.path, { force: true });
+        throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
       }
+      // src/actix/api/snapshot_api.rs `do_save_uploaded_snapshot`: the upload is moved into
+      // snapshots/<collection name as in the path>/<uploaded file name> and recovered from
+      // there as a persistent local file (snapshots/download.rs `MaybeTempPath::Persistent`):
+      // Qdrant keeps it, after a successful recovery and after a failed one
+      // (qdrant/qdrant#10207). A file of the same name is replaced.
+      const kept = keepUploadedFile(name, upload);
+      return await recover(name, kept.path, priorityParam as Priority);
     };
     if (!wait) {
       void work().catch(() => undefined);
       return accepted(res, started);
     }
     return ok(res, started, await work());
+  }
+
+  function keepUploadedFile(pathName: string, upload: { path: string; checksum: string; size: number; filename: string }): SnapshotRecord {
+    const record: SnapshotRecord = {
+      name: upload.filename,
+      path: upload.path,
+      size: upload.size,
+      checksum: upload.checksum,
+      creationTime: new Date().toISOString().slice(0, 19),
+    };
+    const forCollection = snapshots.get(pathName) ?? new Map<string, SnapshotRecord>();
+    const previous = forCollection.get(record.name);
+    if (previous) void rm(previous.path, { force: true });
+    forCollection.set(record.name, record);
+    snapshots.set(pathName, forCollection);
+    return record;
   }
 
   const server = createServer((req, res) => {

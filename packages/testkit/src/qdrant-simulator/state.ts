@@ -48,6 +48,8 @@ export interface SimCollection {
   name: string;
   config: CollectionConfig;
   points: Map<string, StoredPoint>;
+  /** Reads of CollectionInfo left that still see the collection optimizing (yellow) after a recovery. */
+  indexingReads?: number;
 }
 
 /** Thrown by state operations; the server turns it into Qdrant's error envelope. */
@@ -208,10 +210,22 @@ export function sortedPoints(collection: SimCollection): StoredPoint[] {
   return [...collection.points.values()].sort((a, b) => comparePointIds(a.id, b.id));
 }
 
-export function collectionInfo(collection: SimCollection): Record<string, unknown> {
+/**
+ * `points_count` is "approximate" (Qdrant's OpenAPI, CollectionInfo.points_count) and "might be
+ * unreliable during the indexing process" (CountRequest.exact). While a recovered collection is
+ * still optimizing (status yellow) the simulator reports a count that is off on purpose.
+ */
+export function approximateCount(collection: SimCollection): number {
   const count = collection.points.size;
+  return collection.indexingReads ? count + Math.max(1, Math.floor(count / 8)) : count;
+}
+
+export function collectionInfo(collection: SimCollection): Record<string, unknown> {
+  const count = approximateCount(collection);
+  const indexing = Boolean(collection.indexingReads);
+  if (collection.indexingReads) collection.indexingReads -= 1;
   return {
-    status: 'green',
+    status: indexing ? 'yellow' : 'green',
     optimizer_status: 'ok',
     indexed_vectors_count: 0,
     points_count: count,
