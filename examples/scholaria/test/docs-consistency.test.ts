@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV_VARIABLES } from '@scholaria/backup-core';
+import { ENV_VARIABLES } from '@scholaria/backup-cli';
 import { ageCodecOptionsSchema } from '@scholaria/backup-age';
 import { emailNotifierOptionsSchema } from '@scholaria/backup-email';
 import { fsStorageOptionsSchema } from '@scholaria/backup-fs';

@@ -1,10 +1,5 @@
-import {
-  DEFAULT_DRILL_SCHEDULE,
-  validateCron,
-  type CrossStoreJoin,
-  type DrillTarget,
-  type EnvConfig,
-} from '@scholaria/backup-core';
+import { DEFAULT_DRILL_SCHEDULE, validateCron, type CrossStoreJoin, type DrillTarget, type LoadedEnv } from '@scholaria/backup-core';
+import { drillEnvGroup } from '@scholaria/backup-core';
 
 /** The drill settings of a run: from the config file's `drill` key or the BACKUP_DRILL_* variables. */
 export interface DrillSettings {
@@ -25,18 +20,6 @@ export interface DrillFileConfig {
   joins?: CrossStoreJoin[];
   maxMismatches?: number;
 }
-
-export const DRILL_ENV_VARIABLES = [
-  'BACKUP_DRILL_SCHEDULE',
-  'BACKUP_DRILL_DATABASE_PREFIX',
-  'BACKUP_DRILL_AMCHECK',
-  'BACKUP_DRILL_REDIS_DB',
-  'BACKUP_DRILL_REDIS_URL',
-  'BACKUP_DRILL_CELERY_QUEUES',
-  'BACKUP_DRILL_JOIN',
-  'BACKUP_DRILL_MAX_MISMATCHES',
-  'BACKUP_ANOMALY_DROP',
-] as const;
 
 /** Twice the longest gap between the next few runs of `cron` (a monthly drill has uneven gaps). */
 export function drillMaxAge(cron: string, timeZone: string): number {
@@ -61,62 +44,9 @@ function scheduleFrom(value: string | undefined, label: string, timeZone: string
   }
 }
 
-/**
- * `TABLE.COLUMN=COLLECTION` (ids are Qdrant point ids) or `TABLE.COLUMN=COLLECTION:FIELD` (ids are
- * the payload field FIELD); TABLE may be schema-qualified; several joins separated by commas.
- */
-export function parseJoinSpec(spec: string, label = 'BACKUP_DRILL_JOIN'): { joins: CrossStoreJoin[]; problems: string[] } {
-  const joins: CrossStoreJoin[] = [];
-  const problems: string[] = [];
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^([A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?)\.([A-Za-z_][\w$]*)=([^:=\s]+)(?::([^:=\s]+))?$/.exec(part);
-    if (!m) {
-      problems.push(`${label}: "${part}" is not TABLE.COLUMN=COLLECTION or TABLE.COLUMN=COLLECTION:PAYLOAD_FIELD (e.g. chunks.id=chunks or public.chunks.id=chunks:chunk_id)`);
-      continue;
-    }
-    joins.push({
-      left: { component: 'postgres', table: m[1]!, column: m[2]! },
-      right: { component: 'qdrant', collection: m[3]!, ...(m[4] ? { payloadField: m[4] } : {}) },
-    });
-  }
-  return { joins, problems };
-}
-
-/** `0.5`, `50%` or `off` -> fraction or false. */
-export function parseAnomalyDrop(value: string | undefined, issues: string[]): number | false | undefined {
-  const text = value?.trim();
-  if (!text) return undefined;
-  if (text.toLowerCase() === 'off') return false;
-  const m = /^(\d+(?:\.\d+)?)(%)?$/.exec(text);
-  const n = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
-  if (!(n > 0 && n <= 1)) {
-    issues.push(`BACKUP_ANOMALY_DROP: "${text}" must be a fraction above 0 and at most 1 (0.5), a percentage (50%) or "off"`);
-    return undefined;
-  }
-  return n;
-}
-
-function intList(value: string, label: string, issues: string[]): number[] | undefined {
-  const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
-  if (parts.length === 0 || parts.some((p) => !/^\d{1,7}$/.test(p))) {
-    issues.push(`${label}: "${value}" must be database numbers separated by commas (e.g. 15 or 13,14,15)`);
-    return undefined;
-  }
-  return parts.map(Number);
-}
-
-function onOff(value: string | undefined, label: string, dflt: boolean, issues: string[]): boolean {
-  const t = value?.trim().toLowerCase();
-  if (!t) return dflt;
-  if (['on', 'true', '1', 'yes'].includes(t)) return true;
-  if (['off', 'false', '0', 'no'].includes(t)) return false;
-  issues.push(`${label}: "${value}" must be on or off`);
-  return dflt;
-}
-
 /** Drill settings from the environment: one target per configured component, on the same servers. */
-export async function drillSettingsFromEnv(env: Record<string, string | undefined>, config: EnvConfig, issues: string[]): Promise<DrillSettings> {
-  const schedule = scheduleFrom(env.BACKUP_DRILL_SCHEDULE, 'BACKUP_DRILL_SCHEDULE', config.timeZone, issues);
+export async function drillSettingsFromEnv(loaded: LoadedEnv, issues: string[]): Promise<DrillSettings> {
+  const d = loaded.configOf(drillEnvGroup) ?? { schedule: DEFAULT_DRILL_SCHEDULE, amcheck: true, joins: [], maxMismatches: 10 };
   const targets: DrillTarget[] = [];
   const collectTarget = (label: string, make: () => DrillTarget) => {
     try {
@@ -126,44 +56,31 @@ export async function drillSettingsFromEnv(env: Record<string, string | undefine
       for (const issue of list) issues.push(`${label}: ${issue}`);
     }
   };
-  const components = new Set(config.components);
-  if (components.has('postgres') && config.postgres) {
-    const pg = config.postgres;
+  const configOf = <C>(name: string) => loaded.adapters.find((a) => a.descriptor.kind === 'source' && a.descriptor.name === name)?.config as C | undefined;
+  const pg = configOf<{ url: string; pgBinDir?: string }>('postgres');
+  if (pg) {
     const { createPostgresDrillTarget } = await import('@scholaria/backup-postgres');
-    const prefix = env.BACKUP_DRILL_DATABASE_PREFIX?.trim();
-    const amcheck = onOff(env.BACKUP_DRILL_AMCHECK, 'BACKUP_DRILL_AMCHECK', true, issues);
     collectTarget('BACKUP_DRILL_DATABASE_PREFIX', () =>
-      createPostgresDrillTarget({ url: pg.url, ...(pg.pgBinDir ? { binDir: pg.pgBinDir } : {}) }, { amcheck, ...(prefix ? { databasePrefix: prefix } : {}) }),
+      createPostgresDrillTarget({ url: pg.url, ...(pg.pgBinDir ? { binDir: pg.pgBinDir } : {}) }, { amcheck: d.amcheck, ...(d.databasePrefix ? { databasePrefix: d.databasePrefix } : {}) }),
     );
   }
-  if (components.has('redis') && config.redis) {
-    const url = config.redis.url;
+  const redis = configOf<{ url: string }>('redis');
+  if (redis) {
     const { createRedisDrillTarget } = await import('@scholaria/backup-redis');
-    const drillUrl = env.BACKUP_DRILL_REDIS_URL?.trim();
-    const dbs = env.BACKUP_DRILL_REDIS_DB?.trim() ? intList(env.BACKUP_DRILL_REDIS_DB, 'BACKUP_DRILL_REDIS_DB', issues) : undefined;
-    const queues = env.BACKUP_DRILL_CELERY_QUEUES?.split(',').map((s) => s.trim()).filter(Boolean);
     collectTarget('BACKUP_DRILL_REDIS_*', () =>
-      createRedisDrillTarget({ url }, { ...(drillUrl ? { url: drillUrl } : {}), ...(dbs ? { databases: dbs } : {}), ...(queues?.length ? { queues } : {}) }),
+      createRedisDrillTarget(
+        { url: redis.url },
+        { ...(d.redisUrl ? { url: d.redisUrl } : {}), ...(d.redisDatabases ? { databases: d.redisDatabases } : {}), ...(d.celeryQueues ? { queues: d.celeryQueues } : {}) },
+      ),
     );
   }
-  if (components.has('qdrant') && config.qdrant) {
-    const q = config.qdrant;
+  const q = configOf<{ url: string; apiKey?: string }>('qdrant');
+  if (q) {
     const { createQdrantDrillTarget } = await import('@scholaria/backup-qdrant');
     collectTarget('QDRANT_URL', () => createQdrantDrillTarget({ url: q.url, ...(q.apiKey ? { apiKey: q.apiKey } : {}) }));
   }
-  let joins: CrossStoreJoin[] = [];
-  if (env.BACKUP_DRILL_JOIN?.trim()) {
-    const parsed = parseJoinSpec(env.BACKUP_DRILL_JOIN);
-    issues.push(...parsed.problems);
-    joins = parsed.joins;
-  }
-  let maxMismatches = 10;
-  const mm = env.BACKUP_DRILL_MAX_MISMATCHES?.trim();
-  if (mm) {
-    if (/^\d{1,4}$/.test(mm) && Number(mm) >= 1) maxMismatches = Number(mm);
-    else issues.push(`BACKUP_DRILL_MAX_MISMATCHES: "${mm}" must be a whole number from 1 to 9999`);
-  }
-  return { schedule, targets, joins, maxMismatches, maxAgeMs: schedule ? drillMaxAge(schedule, config.timeZone) : undefined };
+  const schedule = d.schedule;
+  return { schedule, targets, joins: d.joins, maxMismatches: d.maxMismatches, maxAgeMs: schedule ? drillMaxAge(schedule, loaded.engine.timeZone) : undefined };
 }
 
 /** Drill settings from a config file's `drill` key (targets built by the file itself). */

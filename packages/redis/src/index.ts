@@ -11,3 +11,4 @@ export { crc64, Crc64 } from './crc64.js';
 export { RespCommandReader, RespFormatError } from './resp-reader.js';
 export { RespWriter, encodeCommand } from './resp-writer.js';
 export { createRedisDrillTarget, type RedisDrillOptions } from './drill-target.js';
+export { redisSourceEnv } from './env.js';
