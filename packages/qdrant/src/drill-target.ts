@@ -29,7 +29,7 @@ function recordedCollections(ctx: DrillTargetContext, component: string): Record
 
 /**
  * Restore drills for the Qdrant source: each collection of the set is restored with the source's
- * own `restoreAs` under `<name>_drill_<id>` on the same server (aliases untouched), its points
+ * own `collectionSuffix` under `<name>_drill_<id>` on the same server (aliases untouched), its points
  * are counted and listed for the cross-store join, and the copies are deleted.
  * Takes the same options as `createQdrantSource`.
  */
@@ -117,14 +117,13 @@ export function createQdrantDrillTarget(sourceOptions: QdrantSourceOptions): Dri
     async prepare(ctx) {
       const recorded = recordedCollections(ctx, component);
       const existing = new Set(await listCollections(ctx.signal));
-      const restoreAs: Record<string, string> = {};
       for (const c of recorded) {
         const target = drillName(c.name, ctx.drillId);
         if (existing.has(target)) throw new BackupError('RESTORE_FAILED', `${component}: collection "${target}" already exists; a drill never overwrites a collection`, { component });
-        restoreAs[c.name] = target;
       }
-      // aliases: false keeps the live aliases on the live collections.
-      return { restoreAs, aliases: false };
+      // The source's own suffix restore (<name>_drill_<id>); aliases: false keeps the live
+      // aliases on the live collections, and an alias named like a target is refused.
+      return { collectionSuffix: drillName('', ctx.drillId), aliases: false, aliasTargets: 'refuse' };
     },
     async check(ctx) {
       return [await countCheck(ctx)];
