@@ -19,7 +19,8 @@ import {
   type TempDir,
 } from '@scholaria/backup-testkit';
 import { fingerprint } from './drill-helpers.js';
-import { PACKAGES, assertBuilt } from './helpers.js';
+import { PACKAGES, assertBuilt, parseJson, runBin } from './helpers.js';
+import { SchedulerMetrics } from '../src/metrics.js';
 
 // Drills against a real PostgreSQL and Redis and the Qdrant simulator: the set is restored
 // beside the live data, checked, and the throwaway targets are removed again.
@@ -274,5 +275,62 @@ describe('size anomalies', () => {
     } finally {
       await pg.query(DB, `INSERT INTO chunks SELECT g, 1 + g % 7, repeat('chunk text ', 20) || g FROM generate_series(1, ${CHUNKS}) g ON CONFLICT (id) DO NOTHING`);
     }
+  });
+});
+
+describe('scholaria-backup drill (the built command, configured from the environment)', () => {
+  const env = (extra: Record<string, string> = {}) => ({
+    BACKUP_DIR: root,
+    BACKUP_LOG_DIR: join(work.path, 'logs'),
+    DATABASE_URL: pg.url(DB),
+    REDIS_URL: redis.url(),
+    QDRANT_URL: qdrant.url,
+    BACKUP_DRILL_REDIS_DB: '14,15',
+    BACKUP_DRILL_JOIN: 'chunks.id=chunks',
+    BACKUP_MIN_FREE_DISK: '1MiB',
+    ...extra,
+  });
+
+  it('drills latest, then scheduler status, health-check and /metrics report it', async () => {
+    assertBuilt();
+    const backup = await runBin(['backup', '--tier', 'daily'], { env: env() });
+    expect(backup.code, backup.stderr).toBe(0);
+    const before = await fingerprint(pg, redis, qdrant, DB);
+    const r = await runBin(['drill', '--json'], { env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    const result = parseJson<DrillResult & { ok: boolean }>(r.stdout);
+    expect(result.ok).toBe(true);
+    expect(result.checks.find((c) => c.name === 'cross-store')).toMatchObject({ status: 'pass', figures: { left: CHUNKS, right: CHUNKS } });
+    expect((await fingerprint(pg, redis, qdrant, DB)).digest).toBe(before.digest);
+
+    const text = await runBin(['drill', 'latest', '--component', 'postgres'], { env: env() });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^PASSED drill \d{8}_\d{6}_[0-9a-f]{4} of scholaria_backup_\d{8}_\d{6}/m);
+    expect(text.stdout).toMatch(/PASS postgres amcheck: \d+ B-tree indexes pass/);
+
+    const status = await runBin(['scheduler', 'status', '--json'], { env: env() });
+    const s = parseJson<{ drill: { cron: string; last: { status: string; drillId: string } | null } | null }>(status.stdout);
+    expect(s.drill?.cron).toBe('0 5 * * 0');
+    expect(s.drill?.last?.status).toBe('passed');
+    const off = parseJson<{ drill: unknown }>((await runBin(['scheduler', 'status', '--json'], { env: env({ BACKUP_DRILL_SCHEDULE: 'off' }) })).stdout);
+    expect(off.drill).toBeNull();
+
+    const health = parseJson<{ checks: { name: string; status: string; message: string }[] }>((await runBin(['health-check', '--json'], { env: env() })).stdout);
+    expect(health.checks.find((c) => c.name === 'restore drill')).toMatchObject({ status: 'ok' });
+
+    const metrics = new SchedulerMetrics();
+    metrics.drill.seed([result]);
+    const body = metrics.render({ timeZone: 'UTC', queued: [], tiers: [], lastRuns: [] });
+    expect(body).toContain(`scholaria_backup_drill_last_success_timestamp ${Date.parse(result.finishedAt) / 1000}`);
+    expect(body).toContain(`scholaria_backup_drill_rto_seconds{component="postgres"} ${result.rto.components.postgres! / 1000}`);
+    expect(body).toContain(`scholaria_backup_drill_rto_seconds{component="set"} ${result.rto.totalMs / 1000}`);
+  });
+
+  it('a bad drill setting is a configuration error naming the variable', async () => {
+    const r = await runBin(['drill'], { env: env({ BACKUP_DRILL_JOIN: 'chunks=chunks', BACKUP_DRILL_SCHEDULE: 'weekly' }) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/BACKUP_DRILL_JOIN/);
+    expect(r.stderr).toMatch(/BACKUP_DRILL_SCHEDULE/);
+    expect(r.stderr).not.toMatch(/at \w+ \(/);
   });
 });
