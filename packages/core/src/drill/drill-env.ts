@@ -59,6 +59,11 @@ const databaseList = z.string().transform((s, ctx) => {
   return parts.map(Number);
 });
 
+const queueList = z.string().transform((s, ctx) => {
+  const names = commaList(s);
+  return names.some((n) => /\s/.test(n)) ? envIssue(ctx, 'expected queue names without spaces, separated by commas (e.g. celery,priority)') : names;
+});
+
 const prefixValue = z.string().regex(/^[a-z_][a-z0-9_]{0,30}$/, { message: 'expected 1-31 lower-case letters, digits and "_"' });
 
 const joinValue = z.string().transform((s, ctx) => {
@@ -81,7 +86,7 @@ export const drillEnvGroup = defineEnvGroup({
     BACKUP_DRILL_AMCHECK: { schema: envBoolean, default: '`true`', doc: "PostgreSQL: run amcheck's `bt_index_check` on the restored indexes where the extension is installed" },
     BACKUP_DRILL_REDIS_DB: { schema: databaseList, default: '`15`', doc: 'Redis: database numbers on the live server kept for drills (one per database in the dump), comma list' },
     BACKUP_DRILL_REDIS_URL: { schema: envUrl(['redis:', 'rediss:'], 'redis://:password@drill-host:6379'), url: true, doc: 'Redis: a separate Redis for drills instead of drill databases' },
-    BACKUP_DRILL_CELERY_QUEUES: { schema: z.string().transform(commaList), default: '`celery`', doc: 'Redis: Celery queues (lists) whose messages must be valid JSON, comma list' },
+    BACKUP_DRILL_CELERY_QUEUES: { schema: queueList, default: '`celery`', doc: 'Redis: Celery queues (lists) whose messages must be valid JSON, comma list' },
     BACKUP_DRILL_JOIN: { schema: joinValue, doc: 'cross-store check: `TABLE.COLUMN=COLLECTION` (point ids) or `TABLE.COLUMN=COLLECTION:PAYLOAD_FIELD`, comma list; e.g. `chunks.id=chunks`' },
     BACKUP_DRILL_MAX_MISMATCHES: { schema: envInteger(1, 9999, 'a whole number from 1 to 9999'), default: '`10`', doc: 'mismatches a drill check lists at most' },
     BACKUP_ANOMALY_DROP: { schema: anomalyValue, default: '`0.5`', doc: 'a component whose size or row/key/point count drops by more than this fraction (or `50%`) from the previous set of the tier is flagged; `off`' },
