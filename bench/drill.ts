@@ -6,7 +6,7 @@
  *
  *   node --import tsx bench/drill.ts [--size GiB] [--runs N] [--keys N]
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import { runPipeline } from './lib/proc.js';
 import { redisLoadCommands } from './lib/redis-data.js';
 import { GB, fmtGB, fmtSeconds, summarize } from './lib/stats.js';
 import { log } from './lib/measure.js';
+import { drillSection, withDrillSection } from './lib/drill-report.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DB = 'scholaria';
@@ -116,6 +117,9 @@ async function main(): Promise<void> {
       )}\n`,
     );
     log(`wrote ${file}`);
+    const page = join(repo, 'docs', 'benchmarks.md');
+    await writeFile(page, withDrillSection(await readFile(page, 'utf8'), drillSection(join(repo, 'bench', 'results'))));
+    log('docs: the "Restore drill RTO" section of docs/benchmarks.md');
   } finally {
     await Promise.allSettled([pg.stop(), redis.stop(), qdrant.stop()]);
     await work.remove();
