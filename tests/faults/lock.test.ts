@@ -231,12 +231,13 @@ describe('a live lock held from another PID namespace with the same host name (i
     };
     let innerPid = 30_000;
     while (alive(innerPid) || alive(innerPid - 1)) innerPid--;
-    const ttlMs = 6000;
+    // Generous: the holder is frozen (no heartbeat), and the refusals below must land inside the TTL even on a loaded machine.
+    const ttlMs = 15_000;
     const config: BackupChildConfig = { root, sources: 'test', lockTtlMs: ttlMs, freeze: { at: 'put-done', key: '/.scholaria-backup/locks/' } };
     const { spawn } = await import('node:child_process');
     const holder = spawn(
       'unshare',
-      ['--pid', '--fork', '--mount-proc', '--', 'sh', '-c', `echo ${innerPid - 1} > /proc/sys/kernel/ns_last_pid && "$0" "$@"`, process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
+      ['--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', 'sh', '-c', `echo ${innerPid - 1} > /proc/sys/kernel/ns_last_pid && "$0" "$@"`, process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
       { cwd: faultsDir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -285,7 +286,7 @@ describe('a live lock held from another PID namespace with the same host name (i
       await sleep(Math.max(0, Date.parse(last.heartbeatAt) + ttlMs + 300 - Date.now()));
       const result = await engine.backup();
       expect(result.status).toBe('complete');
-      expect(logger.lines.some((l) => /^warn taking over a stale lock .*heartbeat \d+ s old \(ttl 6 s\)/.test(l))).toBe(true);
+      expect(logger.lines.some((l) => /^warn taking over a stale lock .*heartbeat \d+ s old \(ttl 15 s\)/.test(l))).toBe(true);
     } finally {
       holder.kill('SIGKILL');
       await exited;
@@ -320,5 +321,38 @@ describe('a live lock held from another PID namespace with the same host name (i
     const logger = captureLogger();
     expect((await createBackupEngine({ sources: [source('x')], storage, logger }).backup()).status).toBe('complete');
     expect(logger.lines.some((l) => l.includes(`process ${deadPid} on ${hostname()} is gone (same boot and PID namespace)`))).toBe(true);
+  });
+});
+
+describe('separate processes: prune, restore and backup while another process is mid-backup (issue 17 item 4)', () => {
+  it('all three are refused while the backup runs; its half-written set is neither deleted nor visible; after the writer dies its lock is taken over', async () => {
+    const storage = createFsStorage({ root });
+    const live = source('version 1');
+    const retention = { tiers: { daily: { last: 1 } }, incompleteGracePeriod: '0s' };
+    const engine = createBackupEngine({ sources: [live], storage, retention });
+    const { setId } = await engine.backup({ tier: 'daily' });
+    live.data.set('data.txt', Buffer.from('version 2'));
+    const child = spawnFixture('backup-child.ts', [
+      JSON.stringify({ root, sources: 'test', testBytes: 1024 * 1024, lockTtlMs: 600_000, freeze: { at: 'put', key: 'test/big.bin', afterBytes: 256 * 1024 } } satisfies BackupChildConfig),
+    ]);
+    try {
+      await child.waitForLine(/^HOLD /);
+      const writing = (await engine.list({ includeIncomplete: true })).filter((s) => s.id !== setId);
+      await expect(engine.prune()).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringMatching(new RegExp(`is locked: backup by .+ \\(pid ${child.pid} `)) });
+      await expect(engine.restore({ ref: setId })).rejects.toMatchObject({ code: 'LOCKED' });
+      await expect(engine.backup({ tier: 'daily' })).rejects.toMatchObject({ code: 'LOCKED' });
+      expect(live.data.get('data.txt')!.toString()).toBe('version 2');
+      // Nothing half-visible: only the complete set is listed as a set; the child's folder is still there.
+      expect((await engine.list()).map((s) => s.id)).toEqual([setId]);
+      expect((await engine.list({ includeIncomplete: true })).filter((s) => s.id !== setId)).toEqual(writing);
+    } finally {
+      await child.kill();
+    }
+    const logger = captureLogger();
+    const after = createBackupEngine({ sources: [live], storage, retention, logger });
+    const pruned = await after.prune();
+    expect(logger.lines.some((l) => l.startsWith('warn taking over a stale lock') && l.includes(`process ${child.pid}`))).toBe(true);
+    expect(pruned.keep.map((k) => k.id)).toContain(setId);
+    expect((await after.verify({ ref: setId })).ok).toBe(true);
   });
 });

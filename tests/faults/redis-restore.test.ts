@@ -133,6 +133,25 @@ describe('a Redis restore that cannot fit in maxmemory', () => {
   });
 });
 
+describe('merge mode, all or nothing', () => {
+  it('stages, then moves the keys over: keys not in the dump stay, keys in it are replaced, no scratch keys left', async () => {
+    await reset(redis);
+    await seed(redis, true, 64);
+    const engine = engineFor(join(dir.path, 'merge'));
+    const { setId } = await engine.backup();
+    await cmd(redis, 'SET', 'key:0', 'changed');
+    await cmd(redis, 'SET', 'only-live', 'stays');
+    const result = await engine.restore({ ref: setId, componentOptions: { redis: { mode: 'merge' } } });
+    expect(result.status, JSON.stringify(result.components)).toBe('ok');
+    expect(result.components[0]!.plan.join('\n')).toMatch(/then moved over/);
+    expect(String(await cmd(redis, 'GET', 'key:0'))).toBe('x'.repeat(64));
+    expect(String(await cmd(redis, 'GET', 'only-live'))).toBe('stays');
+    expect(await dbsize(redis, 0)).toBe(202);
+    for (let db = 1; db < 16; db++) expect(await dbsize(redis, db), `db ${db}`).toBe(0);
+    await reset(redis);
+  });
+});
+
 describe('restore beside the live data', () => {
   it('targetUrl + targetDb restores into another server and database; the configured one is not touched', async () => {
     await reset(redis);

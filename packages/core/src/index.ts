@@ -39,3 +39,4 @@ export * from './util/time-zone.js';
 export * from './util/version.js';
 export { sleep } from './util/abort.js';
 export * from './util/storage-keys.js';
+export * from './util/child-env.js';

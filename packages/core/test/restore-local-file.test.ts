@@ -167,8 +167,12 @@ describe('restore: verified local files (ctx.localFile)', () => {
     await writeFile(file, cut);
     const manifestPath = join(root, result.setId, 'manifest.json');
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
-    Object.assign(manifest.components[0].artifacts[0], { size: cut.length, sha256: createHash('sha256').update(cut).digest('hex') });
+    const cutSha = createHash('sha256').update(cut).digest('hex');
+    Object.assign(manifest.components[0].artifacts[0], { size: cut.length, sha256: cutSha });
     await writeFile(manifestPath, JSON.stringify(manifest));
+    // SHA256SUMS rewritten too (restore checks that it agrees with the manifest).
+    const sumsPath = join(root, result.setId, 'SHA256SUMS');
+    await writeFile(sumsPath, (await readFile(sumsPath, 'utf8')).replace(artifact.sha256, cutSha));
 
     const res = await engine.restore({ ref: 'latest' });
     expect(res.status).toBe('failed');

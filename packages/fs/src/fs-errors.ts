@@ -72,3 +72,11 @@ export function abortedError(root: string, op: string, key: string, signal: Abor
     details: { root, op, key },
   });
 }
+
+/** A key that passes through (or is) a symbolic link under the root: refused, never followed. */
+export function linkRefused(root: string, op: string, key: string, link: string): BackupError {
+  return new BackupError('STORAGE_FAILED', `fs:${root}: ${op} "${key}" refused: "${link}" is a symbolic link, and this storage never follows links under its root`, {
+    hint: `Nothing outside ${root} was read or changed. Something other than scholaria-backup put that link there: inspect it (ls -l), remove it, and verify the sets.`,
+    details: { root, op, key, link },
+  });
+}

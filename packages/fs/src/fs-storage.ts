@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
+import { constants as fsConstants, type Dirent } from 'node:fs';
 import {
   chmod,
   link,
+  lstat,
   mkdir,
   open,
   readdir,
@@ -25,7 +26,7 @@ import {
   type StorageEntry,
   type StoragePutOptions,
 } from '@scholaria/backup-core';
-import { abortedError, fsFailure } from './fs-errors.js';
+import { abortedError, fsFailure, linkRefused } from './fs-errors.js';
 import { TEMP_PREFIX, validateKey, validatePrefix } from './fs-keys.js';
 import { parseFsStorageOptions, type FsStorageOptions } from './fs-storage-options.js';
 
@@ -53,6 +54,9 @@ const errnoOf = (error: unknown): string | undefined => {
 };
 
 const DELETE_CONCURRENCY = 8;
+
+/** O_NOFOLLOW where the platform has it (not on Windows, where 0 leaves the flags unchanged). */
+const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
 
 /**
  * A Writable over a FileHandle that leaves closing to the caller (who fsyncs first).
@@ -110,6 +114,30 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       }
     }
     await chmod(dir, opts.dirMode);
+  }
+
+  /**
+   * Refuses a key whose folders (below the root) include a symbolic link: this storage never
+   * follows links under its root, so a planted `set/redis -> /etc` cannot make it read, write or
+   * delete outside. (The root itself may be a link: the operator chose it.) A folder that does
+   * not exist is fine: the caller then meets ENOENT. `last` also checks the key's own entry.
+   */
+  async function assertNoLinks(segments: string[], op: string, key: string, last = false): Promise<void> {
+    const upTo = last ? segments.length : segments.length - 1;
+    let at = root;
+    for (let i = 0; i < upTo; i++) {
+      at = path.join(at, segments[i]!);
+      let info;
+      try {
+        info = await lstat(at);
+      } catch (error) {
+        const errno = errnoOf(error);
+        if (errno === 'ENOENT' || errno === 'ENOTDIR') return;
+        throw fsFailure(error, { root, op, key });
+      }
+      if (info.isSymbolicLink()) throw linkRefused(root, op, key, segments.slice(0, i + 1).join('/'));
+      if (i < segments.length - 1 && !info.isDirectory()) return;
+    }
   }
 
   /** Opens a fresh temp file in `dir`. Retries when a concurrent delete removed the empty dir. */
@@ -247,6 +275,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       const dir = path.dirname(finalPath);
       let tempPath: string | undefined;
       try {
+        await assertNoLinks(segments, 'put', key);
         const written = await writeTempFile(dir, body, signal);
         tempPath = written.tempPath;
         // Abort is honoured up to the rename; after it the object exists and put succeeded.
@@ -276,10 +305,12 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
         });
       let handle: FileHandle;
       try {
-        handle = await open(pathOf(segments), 'r');
+        await assertNoLinks(segments, 'get', key);
+        handle = await open(pathOf(segments), fsConstants.O_RDONLY | O_NOFOLLOW);
       } catch (error) {
         const errno = errnoOf(error);
         if (errno === 'ENOENT' || errno === 'ENOTDIR') throw notFound(error);
+        if (errno === 'ELOOP') throw linkRefused(root, 'get', key, key);
         throw fsFailure(error, { root, op: 'get', key });
       }
       try {
@@ -333,6 +364,15 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
         );
       };
 
+      // A listed folder that is a link (set/ -> /elsewhere) is not walked: nothing under it is an object here.
+      if (dirSegments.length > 0) {
+        try {
+          await assertNoLinks(dirSegments, 'list', prefix, true);
+        } catch (error) {
+          if (BackupError.isInstance(error) && error.details?.link) return [];
+          throw error;
+        }
+      }
       await walk(pathOf(dirSegments), dirSegments.join('/'));
       return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     },
@@ -341,6 +381,8 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       const segments = validateKey(key);
       const target = pathOf(segments);
       try {
+        // unlink(2) removes a link itself, never its target; a linked folder above it is refused.
+        await assertNoLinks(segments, 'delete', key);
         await unlink(target);
       } catch (error) {
         const errno = errnoOf(error);
@@ -377,7 +419,8 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     async stat(key: string) {
       const segments = validateKey(key);
       try {
-        const info = await fsStat(pathOf(segments));
+        await assertNoLinks(segments, 'stat', key);
+        const info = await lstat(pathOf(segments));
         return info.isFile() ? { key, size: info.size, modifiedAt: info.mtime } : undefined;
       } catch (error) {
         const errno = errnoOf(error);
@@ -390,7 +433,9 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       const segments = validateKey(key);
       const file = pathOf(segments);
       try {
-        return (await fsStat(file)).isFile() ? file : undefined;
+        // A link (or a linked folder) is never handed out: the caller would read its target.
+        await assertNoLinks(segments, 'stat', key);
+        return (await lstat(file)).isFile() ? file : undefined;
       } catch (error) {
         const errno = errnoOf(error);
         if (errno === 'ENOENT' || errno === 'ENOTDIR') return undefined;
@@ -453,6 +498,9 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       }
       const target = pathOf(dirSegments);
       try {
+        // Folders above must be real; the folder itself may be a link: rm removes the link, and
+        // rm never follows links inside (it lstats), so a target outside the root is never touched.
+        await assertNoLinks(dirSegments, 'deletePrefix', prefix);
         await rm(target, { recursive: true, force: true });
       } catch (error) {
         throw fsFailure(error, { root, op: 'deletePrefix', key: prefix });

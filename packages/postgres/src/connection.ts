@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { BackupError } from '@scholaria/backup-core';
+import { BackupError, childProcessEnv } from '@scholaria/backup-core';
 import pg from 'pg';
 import type { PgQueryable, ResolvedPostgresOptions, SslMode } from './postgres-options.js';
 import { redactText } from './redact.js';
@@ -87,7 +87,8 @@ export async function readPassword(p: ConnectionParams): Promise<string | undefi
  * argv (visible in `ps`) never holds a secret.
  */
 export function childEnv(p: ConnectionParams, password: string | undefined): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  // Only what the tools need plus libpq's own PG* settings: never our other secrets.
+  const env: NodeJS.ProcessEnv = childProcessEnv(['PG']);
   // Inherited libpq settings could silently redirect the tools elsewhere.
   for (const key of ['PGSERVICE', 'PGSERVICEFILE', 'PGOPTIONS', 'PGDATABASE', 'PGHOSTADDR', 'PGREQUIRESSL']) delete env[key];
   if (password !== undefined) env.PGPASSWORD = password;

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
-import { BackupError } from '@scholaria/backup-core';
+import { BackupError, childProcessEnv } from '@scholaria/backup-core';
 import { redactText } from './redact.js';
 
 export type ToolName = 'pg_dump' | 'pg_restore' | 'pg_dumpall';
@@ -89,7 +89,7 @@ export function majorFromVersionNum(num: number): number {
 }
 
 export async function toolVersion(path: string, component: string): Promise<PgVersion> {
-  const { code, stdout, stderr } = await runTool(path, ['--version'], { env: process.env });
+  const { code, stdout, stderr } = await runTool(path, ['--version'], { env: childProcessEnv(['PG']) });
   const version = code === 0 ? parsePgVersion(stdout) : undefined;
   if (!version) {
     throw new BackupError('TOOL_MISSING', `${component}: cannot read the version of ${path}: ${(stderr || stdout).trim() || `exit ${code}`}`, {

@@ -172,6 +172,18 @@ export async function runRestore(rt: Runtime, ctx: SourceRestoreContext): Promis
   for (const db of meta.databases) {
     if (!artifactNames.has(db.artifact)) problems.push(`artifact ${db.artifact} (database "${db.name}") is missing from the manifest`);
   }
+  // The manifest is untrusted input: it may not pick databases the configuration does not name
+  // (a planted manifest listing "billing" would otherwise have it replaced).
+  const listed = Array.isArray(rt.options.databases) ? rt.options.databases : undefined;
+  const single = !rt.options.databases && rt.params.database;
+  const where = `set ${ctx.setId}, component ${rt.name}, metadata.databases`;
+  if (listed) {
+    for (const db of meta.databases) {
+      if (!listed.includes(db.name)) problems.push(`${where} names database "${db.name}", which the configuration does not list (databases: ${listed.join(', ')}); add it to databases to restore it`);
+    }
+  } else if (single && !ro.targetDatabase && meta.databases.length > 1) {
+    problems.push(`${where} names ${meta.databases.length} databases (${meta.databases.map((d) => `"${d.name}"`).join(', ')}) but the configuration names one ("${single}"); configure databases: [...] (or 'all') to restore several`);
+  }
 
   // Checks before any change. Each problem is collected, so a dry run reports all of them.
   let tools: Tools | undefined;

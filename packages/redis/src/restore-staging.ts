@@ -106,9 +106,13 @@ export async function assertEmpty(client: Redis, scratch: number[], target: stri
   if (scratch.length) {
     const probe = '__scholaria_backup_probe_missing_key__';
     const p = client.pipeline();
-    if (mode === 'flush') p.swapdb(scratch[0]!, scratch[0]!).multi().exec();
-    else p.select(scratch[0]!).scan('0', 'COUNT', 1).unlink(probe).move(probe, scratch[0]!).select(0);
-    const refused = ((await p.exec().catch((error: Error) => [[error, null]] as [Error, unknown][])) ?? []).find(([err]) => err);
+    if (mode === 'flush') p.swapdb(scratch[0]!, scratch[0]!);
+    else p.select(scratch[0]!).scan('0', 'COUNT', 1).unlink(probe).move(probe, scratch[0] === 0 ? 1 : 0).select(0);
+    const asReplies = (error: Error) => [[error, null]] as [Error, unknown][];
+    const replies = (await p.exec().catch(asReplies)) ?? [];
+    // An empty-handed transaction proves MULTI/EXEC are allowed (the swap runs in one).
+    if (mode === 'flush') replies.push(...((await client.multi().ping().exec().catch(asReplies)) ?? []));
+    const refused = replies.find(([err]) => err);
     if (refused) {
       throw redisError(
         'RESTORE_FAILED',

@@ -11,6 +11,7 @@ export function pruneJson(result: PruneResult) {
     remove: result.remove.map((d) => ({ id: d.id, storage: d.storage, tier: d.tier ?? null, status: d.status, reasons: d.reasons })),
     failed: result.failed,
     staleTempFiles: result.staleTempFiles,
+    ...(result.warnings?.length ? { warnings: result.warnings } : {}),
   };
 }
 
@@ -26,6 +27,7 @@ export function printPrune(out: Output, result: PruneResult, _timeZone: string):
     out.line(`${result.dryRun ? 'would remove' : 'removed'} stale temp file ${f.key} on ${f.storage} (left by a killed writer)`);
   }
   for (const f of result.failed) out.line(`could not delete ${f.key}: ${f.error}`);
+  for (const w of result.warnings ?? []) out.line(`warning: ${w}`);
 }
 
 export async function pruneCommand(ctx: CommandContext, options: { dryRun: boolean }): Promise<number> {

@@ -1,3 +1,4 @@
+import { childProcessEnv } from '../util/child-env.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { BackupError } from '../errors/backup-error.js';
@@ -40,7 +41,7 @@ export class ChildProcessDuplex extends Duplex {
   override _construct(callback: (error?: Error | null) => void): void {
     let child: ChildProcessWithoutNullStreams;
     try {
-      child = spawn(this.spec.command, this.spec.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      child = spawn(this.spec.command, this.spec.args, { stdio: ['pipe', 'pipe', 'pipe'], env: childProcessEnv(['ZSTD_', 'AGE', 'GZIP']) });
     } catch (error) {
       callback(this.spawnFailure(error as Error));
       return;

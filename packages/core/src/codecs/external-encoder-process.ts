@@ -1,3 +1,4 @@
+import { childProcessEnv } from '../util/child-env.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable, type Writable } from 'node:stream';
 import { BackupError } from '../errors/backup-error.js';
@@ -93,7 +94,7 @@ export async function startExternalEncoder(
   if (options.signal?.aborted) throw new BackupError('ABORTED', `${encoder.label} aborted before it started`);
   let child: ChildProcess;
   try {
-    child = spawn(encoder.command, encoder.args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+    child = spawn(encoder.command, encoder.args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, env: childProcessEnv(['ZSTD_', 'AGE']) });
   } catch (error) {
     throw spawnFailure(encoder, error as Error);
   }

@@ -1,3 +1,4 @@
+import { childProcessEnv } from '../util/child-env.js';
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import * as stream from 'node:stream';
@@ -51,7 +52,7 @@ export async function zstdAvailable(
 ): Promise<{ available: boolean; via: 'zlib' | 'binary' | 'none' }> {
   if (zlibZstd()) return { available: true, via: 'zlib' };
   const works = await new Promise<boolean>((resolve) => {
-    const child = spawn(options.binary ?? 'zstd', ['--version'], { stdio: 'ignore' });
+    const child = spawn(options.binary ?? 'zstd', ['--version'], { stdio: 'ignore', env: childProcessEnv(['ZSTD_']) });
     child.once('error', () => resolve(false));
     child.once('close', (code) => resolve(code === 0));
   });
@@ -91,7 +92,7 @@ function reportsInputBytes(binary: string): Promise<boolean> {
   if (!probe) {
     probe = new Promise<boolean>((resolve) => {
       let stderr = '';
-      const child = spawn(binary, [...COUNTING_FLAGS, '-1', '-c'], { stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true });
+      const child = spawn(binary, [...COUNTING_FLAGS, '-1', '-c'], { stdio: ['pipe', 'ignore', 'pipe'], windowsHide: true, env: childProcessEnv(['ZSTD_']) });
       child.once('error', () => resolve(false));
       child.stdin.on('error', () => undefined);
       child.stderr.setEncoding('utf8');

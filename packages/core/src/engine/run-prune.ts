@@ -12,12 +12,19 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
   const graceMs = parseDurationMs(retention?.incompleteGracePeriod ?? '1h');
   const held = dryRun ? undefined : await lockStorages(ctx, 'prune', ctx.storages);
   const storages = held?.live ?? ctx.storages;
-  const result: PruneResult = { dryRun, keep: [], remove: [], failed: [], staleTempFiles: [] };
+  const result: PruneResult = { dryRun, keep: [], remove: [], failed: [], staleTempFiles: [], warnings: [] };
   try {
     const now = ctx.clock();
     for (const storage of storages) {
       const catalog = await readCatalog(ctx, storage);
       const withManifest = catalog.filter((e) => e.manifest);
+      for (const e of withManifest) {
+        if (e.time.getTime() > now.getTime() + 5 * 60_000) {
+          const message = `set ${e.id} on ${storage.name} is dated in the future (${e.startedAt ?? e.time.toISOString()}, now ${now.toISOString()}): a host with a wrong clock, or a planted manifest; the newest set not in the future is kept as well`;
+          ctx.logger.warn(message, { setId: e.id, storage: storage.name });
+          result.warnings.push(message);
+        }
+      }
       const decisions = new Map<string, PruneDecision & { remove: boolean }>();
       if (!retention || Object.keys(retention.tiers).length === 0) {
         for (const e of withManifest) {
@@ -50,7 +57,7 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
         const newest = e.files.reduce((t, f) => Math.max(t, f.modifiedAt.getTime()), 0);
         const age = now.getTime() - newest;
         if (e.problem) {
-          decisions.set(e.id, { id: e.id, storage: storage.name, status: 'incomplete', reasons: [`manifest unreadable, kept for inspection: ${e.problem}`], remove: false });
+          decisions.set(e.id, { id: e.id, storage: storage.name, status: 'incomplete', reasons: [`damaged (manifest unreadable or an artifact not listed), kept for inspection: ${e.problem}`], remove: false });
         } else if (age >= graceMs) {
           decisions.set(e.id, { id: e.id, storage: storage.name, status: 'incomplete', reasons: ['incomplete: no manifest.json (a failed or killed backup), older than the grace period'], remove: true });
         } else {
@@ -96,6 +103,7 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
         type: result.failed.length === 0 ? 'prune.succeeded' : 'prune.failed',
         outcome: result.failed.length === 0 ? 'success' : 'failure',
         details: [
+          ...result.warnings,
           ...result.remove.map((r) => `removed ${r.id} on ${r.storage}: ${r.reasons.join('; ')}`),
           ...result.staleTempFiles.map((f) => `removed stale temp file ${f.key} on ${f.storage} (left by a killed writer)`),
           ...result.failed.map((f) => `could not delete ${f.key}: ${f.error}`),

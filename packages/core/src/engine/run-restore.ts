@@ -9,6 +9,8 @@ import { createZstdCodec } from '../codecs/zstd-codec.js';
 import type { RestoreComponentOutcome, RestoreOptions, RestoreResult } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { resolveSet } from './set-catalog.js';
+import { sumsProblems } from './set-integrity.js';
+import { SUMS_FILE } from '../manifest/manifest-schema.js';
 import { lockStorages } from './run-backup.js';
 import { audit, errorReport, linkSignal, safeError } from './engine-helpers.js';
 
@@ -68,8 +70,18 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions, mo
     ctx.logger.info(`restore of ${setId} ${dryRun ? '(dry run) ' : ''}started`, { setId, components: names, storage: storage.name });
     if (!dryRun && !mode.quiet) await ctx.notify({ type: 'restore.started', outcome: 'start', setId, tier: manifest.tier });
 
-    // Verify before overwrite: every artifact is read in full (checksum and codecs) first.
+    // Verify before overwrite: manifest.json and SHA256SUMS must agree (what verify checks), and
+    // every artifact is read in full (checksum and codecs) first.
     const verified: RestoreResult['verified'] = [];
+    const disagreements = await sumsProblems(ctx, storage, setId, manifest);
+    if (disagreements.length > 0) {
+      const error = new BackupError('CHECKSUM_MISMATCH', `set ${setId} failed verification, nothing was restored: ${disagreements.join('; ')}`, {
+        hint: 'manifest.json and SHA256SUMS were written together and must agree; one of them (or an artifact with it) was changed. Restore from another set; run `scholaria-backup verify --all` to find intact sets.',
+      });
+      const outcomes: RestoreComponentOutcome[] = chosen.map(({ component }) => ({ name: component.name, status: 'failed', plan: [], warnings: [], durationMs: 0, error }));
+      verified.push({ path: SUMS_FILE, ok: false, error: error.message, code: error.code });
+      return await finish(ctx, { setId, dryRun, status: 'failed', verified, components: outcomes, durationMs: Date.now() - t0 }, held?.live ?? [], manifest.tier, error);
+    }
     const decoders = new Map<string, Codec[]>();
     const localFiles = new Map<string, { path: string; identity: FileIdentity }>();
     // A source may pick its own compression per artifact (postgres: zstd), so the stateless

@@ -1,14 +1,13 @@
-import { text } from 'node:stream/consumers';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Storage } from '../interfaces/storage.js';
 import { MANIFEST_FILE, SUMS_FILE } from '../manifest/manifest-schema.js';
-import { parseSha256Sums } from '../sha256sums/sha256sums.js';
 import { VerifyStream } from '../pipeline/hash-stream.js';
 import type { VerifyOptions, VerifyResult, VerifyFileResult } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { readCatalog, resolveSet, type CatalogEntry } from './set-catalog.js';
 import { audit } from './engine-helpers.js';
+import { okArtifacts, sumsProblems } from './set-integrity.js';
 
 const discard = () =>
   new Writable({
@@ -32,21 +31,8 @@ export async function verifySet(
     problems.push(entry.problem ?? `${entry.id} has no manifest.json: the backup did not finish`);
     return { id: entry.id, storage: storage.name, ok: false, files, problems };
   }
-  const artifacts = manifest.components.filter((c) => c.status === 'ok').flatMap((c) => c.artifacts.map((a) => ({ ...a, component: c.name })));
-  let sums: { path: string; sha256: string }[] = [];
-  try {
-    sums = parseSha256Sums(await text(await storage.get(`${entry.id}/${SUMS_FILE}`)), `${entry.id}/${SUMS_FILE}`);
-  } catch (error) {
-    problems.push(`${SUMS_FILE}: ${ctx.redact((error as Error).message)}`);
-  }
-  const inSums = new Map(sums.map((s) => [s.path, s.sha256]));
-  const inManifest = new Set(artifacts.map((a) => a.path));
-  for (const s of sums) if (!inManifest.has(s.path)) problems.push(`${SUMS_FILE} lists ${s.path}, which the manifest does not`);
-  for (const a of artifacts) {
-    const listed = inSums.get(a.path);
-    if (sums.length > 0 && listed === undefined) problems.push(`${SUMS_FILE} does not list ${a.path}`);
-    else if (listed !== undefined && listed !== a.sha256) problems.push(`${SUMS_FILE} and manifest.json disagree on the checksum of ${a.path}`);
-  }
+  const artifacts = okArtifacts(manifest);
+  problems.push(...(await sumsProblems(ctx, storage, entry.id, manifest)));
   const expectedKeys = new Set([...artifacts.map((a) => `${entry.id}/${a.path}`), `${entry.id}/${MANIFEST_FILE}`, `${entry.id}/${SUMS_FILE}`]);
   for (const f of entry.files) if (!expectedKeys.has(f.key)) problems.push(`unexpected file ${f.key.slice(entry.id.length + 1)} in the set`);
 

@@ -1,12 +1,13 @@
-import { text } from 'node:stream/consumers';
+import type { Readable } from 'node:stream';
 import type { Storage, StorageEntry } from '../interfaces/storage.js';
 import type { Manifest } from '../manifest/manifest-schema.js';
 import { MANIFEST_FILE } from '../manifest/manifest-schema.js';
-import { parseManifest } from '../manifest/parse-manifest.js';
-import { BackupError } from '../errors/backup-error.js';
+import { MANIFEST_MAX_BYTES, parseManifest } from '../manifest/parse-manifest.js';
+import { BackupError, ManifestError } from '../errors/backup-error.js';
 import { timeFromSetId } from '../util/time-zone.js';
 import type { BackupSetSummary } from './types.js';
 import type { EngineContext } from './engine-context.js';
+import { listingProblems } from './set-integrity.js';
 
 export const STATE_DIR = '.scholaria-backup';
 
@@ -25,9 +26,27 @@ export interface CatalogEntry extends BackupSetSummary {
   files: StorageEntry[];
 }
 
-export async function readManifest(storage: Storage, setId: string): Promise<Manifest> {
+/** Reads at most `max` bytes of a stream as UTF-8, or throws naming `where` (it stops reading). */
+async function readCapped(stream: Readable, max: number, where: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).length;
+    if (total > max) {
+      stream.destroy();
+      throw new ManifestError(`${where} is over the ${max}-byte limit for a manifest`, { hint: 'Treat this set as damaged: run `verify` and restore from another set.' });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readManifest(storage: Storage, setId: string, listedSize?: number): Promise<Manifest> {
   const where = `${storage.name} ${setId}/${MANIFEST_FILE}`;
-  const body = await text(await storage.get(`${setId}/${MANIFEST_FILE}`));
+  if (listedSize !== undefined && listedSize > MANIFEST_MAX_BYTES) {
+    throw new ManifestError(`${where} is ${listedSize} bytes, over the ${MANIFEST_MAX_BYTES}-byte limit for a manifest`, { hint: 'Treat this set as damaged: run `verify` and restore from another set.' });
+  }
+  const body = await readCapped(await storage.get(`${setId}/${MANIFEST_FILE}`), MANIFEST_MAX_BYTES, where);
   const manifest = parseManifest(body, where);
   if (manifest.id !== setId) {
     throw new BackupError('MANIFEST_INVALID', `${where} names set ${manifest.id}, not ${setId}`, {
@@ -61,7 +80,13 @@ export async function readCatalog(ctx: EngineContext, storage: Storage): Promise
       continue;
     }
     try {
-      const manifest = await readManifest(storage, id);
+      const manifest = await readManifest(storage, id, files.find((f) => f.key === `${id}/${MANIFEST_FILE}`)?.size);
+      const unlisted = listingProblems(id, manifest, files);
+      if (unlisted.length > 0) {
+        throw new BackupError('MANIFEST_INVALID', `set ${id} is damaged: ${unlisted.slice(0, 3).join('; ')}${unlisted.length > 3 ? ` (and ${unlisted.length - 3} more)` : ''}`, {
+          hint: 'Nothing of it is read or restored; inspect the set folder (ls -l) and restore from another set.',
+        });
+      }
       catalog.push({
         id,
         status: manifest.status,

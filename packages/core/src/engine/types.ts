@@ -174,6 +174,8 @@ export interface PruneResult {
    * a dry run: that would be removed) from storages that can find them (`removeStaleTempFiles`).
    */
   staleTempFiles: { storage: string; key: string }[];
+  /** Sets dated in the future (a wrong clock or a planted manifest), and what was done about them. */
+  warnings: string[];
 }
 
 export type HealthStatus = 'ok' | 'warn' | 'fail';

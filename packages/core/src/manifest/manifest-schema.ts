@@ -32,11 +32,11 @@ export const artifactRecordSchema = z.object({
   name: z.string().min(1),
   /** Path of the stored object relative to the set folder: 'postgres/scholaria.dump.zst'. */
   path: safeRelativePath,
-  /** Stored bytes (after codecs). */
-  size: z.number().int().nonnegative(),
+  /** Stored bytes (after codecs); at most 2^53 - 1, so an absurd count is refused by name. */
+  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** Bytes the source produced, before codecs. */
-  rawSize: z.number().int().nonnegative(),
+  rawSize: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   /** Codecs in the order they were applied on backup. */
   codecs: z.array(codecRecordSchema),
   contentType: z.string().optional(),

@@ -115,13 +115,21 @@ export function planTierRetention(
       const why = `not kept by the ${tier} tier policy (${describeRetentionPolicy(policy)})`;
       for (const r of plan.remove) decisions.set(r.id, { keep: false, reasons: [why] });
     }
-    const newestComplete = sortNewestFirst(group).find((e) => e.set.status === 'complete');
-    if (newestComplete) {
-      const d = decisions.get(newestComplete.set.id)!;
+    const protect = (e: Entry | undefined, why: string) => {
+      if (!e) return;
+      const d = decisions.get(e.set.id)!;
       if (!d.keep) d.reasons = [];
       d.keep = true;
-      d.reasons.push(`newest complete set of tier ${tier} (never removed)`);
-    }
+      d.reasons.push(why);
+    };
+    const newestFirst = sortNewestFirst(group).filter((e) => e.set.status === 'complete');
+    protect(newestFirst[0], `newest complete set of tier ${tier} (never removed)`);
+    // A set dated in the future (a host with a wrong clock, or a planted manifest) must not take
+    // that protection away from the real newest one: the newest complete set not in the future
+    // is protected as well.
+    const nowTime: RetentionInstant = { ms: (options.now ?? new Date()).getTime(), subMs: 0, offsetMinutes: 0 };
+    const newestPast = newestFirst.find((e) => compareRetentionTime(e.time, nowTime) <= 0);
+    if (newestPast && newestPast !== newestFirst[0]) protect(newestPast, `newest complete set of tier ${tier} not dated in the future (never removed)`);
   }
 
   const plan: TierRetentionPlan = { keep: [], remove: [] };
