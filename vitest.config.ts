@@ -7,8 +7,8 @@ import { defineConfig } from 'vitest/config';
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 export const workspaceAliases = readdirSync(packagesDir).flatMap((dir) => [
   { find: new RegExp(`^@scholaria/backup-${dir}$`), replacement: `${packagesDir}${dir}/src/index.ts` },
-  // The `./env` entry of an adapter: its `.env` descriptor, light enough to load at start.
-  { find: new RegExp(`^@scholaria/backup-${dir}/env$`), replacement: `${packagesDir}${dir}/src/env.ts` },
+  // Subpath entries: an adapter's `./env` descriptor, the testkit's `./conformance` contract.
+  { find: new RegExp(`^@scholaria/backup-${dir}/(env|conformance)$`), replacement: `${packagesDir}${dir}/src/$1.ts` },
 ]);
 
 export default defineConfig({

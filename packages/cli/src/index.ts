@@ -21,3 +21,4 @@ export {
   type SmtpEnvConfig,
   type EnvIssue,
 } from './env-config.js';
+export { envDocsTable } from './env-docs.js';

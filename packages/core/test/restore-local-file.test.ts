@@ -38,10 +38,10 @@ function fileSource(onRestore: (ctx: SourceRestoreContext) => Promise<void>): Ba
   };
 }
 
-/** The same storage without the optional localPath capability (as an object store would be). */
+/** The same storage without the localFiles capability (as an object store would be). */
 function withoutLocalPath(storage: Storage): Storage {
-  const { localPath: _drop, ...rest } = storage as Storage & { localPath?: unknown };
-  return rest as Storage;
+  const { localFiles: _drop, ...capabilities } = storage.capabilities ?? {};
+  return { ...storage, capabilities };
 }
 
 describe('restore: verified local files (ctx.localFile)', () => {

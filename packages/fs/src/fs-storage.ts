@@ -23,6 +23,7 @@ import {
   NotFoundError,
   type Storage,
   type StorageCapacity,
+  type StorageCapabilities,
   type StorageEntry,
   type StoragePutOptions,
 } from '@scholaria/backup-core';
@@ -30,8 +31,12 @@ import { abortedError, fsFailure, linkRefused } from './fs-errors.js';
 import { TEMP_PREFIX, validateKey, validatePrefix } from './fs-keys.js';
 import { parseFsStorageOptions, type FsStorageOptions } from './fs-storage-options.js';
 
-/** The fs storage: every optional method of `Storage` is present, plus fs-only helpers. */
+/**
+ * The fs storage: declares every capability (`deleteMany`, `capacity`, `localFiles`), also
+ * reachable as methods; `stat` and `createExclusive` are fs-only helpers the engine does not use.
+ */
 export interface FsStorage extends Storage {
+  readonly capabilities: Required<StorageCapabilities>;
   /** Absolute root directory. */
   readonly root: string;
   deleteMany(keys: string[]): Promise<{ deleted: string[]; failed: { key: string; error: string }[] }>;
@@ -255,7 +260,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     }
   }
 
-  const storage: FsStorage = {
+  const base: Omit<FsStorage, 'capabilities'> = {
     specVersion: 'v1',
     name,
     root,
@@ -540,6 +545,15 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       return removed;
     },
   };
+  // Declared, so the engine uses them (prune's temp sweep, direct-file restores) and the
+  // conformance suite tests them.
+  const storage: FsStorage = Object.assign(base, {
+    capabilities: Object.freeze({
+      deleteMany: base.deleteMany,
+      capacity: base.capacity,
+      localFiles: Object.freeze({ localPath: base.localPath, deletePrefix: base.deletePrefix, removeStaleTempFiles: base.removeStaleTempFiles }),
+    }),
+  });
 
   function invalidPrefixForDelete(prefix: string): BackupError {
     return new BackupError('INVALID_KEY', `fs:${root}: deletePrefix needs a folder prefix ending in "/", not "${prefix}"`, {

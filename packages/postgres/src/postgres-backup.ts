@@ -8,9 +8,9 @@ import {
   BackupError,
   createGzipCodec,
   createZstdCodec,
-  startExternalEncoder,
+  openProducerArtifact,
   type ArtifactOptions,
-  type RunningExternalEncoder,
+  type ProducerArtifact,
   type Codec,
   type SourceBackupContext,
   type SourceBackupResult,
@@ -77,7 +77,8 @@ export function compressionPlan(mode: 'zstd' | 'gzip' | 'pg' | 'none', level: nu
  * lister has what it needs.
  */
 function tocTap(lister: SpawnedTool, decoder?: Duplex): Transform {
-  const stdin = lister.child.stdin as Writable;
+  const stdin = lister.child.stdin;
+  if (!stdin) throw new Error('pg_restore --list was started without a stdin pipe');
   // EPIPE once the lister has read the table of contents and quit: expected.
   stdin.on('error', () => undefined);
   let input: Writable = stdin;
@@ -135,7 +136,9 @@ export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<
 
   let globals: PostgresBackupMetadata['globals'] = null;
   if (rt.options.globals !== 'off') {
-    globals = await dumpGlobals(rt, ctx, pre, env, databases[0] as string, plan, warnings);
+    const first = databases[0];
+    if (first === undefined) throw new BackupError('SOURCE_FAILED', `${rt.name}: no database to back up`, { component: rt.name });
+    globals = await dumpGlobals(rt, ctx, pre, env, first, plan, warnings);
   }
 
   const dbMeta: DatabaseMetadata[] = [];
@@ -171,7 +174,7 @@ export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<
     globals,
     databases: dbMeta,
   };
-  return { metadata: metadata as unknown as Record<string, unknown>, warnings };
+  return { metadata, warnings };
 }
 
 function aborted(rt: Runtime): BackupError {
@@ -248,8 +251,13 @@ async function dumpGlobals(
 function wrapFailure(rt: Runtime, error: unknown, signal: AbortSignal): BackupError {
   if (signal.aborted) return aborted(rt);
   if (BackupError.isInstance(error)) return error;
-  const e = error as Error;
-  return new BackupError('SOURCE_FAILED', `${rt.name}: ${e.message ?? String(error)}`, { component: rt.name, cause: error });
+  const message =
+    error instanceof Error
+      ? error.message
+      : typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string'
+        ? error.message
+        : String(error);
+  return new BackupError('SOURCE_FAILED', `${rt.name}: ${message}`, { component: rt.name, cause: error });
 }
 
 /** Opens the transaction whose snapshot pg_dump shares, so counts and dump see the same data. */
@@ -334,23 +342,17 @@ async function dumpDatabase(
       // has one and the engine takes precompressed bytes: the uncompressed dump then never
       // passes through Node, which only hashes and stores the compressed stream.
       const codec = plan.codec || undefined;
-      const external = codec && ctx.acceptsPrecompressed === true ? await codec.externalEncoder?.() : undefined;
-      let encoder: RunningExternalEncoder | undefined;
-      const options: ArtifactOptions =
-        codec && external
-          ? { ...artifactOptions, compression: undefined, precompressed: { codec, rawSize: () => (encoder as RunningExternalEncoder).inputBytes() } }
-          : artifactOptions;
-      // The sink first: if the engine refuses the artifact, no child process is left behind.
-      const sink = ctx.artifact(artifact, options);
-      if (external) {
-        try {
-          encoder = await startExternalEncoder(external, { signal: ctx.signal, redact: (text) => redactText(text, rt.secrets()) });
-        } catch (error) {
-          const failure = wrapFailure(rt, error, ctx.signal);
-          sink.destroy(failure);
-          throw failure;
-        }
+      let opened: ProducerArtifact;
+      try {
+        opened = await openProducerArtifact(ctx, artifact, {
+          artifact: artifactOptions,
+          ...(codec ? { codec } : {}),
+          redact: (text) => redactText(text, rt.secrets()),
+        });
+      } catch (error) {
+        throw wrapFailure(rt, error, ctx.signal);
       }
+      const { sink, encoder, external } = opened;
       ctx.logger.info('pg_dump started', {
         database: db,
         args,
@@ -385,8 +387,7 @@ async function dumpDatabase(
       // Checks pg_dump's exit; the encoder's output checks zstd's (it ends only after zstd exited 0).
       const gate = exitGate(tool, (r) => dumpError(r, tool.stderr.text(rt.secrets())));
       const head = encoder ? encoder.output : tool.child.stdout!;
-      const stages = tap ? [head, tap, gate, sink] : [head, gate, sink];
-      dumped = (pipeline as (...s: unknown[]) => Promise<void>)(...stages, { signal: ctx.signal }).catch((error: unknown) => {
+      dumped = (tap ? pipeline(head, tap, gate, sink, { signal: ctx.signal }) : pipeline(head, gate, sink, { signal: ctx.signal })).catch((error: unknown) => {
         tool.child.kill('SIGTERM');
         encoder?.kill();
         // A dump cut off before its table of contents would leave the lister waiting for input.
@@ -426,13 +427,14 @@ async function dumpDatabase(
 
     const counting = (async () => {
       const toc = await listing;
-      if (o.rowCounts === 'off') return { tables: [] as TableCount[], toc };
+      const none: TableCount[] = [];
+      if (o.rowCounts === 'off') return { tables: none, toc };
       let oids: number[];
       if (toc !== undefined) oids = tableDataOids(toc);
       else {
         if (o.schemas.length || o.tables.length || o.excludeSchemas.length || o.excludeTables.length || o.excludeTableData.length) {
           warnings.push(`${db}: could not list the dump's contents with pg_restore; row counts skipped because filters are set`);
-          return { tables: [] as TableCount[], toc };
+          return { tables: none, toc };
         }
         warnings.push(`${db}: could not list the dump's contents with pg_restore; row counts cover every user table`);
         oids = await userTableOids(session.client);
@@ -452,6 +454,7 @@ async function dumpDatabase(
     await session.client.query('COMMIT');
     inTransaction = false;
     ctx.logger.info('pg_dump finished', { database: db, tables: tables.length, ms: Date.now() - started });
+    const version = toc ? archiveVersion(toc) : undefined;
     const meta: DatabaseMetadata = {
       name: db,
       artifact,
@@ -470,7 +473,7 @@ async function dumpDatabase(
       tables,
       ...(largeObjects !== undefined ? { largeObjects } : {}),
       snapshot: !!snapshot,
-      ...(toc && archiveVersion(toc) ? { archiveVersion: archiveVersion(toc) as string } : {}),
+      ...(version ? { archiveVersion: version } : {}),
     };
     return { meta, warnings };
   } finally {

@@ -42,6 +42,8 @@ export interface S3Storage extends Storage {
   readonly prefix: string;
   deleteMany(keys: string[]): Promise<{ deleted: string[]; failed: { key: string; error: string }[] }>;
   stat(key: string): Promise<StorageEntry | undefined>;
+  /** Only with `conditionalWrites`: `If-None-Match: *` put; the engine's lock does not use it. */
+  createExclusive?(key: string, body: Buffer): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -530,6 +532,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     deleteMany,
     stat,
     close,
+    capabilities: Object.freeze({ deleteMany }),
     ...(o.conditionalWrites ? { createExclusive } : {}),
   };
   return storage;

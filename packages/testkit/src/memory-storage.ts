@@ -37,9 +37,5 @@ export function createMemoryStorage(name = 'memory'): Storage & { objects: Map<s
       check(key);
       objects.delete(key);
     },
-    async stat(key) {
-      const o = objects.get(key);
-      return o ? { key, size: o.body.length, modifiedAt: o.modifiedAt } : undefined;
-    },
   };
 }

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { Readable } from 'node:stream';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,16 +15,16 @@ export interface StorageConformanceOptions {
    */
   create: () => Promise<{ storage: Storage; cleanup?: () => Promise<void> }>;
   /**
-   * Groups to leave out. The optional methods (`deleteMany`, `stat`, `createExclusive`,
-   * `capacity`) are tested unless skipped here, and a storage that lacks one fails its group,
-   * so a missing capability is always a visible decision.
+   * Groups to leave out. Every capability (`capabilities.deleteMany`, `capabilities.capacity`,
+   * `capabilities.localFiles`) is tested unless skipped here, and a storage that does not declare
+   * one fails its group, so a missing capability is always a visible decision; a storage that
+   * declares one it skips here fails too, so what it declares is always tested.
    */
   skip?: {
     largeObject?: boolean;
-    exclusive?: boolean;
     capacity?: boolean;
-    stat?: boolean;
     deleteMany?: boolean;
+    localFiles?: boolean;
     abort?: boolean;
   };
   /** Size of the large streamed object. Default 64 MiB. */
@@ -296,12 +298,12 @@ export function storageConformance(options: StorageConformanceOptions): void {
     });
 
     if (!skip.deleteMany) {
-      describe('deleteMany', () => {
+      describe('capabilities.deleteMany', () => {
         it('deletes the given keys, tolerates missing ones and keeps the rest', async () => {
-          const deleteMany = storage().deleteMany;
-          expect(deleteMany, 'storage has no deleteMany(); pass skip: { deleteMany: true }').toBeTypeOf('function');
+          const deleteMany = storage().capabilities?.deleteMany;
+          expect(deleteMany, 'storage declares no capabilities.deleteMany; pass skip: { deleteMany: true }').toBeTypeOf('function');
           for (const key of ['dm/a', 'dm/b', 'dm/c', 'dm/sub/d']) await storage().put(key, bodyOf(Buffer.from(key)));
-          const result = await storage().deleteMany!(['dm/a', 'dm/sub/d', 'dm/missing']);
+          const result = await deleteMany!(['dm/a', 'dm/sub/d', 'dm/missing']);
           expect(result.deleted).toEqual(expect.arrayContaining(['dm/a', 'dm/sub/d']));
           expect(result.failed.map((f) => f.key)).not.toContain('dm/a');
           expect(result.failed.map((f) => f.key)).not.toContain('dm/sub/d');
@@ -309,25 +311,18 @@ export function storageConformance(options: StorageConformanceOptions): void {
         });
 
         it('accepts an empty list', async () => {
-          expect(storage().deleteMany, 'storage has no deleteMany(); pass skip: { deleteMany: true }').toBeTypeOf('function');
-          await expect(storage().deleteMany!([])).resolves.toEqual({ deleted: [], failed: [] });
+          const deleteMany = storage().capabilities?.deleteMany;
+          expect(deleteMany, 'storage declares no capabilities.deleteMany; pass skip: { deleteMany: true }').toBeTypeOf('function');
+          await expect(deleteMany!([])).resolves.toEqual({ deleted: [], failed: [] });
         });
       });
     }
 
-    if (!skip.stat) {
-      describe('stat', () => {
-        it('returns key, size and time of an object, undefined when missing', async () => {
-          expect(storage().stat, 'storage has no stat(); pass skip: { stat: true }').toBeTypeOf('function');
-          await storage().put('st/obj', bodyOf(randomBytes(1234)));
-          const entry = await storage().stat!('st/obj');
-          expect(entry).toMatchObject({ key: 'st/obj', size: 1234 });
-          expect(entry!.modifiedAt).toBeInstanceOf(Date);
-          expect(Number.isNaN(entry!.modifiedAt.getTime())).toBe(false);
-          await expect(storage().stat!('st/missing')).resolves.toBeUndefined();
-        });
-      });
-    }
+    it('declares only capabilities this suite tests, and tests each one it declares', () => {
+      const declared = Object.keys(storage().capabilities ?? {}).sort();
+      expect(declared.filter((c) => !['capacity', 'deleteMany', 'localFiles'].includes(c)), 'unknown capabilities').toEqual([]);
+      for (const c of declared) expect(skip[c as keyof typeof skip], `declares ${c} but skips its tests`).not.toBe(true);
+    });
 
     describe('failed put (source stream errors half-way)', () => {
       it('rejects and leaves no object under a new key', async () => {
@@ -404,8 +399,8 @@ export function storageConformance(options: StorageConformanceOptions): void {
           expect(error.hint, 'INVALID_KEY should say what a valid key looks like').toBeTruthy();
           await expectCode(storage().get(key), 'INVALID_KEY');
           await expectCode(storage().delete(key), 'INVALID_KEY');
-          if (storage().stat) await expectCode(storage().stat!(key), 'INVALID_KEY');
-          if (storage().createExclusive) await expectCode(storage().createExclusive!(key, Buffer.from('x')), 'INVALID_KEY');
+          const localFiles = storage().capabilities?.localFiles;
+          if (localFiles) await expectCode(localFiles.localPath(key), 'INVALID_KEY');
           expect(await storage().list('')).toEqual([]);
         });
       }
@@ -466,43 +461,53 @@ export function storageConformance(options: StorageConformanceOptions): void {
       });
     }
 
-    if (!skip.exclusive) {
-      describe('createExclusive', () => {
-        const lockKey = '.scholaria-backup/locks/run.lock';
+    if (!skip.localFiles) {
+      describe('capabilities.localFiles', () => {
+        const localFiles = () => {
+          const c = storage().capabilities?.localFiles;
+          expect(c, 'storage declares no capabilities.localFiles; pass skip: { localFiles: true }').toBeDefined();
+          return c!;
+        };
 
-        it('creates once, then returns false without changing the object', async () => {
-          expect(storage().createExclusive, 'storage has no createExclusive(); pass skip: { exclusive: true }').toBeTypeOf('function');
-          await expect(storage().createExclusive!(lockKey, Buffer.from('owner A'))).resolves.toBe(true);
-          await expect(storage().createExclusive!(lockKey, Buffer.from('owner B'))).resolves.toBe(false);
-          expect((await getBytes(storage(), lockKey)).toString()).toBe('owner A');
-          await storage().delete(lockKey);
-          await expect(storage().createExclusive!(lockKey, Buffer.from('owner C'))).resolves.toBe(true);
-          expect((await getBytes(storage(), lockKey)).toString()).toBe('owner C');
+        it('localPath gives the absolute path of the file holding an object, undefined for a missing key', async () => {
+          const bytes = randomBytes(4096);
+          await storage().put('lf/set/obj.bin', bodyOf(bytes));
+          const path = await localFiles().localPath('lf/set/obj.bin');
+          expect(path && isAbsolute(path), `not an absolute path: ${String(path)}`).toBe(true);
+          expect((await readFile(path!)).equals(bytes)).toBe(true);
+          await expect(localFiles().localPath('lf/set/missing.bin')).resolves.toBeUndefined();
         });
 
-        it('lets exactly one of many concurrent callers win, and stores the winner body', async () => {
-          expect(storage().createExclusive, 'storage has no createExclusive(); pass skip: { exclusive: true }').toBeTypeOf('function');
-          const bodies = Array.from({ length: 12 }, (_, i) => Buffer.from(`{"owner":${i}}`));
-          const results = await Promise.all(bodies.map((b) => storage().createExclusive!(lockKey, b)));
-          expect(results.filter(Boolean)).toHaveLength(1);
-          const winner = results.indexOf(true);
-          expect((await getBytes(storage(), lockKey)).toString()).toBe(bodies[winner]!.toString());
+        it('deletePrefix removes everything under a folder prefix and keeps its siblings', async () => {
+          for (const key of ['lf/a/1', 'lf/a/sub/2', 'lf/ab/3', 'lf/b/4']) await storage().put(key, bodyOf(Buffer.from(key)));
+          await localFiles().deletePrefix('lf/a/');
+          expect(await keysOf(storage(), '')).toEqual(['lf/ab/3', 'lf/b/4']);
+          await storage().put('lf/a/again', bodyOf(Buffer.from('x')));
+          expect(await keysOf(storage(), 'lf/a/')).toEqual(['lf/a/again']);
         });
 
-        it('returns false when the key was written by put', async () => {
-          expect(storage().createExclusive, 'storage has no createExclusive(); pass skip: { exclusive: true }').toBeTypeOf('function');
-          await storage().put(lockKey, bodyOf(Buffer.from('by put')));
-          await expect(storage().createExclusive!(lockKey, Buffer.from('late'))).resolves.toBe(false);
-          expect((await getBytes(storage(), lockKey)).toString()).toBe('by put');
+        it('removeStaleTempFiles finds the temp file of a put in progress only when old enough, and leaves objects alone', async () => {
+          await storage().put('lf/keep', bodyOf(Buffer.from('kept')));
+          const body = controlledBody();
+          const putting = storage().put('lf/inflight.bin', body.stream);
+          await body.feed(randomBytes(64 * 1024));
+          await expect(localFiles().removeStaleTempFiles({ olderThanMs: 3_600_000, dryRun: true })).resolves.toEqual([]);
+          const found = await localFiles().removeStaleTempFiles({ olderThanMs: 0, dryRun: true });
+          expect(found.length, 'the in-progress put should have a temp file').toBeGreaterThan(0);
+          body.end(randomBytes(1024));
+          await putting;
+          await expect(localFiles().removeStaleTempFiles({ olderThanMs: 0 })).resolves.toEqual([]);
+          expect(await keysOf(storage(), 'lf/')).toEqual(['lf/inflight.bin', 'lf/keep']);
         });
       });
     }
 
     if (!skip.capacity) {
-      describe('capacity', () => {
+      describe('capabilities.capacity', () => {
         it('reports free and total bytes', async () => {
-          expect(storage().capacity, 'storage has no capacity(); pass skip: { capacity: true }').toBeTypeOf('function');
-          const { free, total } = await storage().capacity!();
+          const capacity = storage().capabilities?.capacity;
+          expect(capacity, 'storage declares no capabilities.capacity; pass skip: { capacity: true }').toBeTypeOf('function');
+          const { free, total } = await capacity!();
           expect(Number.isFinite(free) && Number.isFinite(total)).toBe(true);
           expect(total).toBeGreaterThan(0);
           expect(free).toBeGreaterThanOrEqual(0);

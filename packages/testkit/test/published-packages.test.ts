@@ -37,6 +37,14 @@ describe('published packages', async () => {
     });
   }
 
+  it('@scholaria/backup-testkit/conformance exposes the public contract only', async () => {
+    const pkg = JSON.parse(await readFile(join(packagesDir, 'testkit', 'package.json'), 'utf8'));
+    const entry = pkg.exports['./conformance'];
+    await access(join(packagesDir, 'testkit', entry.types));
+    const mod = await import(pathToFileURL(join(packagesDir, 'testkit', entry.import)).href);
+    expect(Object.keys(mod).sort()).toEqual(['notifierConformance', 'sampleBackupEvent', 'sourceConformance', 'storageConformance']);
+  });
+
   // Each adapter's `.env` descriptor, from the light `./env` entry the CLI loads at start.
   const descriptors: Record<string, [string, string]> = {
     fs: ['fsStorageEnv', 'storage'],

@@ -50,8 +50,9 @@ export async function deleteSet(storage: Storage, setId: string, keys: string[])
     }
     ordered.shift();
   }
-  if (storage.deleteMany && ordered.length > 0) {
-    const res = await storage.deleteMany(ordered);
+  const deleteMany = storage.capabilities?.deleteMany;
+  if (deleteMany && ordered.length > 0) {
+    const res = await deleteMany(ordered);
     failed.push(...res.failed);
   } else {
     for (const key of ordered) {
@@ -62,9 +63,10 @@ export async function deleteSet(storage: Storage, setId: string, keys: string[])
       }
     }
   }
-  if (failed.length === 0 && storage.deletePrefix) {
+  const localFiles = storage.capabilities?.localFiles;
+  if (failed.length === 0 && localFiles) {
     try {
-      await storage.deletePrefix(`${setId}/`);
+      await localFiles.deletePrefix(`${setId}/`);
     } catch (error) {
       failed.push({ key: `${setId}/`, error: (error as Error).message });
     }

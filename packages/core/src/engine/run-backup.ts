@@ -10,7 +10,8 @@ import { formatSha256Sums } from '../sha256sums/sha256sums.js';
 import { BackupError, LockError, isAbortError } from '../errors/backup-error.js';
 import { openArtifactSink, toReadable } from '../pipeline/artifact-sink.js';
 import { retainUntilForTier } from '../retention/retain-until.js';
-import { acquireStorageLock, type HeldLock } from '../lock/storage-lock.js';
+import type { HeldLock } from '../lock/storage-lock.js';
+import { lockStorages } from './lock-storages.js';
 import { compactStamp, isoWithOffset } from '../util/time-zone.js';
 import { LIBRARY_NAME, LIBRARY_VERSION } from '../util/version.js';
 import type { BackupOptions, BackupResult, ComponentOutcome, StorageOutcome } from './types.js';
@@ -43,41 +44,6 @@ export function selectSources(ctx: EngineContext, components: string[] | undefin
     });
   }
   return ctx.sources.filter((s) => components.includes(s.name));
-}
-
-/**
- * Takes the run lock on every storage. A busy lock anywhere stops the run; a storage that
- * cannot be reached is left out of this run (and reported) so the others still get the set.
- */
-export async function lockStorages(
-  ctx: EngineContext,
-  action: string,
-  storages: Storage[],
-): Promise<{ locks: HeldLock[]; live: Storage[]; failed: StorageOutcome[] }> {
-  const locks: HeldLock[] = [];
-  const live: Storage[] = [];
-  const failed: StorageOutcome[] = [];
-  for (const storage of storages) {
-    try {
-      locks.push(await acquireStorageLock(storage, { action, actor: ctx.actor, ttlMs: ctx.lockTtlMs, logger: ctx.logger }));
-      live.push(storage);
-    } catch (error) {
-      if (error instanceof LockError || (BackupError.isInstance(error) && error.code === 'LOCKED')) {
-        await Promise.all(locks.map((l) => l.release()));
-        throw error;
-      }
-      const err = safeError(ctx, error, 'STORAGE_FAILED', storage.name);
-      ctx.logger.error(`storage ${storage.name} is unavailable: ${err.message}`);
-      failed.push({ name: storage.name, ok: false, error: err });
-    }
-  }
-  if (live.length === 0) {
-    throw new BackupError('STORAGE_FAILED', `no storage is available: ${failed.map((f) => f.error?.message).join('; ')}`, {
-      retryable: true,
-      hint: 'Check that the backup directory or bucket exists, is writable and has free space (`scholaria-backup health-check`).',
-    });
-  }
-  return { locks, live, failed };
 }
 
 async function allocateSetId(ctx: EngineContext, storages: Storage[], started: Date): Promise<string> {
@@ -129,7 +95,7 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
     const limit = pLimit(ctx.concurrency);
     const outcomes = await Promise.all(
       sources.map((source) =>
-        limit(() => backupComponent(ctx, source, setId, tier, retainUntil, live, markStorageFailed, controller.signal, options)),
+        limit(() => backupComponent({ ctx, source, setId, tier, retainUntil, live, markStorageFailed, signal: controller.signal, options })),
       ),
     );
 
@@ -273,17 +239,24 @@ async function cleanupLeftovers(ctx: EngineContext, storages: Storage[], setId: 
   }
 }
 
-async function backupComponent(
-  ctx: EngineContext,
-  source: BackupSource,
-  setId: string,
-  tier: string,
-  retainUntil: Date | undefined,
-  live: Set<Storage>,
-  markStorageFailed: (storage: Storage, error: unknown) => void,
-  parentSignal: AbortSignal,
-  options: BackupOptions,
-): Promise<{ outcome: ComponentOutcome; manifest: ComponentManifest }> {
+/** Everything one component's backup needs from its run. */
+interface ComponentRun {
+  ctx: EngineContext;
+  source: BackupSource;
+  setId: string;
+  tier: string;
+  /** Object Lock date for this set's objects, when the tier's retention gives one. */
+  retainUntil: Date | undefined;
+  /** The storages still taking this set; a failing one is removed through `markStorageFailed`. */
+  live: Set<Storage>;
+  markStorageFailed: (storage: Storage, error: unknown) => void;
+  /** The run's signal; the component links its own to it. */
+  signal: AbortSignal;
+  options: BackupOptions;
+}
+
+async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentOutcome; manifest: ComponentManifest }> {
+  const { ctx, source, setId, tier, retainUntil, live, markStorageFailed, signal: parentSignal, options } = run;
   const started = ctx.clock();
   const t0 = Date.now();
   const controller = linkSignal(parentSignal);

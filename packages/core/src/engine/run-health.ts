@@ -57,9 +57,10 @@ export async function runHealth(ctx: EngineContext, options: { signal?: AbortSig
       });
       continue;
     }
-    if (storage.capacity) {
+    const capacity = storage.capabilities?.capacity;
+    if (capacity) {
       try {
-        const { free, total } = await storage.capacity();
+        const { free, total } = await capacity();
         const status: HealthStatus = free < minFree ? (free < minFree / 4 ? 'fail' : 'warn') : 'ok';
         checks.push({
           name: `disk space ${storage.name}`,

@@ -3,7 +3,7 @@ import { planTierRetention } from '../retention/tier-retention.js';
 import type { PruneDecision, PruneResult } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { readCatalog } from './set-catalog.js';
-import { lockStorages } from './run-backup.js';
+import { lockStorages } from './lock-storages.js';
 import { audit, deleteSet, errorReport, safeError } from './engine-helpers.js';
 
 export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean } = {}): Promise<PruneResult> {
@@ -78,8 +78,9 @@ export async function runPrune(ctx: EngineContext, options: { dryRun?: boolean }
           result.failed.push(...failed.map((f) => ({ key: f.key, error: ctx.redact(f.error) })));
         }
       }
-      if (storage.removeStaleTempFiles) {
-        const stale = await storage.removeStaleTempFiles({ olderThanMs: graceMs, dryRun });
+      const localFiles = storage.capabilities?.localFiles;
+      if (localFiles) {
+        const stale = await localFiles.removeStaleTempFiles({ olderThanMs: graceMs, dryRun });
         result.staleTempFiles.push(...stale.map((key) => ({ storage: storage.name, key })));
       }
     }

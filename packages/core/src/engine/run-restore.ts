@@ -11,7 +11,7 @@ import type { EngineContext } from './engine-context.js';
 import { resolveSet } from './set-catalog.js';
 import { sumsProblems } from './set-integrity.js';
 import { SUMS_FILE } from '../manifest/manifest-schema.js';
-import { lockStorages } from './run-backup.js';
+import { lockStorages } from './lock-storages.js';
 import { audit, errorReport, linkSignal, safeError } from './engine-helpers.js';
 
 function pickComponents(ctx: EngineContext, setId: string, manifestComponents: ComponentManifest[], requested?: string[]) {
@@ -98,7 +98,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions, mo
             options.onProgress?.({ phase: 'verify', component: component.name, artifact: artifact.name, bytes, totalBytes: artifact.size });
           // A plain local file with no codec is hashed with direct reads and can later be
           // handed to the source as the very file that was verified (ctx.localFile).
-          const path = artifact.codecs.length === 0 ? await storage.localPath?.(`${setId}/${artifact.path}`) : undefined;
+          const path = artifact.codecs.length === 0 ? await storage.capabilities?.localFiles?.localPath(`${setId}/${artifact.path}`) : undefined;
           if (path) {
             localFiles.set(artifact.path, { path, identity: await verifyLocalFile(path, artifact, { signal, onBytes }) });
             decoders.set(artifact.path, []);

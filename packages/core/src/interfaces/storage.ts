@@ -21,6 +21,42 @@ export interface StorageCapacity {
   total: number;
 }
 
+/** Several keys deleted in one call (S3 DeleteObjects); without it prune deletes one by one. */
+export type DeleteManyCapability = (keys: string[]) => Promise<{ deleted: string[]; failed: { key: string; error: string }[] }>;
+
+/**
+ * For storages that keep objects as plain local files (fs): what a killed writer leaves behind
+ * that `list` does not show can be found and removed, and a restore may read a file directly.
+ */
+export interface LocalFilesCapability {
+  /**
+   * The absolute path of the local file that holds `key`; undefined when the key is not such a
+   * file. A restore uses it to verify an artifact with direct reads and hand the verified file
+   * to a tool that reads files itself (pg_restore), instead of piping the bytes through Node.
+   */
+  localPath(key: string): Promise<string | undefined>;
+  /**
+   * Removes everything under `prefix` (which ends with '/'), including what a killed writer
+   * left that `list` does not show (temp files). Prune calls it after deleting a set's keys.
+   */
+  deletePrefix(prefix: string): Promise<void>;
+  /**
+   * Removes what killed writers left that `list` does not show (temp files) and that has not
+   * been modified for `olderThanMs`; with `dryRun` only reports it. Returns the keys. Prune
+   * calls it with the incomplete-set grace period, so a folder holding nothing but such a file
+   * (a backup killed during its first artifact) does not stay behind unseen.
+   */
+  removeStaleTempFiles(options?: { prefix?: string; olderThanMs?: number; dryRun?: boolean }): Promise<string[]>;
+}
+
+/** The optional abilities of a storage; each one declared is covered by `storageConformance`. */
+export interface StorageCapabilities {
+  deleteMany?: DeleteManyCapability;
+  /** Free and total bytes, for the health check's free-space rule. */
+  capacity?: () => Promise<StorageCapacity>;
+  localFiles?: LocalFilesCapability;
+}
+
 /**
  * Where backup sets live. Keys are relative '/'-separated paths; storages reject keys with
  * '..', absolute paths or NUL bytes. `put` is all or nothing: a failed or aborted put leaves
@@ -37,29 +73,11 @@ export interface Storage {
   list(prefix: string, options?: { signal?: AbortSignal }): Promise<StorageEntry[]>;
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
-  deleteMany?(keys: string[]): Promise<{ deleted: string[]; failed: { key: string; error: string }[] }>;
   /**
-   * Removes everything under `prefix` (which ends with '/'), including what a killed writer
-   * left that `list` does not show (temp files). Prune calls it after deleting a set's keys.
+   * What this storage can do beyond the required methods, declared up front (like a kysely
+   * dialect's adapter) rather than guessed from which optional methods exist. The engine uses
+   * nothing else, and `storageConformance` tests every capability a storage declares.
    */
-  deletePrefix?(prefix: string): Promise<void>;
-  /**
-   * Removes what killed writers left that `list` does not show (temp files) and that has not
-   * been modified for `olderThanMs`; with `dryRun` only reports it. Returns the keys. Prune
-   * calls it with the incomplete-set grace period, so a folder holding nothing but such a file
-   * (a backup killed during its first artifact) does not stay behind unseen.
-   */
-  removeStaleTempFiles?(options?: { prefix?: string; olderThanMs?: number; dryRun?: boolean }): Promise<string[]>;
-  stat?(key: string): Promise<StorageEntry | undefined>;
-  /**
-   * The absolute path of the local file that holds `key`, for storages that keep objects as
-   * plain files (fs); undefined when the key is not such a file. Optional: a restore uses it to
-   * verify an artifact with direct reads and hand the verified file to a tool that reads files
-   * itself (pg_restore), instead of piping the bytes through Node.
-   */
-  localPath?(key: string): Promise<string | undefined>;
-  capacity?(): Promise<StorageCapacity>;
-  /** Atomically creates `key` only if it does not exist; returns false if it existed. Used for locks. */
-  createExclusive?(key: string, body: Buffer): Promise<boolean>;
+  readonly capabilities?: StorageCapabilities;
   close?(): Promise<void>;
 }

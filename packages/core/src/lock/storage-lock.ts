@@ -217,19 +217,6 @@ export async function acquireStorageLock(storage: Storage, options: AcquireLockO
   };
 }
 
-/** Takes the lock on every storage, in order; releases what it took if one is busy. */
-export async function acquireLocks(storages: Storage[], options: AcquireLockOptions): Promise<HeldLock[]> {
-  const held: HeldLock[] = [];
-  try {
-    for (const storage of storages) held.push(await acquireStorageLock(storage, options));
-    return held;
-  } catch (error) {
-    await Promise.all(held.map((h) => h.release()));
-    if (BackupError.isInstance(error)) throw error;
-    throw new BackupError('STORAGE_FAILED', `could not take the run lock: ${(error as Error).message}`, { cause: error, retryable: true });
-  }
-}
-
 export async function listLocks(storage: Storage): Promise<LockInfo[]> {
   const entries = await storage.list(LOCK_PREFIX);
   const locks: LockInfo[] = [];
