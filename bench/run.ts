@@ -19,6 +19,7 @@ import { findPid, GNU_TIME, runPipeline, serverCpuMs, settle, type Step } from '
 import { redisLoadCommands } from './lib/redis-data.js';
 import { compare, type Comparison } from './lib/comparisons.js';
 import { renderMarkdown, type BenchResults, type ScalePoint } from './lib/report.js';
+import { drillSection, withDrillSection } from './lib/drill-report.js';
 import { GB, MB, fmtGB, fmtSeconds } from './lib/stats.js';
 import type { ChildTask, S3Target } from './lib/tasks.js';
 
@@ -510,7 +511,8 @@ async function writeDocs(results: BenchResults, resultsFile: string): Promise<vo
     }
   }
   const rel = resultsFile.startsWith(`${repo}/`) ? resultsFile.slice(repo.length + 1) : resultsFile;
-  await writeFile(join(repo, 'docs', 'benchmarks.md'), renderMarkdown(results, { ...(chart ? { chart } : {}), resultsFile: rel }));
+  // The drill RTO section comes from `pnpm bench:drill`'s newest results and survives a full run.
+  await writeFile(join(repo, 'docs', 'benchmarks.md'), withDrillSection(renderMarkdown(results, { ...(chart ? { chart } : {}), resultsFile: rel }), drillSection(join(repo, 'bench', 'results'))));
   log('docs: docs/benchmarks.md');
 }
 

@@ -14,6 +14,7 @@ import { pruneCommand } from './commands/prune.js';
 import { healthCheckCommand } from './commands/health-check.js';
 import { schedulerRunCommand, schedulerStatusCommand } from './commands/scheduler.js';
 import { auditCommand } from './commands/audit.js';
+import { drillCommand } from './commands/drill.js';
 
 const TIERS = ['daily', 'weekly', 'monthly', 'manual'] as const;
 const RESTORE_MODES = ['swap', 'in-place', 'new-database'] as const;
@@ -283,6 +284,15 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
     .action(async (opts: { yes?: boolean }, command: Command) => {
       exitCode = await unlockCommand(context(command), { yes: Boolean(opts.yes) });
+    });
+
+  program
+    .command('drill')
+    .description('restore a set (default latest) into throwaway targets beside the live data, check it, time it, remove the targets')
+    .argument('[set]', '"latest" or a set id')
+    .option('--component <name>', 'drill only this component (repeatable, or a comma list)', collect, [])
+    .action(async (ref: string | undefined, opts: { component: string[] }, command: Command) => {
+      exitCode = await drillCommand(context(command), ref, { component: opts.component });
     });
 
   program

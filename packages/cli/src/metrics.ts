@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BackupSetSummary, SchedulerRun, SchedulerStatus } from '@scholaria/backup-core';
+import { DrillMetrics } from './drill-metrics.js';
 
 interface Success {
   /** Unix seconds. */
@@ -44,6 +45,8 @@ export class SchedulerMetrics {
   private readonly componentFailures = new Map<string, number>();
   private readonly pruneFailures = new Map<string, number>();
   private readonly started = Date.now() / 1000;
+  /** Restore drill gauges (drill_last_success_timestamp, drill_rto_seconds). */
+  readonly drill = new DrillMetrics();
 
   /** Newest first, as engine.list() returns them. */
   seed(sets: BackupSetSummary[]): void {
@@ -66,6 +69,10 @@ export class SchedulerMetrics {
   }
 
   record(run: SchedulerRun): void {
+    if (run.tier === 'drill') {
+      if (run.drill) this.drill.record(run.drill);
+      return;
+    }
     const tier = run.tier;
     const status = run.result?.status ?? 'failed';
     const finished = (run.finishedAt ?? new Date()).getTime() / 1000;
@@ -207,6 +214,7 @@ export class SchedulerMetrics {
       '1 while a backup of the tier runs.',
       tiers.map((t) => [{ tier: t }, status.running?.tier === t ? 1 : 0]),
     );
+    this.drill.render(metric);
     return `${lines.join('\n')}\n`;
   }
 }

@@ -6,6 +6,7 @@ import {
   ENGINE_DEFAULTS,
   createBackupEngine,
   createRedactor,
+  drillEnvGroup,
   envGroupsOf,
   loadEnv,
   validateCron,
@@ -24,6 +25,8 @@ import { envDescriptorsOf, SHIPPED_ADAPTERS } from './adapters.js';
 import { cliEnvGroup, DEFAULT_LOG_DIR } from './cli-env.js';
 import { findConfigFile, importConfigFile } from './load-config.js';
 import { LogHub } from './run-log.js';
+import { drillSettingsFromEnv, drillSettingsFromFile, type DrillSettings } from './drill-config.js';
+
 
 export { DEFAULT_LOG_DIR };
 
@@ -38,6 +41,8 @@ export interface CliRuntime {
   timeZone: string;
   logDir: string;
   metricsPort?: number;
+  /** Restore drill schedule, targets and joins (docs/drills.md). */
+  drill: DrillSettings;
   redact: Redactor;
   /** Valid but probably unintended settings, printed as `warning:` lines. */
   warnings: string[];
@@ -93,11 +98,13 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
   let metricsPort: number | undefined;
   let secrets: string[] = [];
   const warnings: string[] = [];
+  let drill: DrillSettings = { schedule: undefined, targets: [], joins: [], maxMismatches: 10, maxAgeMs: undefined };
 
   if (file) {
     const config: ScholariaBackupConfig = await importConfigFile(file, io.env);
-    const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, ...rest } = config;
+    const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, drill: fileDrill, ...rest } = config;
     timeZone = rest.timeZone ?? ENGINE_DEFAULTS.timeZone;
+    drill = drillSettingsFromFile(fileDrill, timeZone, issues);
     // Given schedules replace the defaults, so a deployment can run fewer (or other) tiers.
     schedules = fileSchedules ? ({ ...fileSchedules } as Record<string, string>) : { ...DEFAULT_SCHEDULES };
     if (Object.keys(schedules).length === 0) issues.push('schedules: give at least one tier, e.g. { daily: "0 2 * * *" }');
@@ -113,7 +120,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
       else metricsPort = port;
     }
     if (fileLogger) hub.attach(fileLogger);
-    engineOptions = { ...rest, logger: hub };
+    engineOptions = { ...rest, logger: hub, ...(drill.maxAgeMs !== undefined && rest.drillMaxAgeMs === undefined ? { drillMaxAgeMs: drill.maxAgeMs } : {}) };
     // Connection strings the file read from the environment are masked as well.
     try {
       secrets = loadEnv(envDescriptorsOf(adapters), env).secrets;
@@ -132,7 +139,14 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
     metricsPort = cli.metricsPort;
     try {
       const parts = await engineOptionsFromEnv(loaded);
-      engineOptions = { ...parts.options, logger: hub };
+      const drillEnv = loaded.configOf(drillEnvGroup);
+      drill = await drillSettingsFromEnv(loaded, issues);
+      engineOptions = {
+        ...parts.options,
+        logger: hub,
+        ...(drillEnv?.anomalyDrop !== undefined ? { anomalyDrop: drillEnv.anomalyDrop } : {}),
+        ...(drill.maxAgeMs !== undefined ? { drillMaxAgeMs: drill.maxAgeMs } : {}),
+      };
       secrets = parts.secrets;
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
@@ -166,6 +180,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
     timeZone,
     logDir,
     ...(metricsPort !== undefined ? { metricsPort } : {}),
+    drill,
     redact: createRedactor([...new Set(secrets)]),
     warnings,
     hub,

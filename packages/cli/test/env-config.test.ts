@@ -300,6 +300,15 @@ const BAD: [string, string, RegExp, Record<string, string>?][] = [
   ['SMTP_PASSWORD', 'smtp-secret', /is set but SMTP_USER is not/, { SMTP_HOST: 'mail' }],
   ['SMTP_SECURE', 'maybe', /true or false/, { SMTP_HOST: 'mail' }],
   ['BACKUP_METRICS_PORT', '0', /1 to 65535/],
+  ['BACKUP_DRILL_SCHEDULE', 'weekly', /cron expression.*or "off"/i],
+  ['BACKUP_DRILL_DATABASE_PREFIX', 'Drill-DB', /lower-case letters, digits and "_"/],
+  ['BACKUP_DRILL_AMCHECK', 'sometimes', /true or false/],
+  ['BACKUP_DRILL_REDIS_DB', '15,x', /database numbers separated by commas/],
+  ['BACKUP_DRILL_REDIS_URL', 'http://drill:6379/0', /redis:\/\/ or rediss:\/\//],
+  ['BACKUP_DRILL_CELERY_QUEUES', 'celery, my queue', /queue names without spaces/],
+  ['BACKUP_DRILL_JOIN', 'chunks=chunks', /is not TABLE.COLUMN=COLLECTION/],
+  ['BACKUP_DRILL_MAX_MISMATCHES', '0', /1 to 9999/],
+  ['BACKUP_ANOMALY_DROP', '2', /fraction above 0 and at most 1/],
 ];
 const SECRET_VALUES = ['hunter2-secret', 'db-secret', 'redis-secret', 'api secret', 'smtp-secret', 'AGE-SECRET-KEY-1NOTREAL'];
 const HIDDEN = ['SMTP_PASSWORD', 'BACKUP_ENCRYPTION_PASSPHRASE', 'BACKUP_ENCRYPTION_IDENTITY', 'BACKUP_NOTIFY_WEBHOOK', 'QDRANT_API_KEY'];

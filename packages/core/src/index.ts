@@ -267,7 +267,29 @@ export {
   type SchedulerStatus,
   type TierStatus,
   validateCron,
+  DRILL_JOB,
+  DEFAULT_DRILL_SCHEDULE,
+  type SchedulerDrillOptions,
+  type DrillJobStatus,
 } from './scheduler/create-scheduler.js';
+export {
+  type CrossStoreJoin,
+  type DrillCheck,
+  type DrillCheckStatus,
+  type DrillComponentResult,
+  type DrillOptions,
+  type DrillResult,
+  type DrillSweepContext,
+  type DrillTarget,
+  type DrillTargetContext,
+  type JoinSide,
+} from './drill/drill-types.js';
+export { DRILL_ID_PATTERN, DRILL_SUFFIX_PATTERN, drillIdOf, drillName, drillTimeOf, newDrillId } from './drill/drill-names.js';
+export { DRILL_DIR, drillRecordKey, readDrillRecords, readLatestDrills, writeDrillRecord } from './drill/drill-record.js';
+export { joinCheck, joinIds, type JoinFigures } from './drill/cross-store-join.js';
+export { drillHealthItem } from './drill/drill-health.js';
+export { drillEnvGroup, parseAnomalyDrop, parseJoinSpec, type DrillEnvSettings } from './drill/drill-env.js';
+export { DEFAULT_ANOMALY_DROP, componentCounts, detectSizeAnomalies, type SizeAnomaly } from './anomaly/size-anomaly.js';
 export {
   type BackupEngine,
   type BackupEngineOptions,

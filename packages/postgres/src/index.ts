@@ -33,4 +33,5 @@ export {
 } from './backup-metadata.js';
 export { compressionPlan, CUSTOM_DUMP_CONTENT_TYPE, DIRECTORY_DUMP_CONTENT_TYPE, GLOBALS_CONTENT_TYPE, GLOBALS_ARTIFACT } from './postgres-backup.js';
 export { parsePgVersion } from './pg-tools.js';
+export { createPostgresDrillTarget, type PostgresDrillOptions } from './drill-target.js';
 export { postgresSourceEnv, type PostgresEnvConfig } from './env.js';

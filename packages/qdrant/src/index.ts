@@ -8,4 +8,5 @@ export {
 } from './qdrant-options.js';
 export { snapshotCompatibility, parseVersion, type Compatibility } from './qdrant-version.js';
 export { multipartFileBody, type MultipartBody } from './qdrant-http.js';
+export { createQdrantDrillTarget } from './drill-target.js';
 export { qdrantSourceEnv } from './env.js';

@@ -10,4 +10,5 @@ export { readDumpFooter, withDumpVersion, rdbVersionForRedis, DUMP_FOOTER_LENGTH
 export { crc64, Crc64 } from './crc64.js';
 export { RespCommandReader, RespFormatError } from './resp-reader.js';
 export { RespWriter, encodeCommand } from './resp-writer.js';
+export { createRedisDrillTarget, type RedisDrillOptions } from './drill-target.js';
 export { redisSourceEnv } from './env.js';

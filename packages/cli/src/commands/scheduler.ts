@@ -1,4 +1,6 @@
-import { BackupError, createScheduler, listLocks, lockIsStale, type SchedulerRun, type SchedulerStatus } from '@scholaria/backup-core';
+import { BackupError, createScheduler, listLocks, lockIsStale, readDrillRecords, type SchedulerRun, type SchedulerStatus } from '@scholaria/backup-core';
+import { drillLines, runDrillWith } from './drill.js';
+import type { CliRuntime } from '../runtime.js';
 import { EXIT } from '../exit-codes.js';
 import { lazyFileLogger, withRuntime, type CommandContext } from '../command-context.js';
 import { errorJson, formatBytes, formatDuration, formatTime, table } from '../format.js';
@@ -13,7 +15,27 @@ export interface SchedulerRunOptions {
   runNow?: string;
 }
 
+/** The scheduler's drill job, when drills are on and targets exist. */
+export function drillJob(rt: CliRuntime) {
+  if (!rt.drill.schedule || rt.drill.targets.length === 0) return {};
+  return { drill: { schedule: rt.drill.schedule, run: ({ signal }: { signal: AbortSignal }) => runDrillWith(rt, { signal }) } };
+}
+
 function runJson(run: SchedulerRun) {
+  if (run.drill || run.tier === 'drill') {
+    return {
+      event: 'drill',
+      scheduledFor: run.scheduledFor.toISOString(),
+      startedAt: run.startedAt.toISOString(),
+      finishedAt: run.finishedAt?.toISOString() ?? null,
+      drillId: run.drill?.drillId ?? null,
+      setId: run.drill?.setId ?? null,
+      status: run.drill?.status ?? 'failed',
+      rto: run.drill?.rto ?? null,
+      checks: run.drill?.checks ?? [],
+      error: run.drill?.error ?? errorJson(run.error),
+    };
+  }
   return {
     event: 'run',
     tier: run.tier,
@@ -75,11 +97,20 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
       timeZone: rt.timeZone,
       serviceSince: since,
       logger: rt.hub,
+      ...drillJob(rt),
       onRunStart: (tier) => {
-        jobLog = lazyFileLogger(rt, `backup-${tier}`, warnOpen);
+        jobLog = lazyFileLogger(rt, tier === 'drill' ? 'drill' : `backup-${tier}`, warnOpen);
       },
       onRunEnd: (run) => {
         metrics.record(run);
+        if (run.tier === 'drill') {
+          if (run.drill) for (const line of drillLines(run.drill)) rt.hub[run.drill.status === 'passed' ? 'info' : 'error'](line.trim());
+          else rt.hub.error(`restore drill failed: ${run.error?.message ?? 'unknown error'}`);
+          jobLog?.close();
+          jobLog = undefined;
+          if (ctx.json) out.jsonLine(runJson(run));
+          return;
+        }
         const status = run.result?.status ?? 'failed';
         const message = `${run.tier} backup ${run.result?.setId || ''} ${status}: ${formatBytes(run.result?.bytes)} in ${formatDuration(run.result?.durationMs)}${
           run.prune ? `; prune removed ${run.prune.remove.length} set(s)` : ''
@@ -94,6 +125,13 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
     let server: MetricsServer | undefined;
     try {
       metrics.seed(existing);
+      if (rt.storages[0]) {
+        try {
+          metrics.drill.seed(await readDrillRecords(rt.storages[0], { limit: 50 }));
+        } catch (error) {
+          rt.hub.warn(`cannot read the drill records for the metrics: ${(error as Error).message}`);
+        }
+      }
       const port = options.metricsPort ?? rt.metricsPort;
       if (port !== undefined) {
         server = await startMetricsServer({
@@ -111,14 +149,14 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
         out.jsonLine({
           event: 'started',
           timeZone: rt.timeZone,
-          schedules: rt.schedules,
+          schedules: { ...rt.schedules, ...(drillJob(rt).drill ? { drill: rt.drill.schedule } : {}) },
           nextRuns: Object.fromEntries(next.map((n) => [n.tier, n.next?.toISOString() ?? null])),
           metricsPort: server?.port ?? null,
           pid: process.pid,
         });
       }
       rt.hub.info(
-        `scheduler started (${rt.timeZone}): ${next.map((n) => `${n.tier} "${rt.schedules[n.tier]}" next ${formatTime(n.next, rt.timeZone)}`).join('; ')}${
+        `scheduler started (${rt.timeZone}): ${next.map((n) => `${n.tier} "${n.tier === 'drill' ? rt.drill.schedule : rt.schedules[n.tier]}" next ${formatTime(n.next, rt.timeZone)}`).join('; ')}${
           server ? `; metrics on ${options.metricsHost}:${server.port}` : ''
         }`,
         { pid: process.pid, ...(server ? { metricsPort: server.port } : {}) },
@@ -157,6 +195,16 @@ export function statusJson(status: SchedulerStatus, running: RunningJob[]) {
       pending: t.pending,
       lastSet: t.lastSet ? { id: t.lastSet.id, status: t.lastSet.status, time: t.lastSet.time.toISOString() } : null,
     })),
+    drill: status.drill
+      ? {
+          cron: status.drill.cron,
+          nextRun: status.drill.nextRun?.toISOString() ?? null,
+          previousScheduled: status.drill.previousScheduled?.toISOString() ?? null,
+          missed: status.drill.missed,
+          last: status.drill.last ?? null,
+          lastPassedAt: status.drill.lastPassedAt ?? null,
+        }
+      : null,
     running,
   };
 }
@@ -176,7 +224,7 @@ export interface RunningJob {
 export async function schedulerStatusCommand(ctx: CommandContext): Promise<number> {
   return await withRuntime(ctx, undefined, async ({ rt }) => {
     const since = await serviceSince(rt.storages[0]!, await rt.engine.list());
-    const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone, serviceSince: since });
+    const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone, serviceSince: since, ...drillJob(rt) });
     const status = await scheduler.status();
     const running: RunningJob[] = [];
     for (const storage of rt.storages) {
@@ -199,7 +247,7 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
         });
       }
     }
-    const missed = status.tiers.some((t) => t.missed);
+    const missed = status.tiers.some((t) => t.missed) || Boolean(status.drill?.missed);
     if (ctx.json) {
       ctx.out.document(statusJson(status, running));
       return missed ? EXIT.WARNING : EXIT.OK;
@@ -217,6 +265,13 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
         ]),
       ),
     );
+    const d = status.drill;
+    if (d) {
+      const last = d.last
+        ? `${d.last.status === 'passed' ? 'passed' : 'FAILED'} ${d.last.drillId} (set ${d.last.setId}, RTO ${formatDuration(d.last.rtoMs)}, ${formatTime(d.last.finishedAt, rt.timeZone)})`
+        : 'none yet';
+      ctx.out.line(`drill: "${d.cron}" next ${formatTime(d.nextRun, rt.timeZone)}; last ${last}${d.missed ? `; MISSED (due ${formatTime(d.previousScheduled, rt.timeZone)})` : ''}`);
+    } else ctx.out.line('drill: off');
     const live = running.filter((r) => !r.stale);
     if (live.length === 0) ctx.out.line('running: nothing');
     for (const r of live) ctx.out.line(`running: ${r.action} on ${r.storage} by ${r.actor} (pid ${r.pid} on ${r.host}) since ${formatTime(r.since, rt.timeZone)}`);

@@ -8,6 +8,13 @@ export type ScholariaBackupConfig = BackupEngineOptions & {
   logDir?: string;
   /** Port for the scheduler's metrics endpoint. */
   metricsPort?: number;
+  /** Restore drills (docs/drills.md): schedule (cron or 'off', default weekly), targets, cross-store joins. */
+  drill?: {
+    schedule?: string;
+    targets?: import('../drill/drill-types.js').DrillTarget[];
+    joins?: import('../drill/drill-types.js').CrossStoreJoin[];
+    maxMismatches?: number;
+  };
 };
 
 /** Identity function that gives a config file type checking and editor completion. */

@@ -5,6 +5,7 @@ import { runRestore } from './run-restore.js';
 import { runVerify } from './run-verify.js';
 import { runPrune } from './run-prune.js';
 import { runHealth } from './run-health.js';
+import { runDrill } from '../drill/run-drill.js';
 import { readPrimaryCatalog, resolveSet } from './set-catalog.js';
 import { createAuditLog } from '../audit/audit-log.js';
 
@@ -21,6 +22,7 @@ export function createBackupEngine(options: BackupEngineOptions): BackupEngine {
     verify: (o) => runVerify(ctx, o),
     prune: (o) => runPrune(ctx, o),
     health: (o) => runHealth(ctx, o),
+    drill: (o) => runDrill(ctx, o),
     async list(o = {}) {
       const { catalog } = await readPrimaryCatalog(ctx);
       return catalog

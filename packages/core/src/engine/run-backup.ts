@@ -17,6 +17,22 @@ import { LIBRARY_NAME, LIBRARY_VERSION } from '../util/version.js';
 import type { BackupOptions, BackupResult, ComponentOutcome, StorageOutcome } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { audit, deleteSet, errorReport, linkSignal, putBuffer, safeError, withPrefix } from './engine-helpers.js';
+import { readPrimaryCatalog } from './set-catalog.js';
+import { DEFAULT_ANOMALY_DROP, detectSizeAnomalies, type SizeAnomaly } from '../anomaly/size-anomaly.js';
+
+/** Anomalies against the newest earlier set of the tier; a catalog that cannot be read skips the check. */
+async function findAnomalies(ctx: EngineContext, tier: string, components: ComponentManifest[]): Promise<SizeAnomaly[]> {
+  const fraction = ctx.options.anomalyDrop ?? DEFAULT_ANOMALY_DROP;
+  if (fraction === false) return [];
+  try {
+    const { catalog } = await readPrimaryCatalog(ctx);
+    const previous = catalog.find((e) => e.tier === tier && e.manifest && e.status !== 'incomplete')?.manifest;
+    return detectSizeAnomalies(previous, components, fraction);
+  } catch (error) {
+    ctx.logger.warn(`size anomaly check skipped: ${ctx.redact((error as Error).message)}`);
+    return [];
+  }
+}
 
 export function selectSources(ctx: EngineContext, components: string[] | undefined): BackupSource[] {
   if (!components || components.length === 0) return ctx.sources;
@@ -87,6 +103,14 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
     let status: BackupResult['status'] = okOutcomes.length === outcomes.length ? 'complete' : okOutcomes.length > 0 ? 'partial' : 'failed';
     let manifest: Manifest | undefined;
     let error: Error | undefined;
+    const anomalies = status === 'failed' || controller.signal.aborted ? [] : await findAnomalies(ctx, tier, outcomes.map((o) => o.manifest));
+    for (const a of anomalies) {
+      const o = outcomes.find((x) => x.outcome.name === a.component)!;
+      o.manifest.warnings.push(a.message);
+      // The outcome and the manifest entry may share one warnings array.
+      if (o.outcome.warnings !== o.manifest.warnings) o.outcome.warnings.push(a.message);
+      ctx.logger.warn(`${a.component}: ${a.message}`, { component: a.component });
+    }
     if (controller.signal.aborted) {
       status = 'failed';
       error = new BackupError('ABORTED', `backup ${setId} was aborted; no set was recorded`, { retryable: true });
@@ -107,6 +131,7 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
         ...encryptionInfo(ctx),
         storages: [...live].map((s) => s.name),
         tags: options.tags ?? [],
+        ...(anomalies.length ? { anomalies } : {}),
       };
       const sums = formatSha256Sums(
         okOutcomes.flatMap((o) => o.manifest.artifacts.map((a) => ({ path: a.path, sha256: a.sha256 }))),
@@ -186,6 +211,7 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
       })),
       ...(error ? { error: errorReport(error)! } : {}),
       storages: result.storages.map((s) => `${s.name}: ${s.ok ? 'ok' : `failed (${s.error?.message ?? 'unknown'})`}`),
+      ...(anomalies.length ? { details: anomalies.map((a) => `WARNING ${a.component}: ${a.message}`) } : {}),
     });
     return result;
   } finally {

@@ -6,6 +6,7 @@ import { readCatalog, STATE_DIR, type CatalogEntry } from './set-catalog.js';
 import { putBuffer } from './engine-helpers.js';
 import { ENGINE_DEFAULTS } from './defaults.js';
 import { listLocks, lockIsStale } from '../lock/storage-lock.js';
+import { drillHealthItem } from '../drill/drill-health.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -119,6 +120,14 @@ export async function runHealth(ctx: EngineContext, options: { signal?: AbortSig
         status: 'warn',
         message: `${incomplete.length} set(s) without a valid manifest (${incomplete.slice(0, 3).map((e) => e.id).join(', ')}${incomplete.length > 3 ? ', ...' : ''}); prune removes leftovers of failed runs`,
       });
+    }
+  }
+
+  if (ctx.options.drillMaxAgeMs !== undefined && ctx.storages[0]) {
+    try {
+      checks.push(await drillHealthItem(ctx.storages[0], now, ctx.options.drillMaxAgeMs));
+    } catch (error) {
+      checks.push({ name: 'restore drill', status: 'warn', message: `cannot read the drill records: ${ctx.redact((error as Error).message)}` });
     }
   }
 

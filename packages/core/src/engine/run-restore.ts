@@ -48,7 +48,14 @@ function pickComponents(ctx: EngineContext, setId: string, manifestComponents: C
   return { chosen, skipped };
 }
 
-export async function runRestore(ctx: EngineContext, options: RestoreOptions): Promise<RestoreResult> {
+/** How a caller inside core runs a restore: a drill takes the lock as 'drill' and reports on its own. */
+export interface RestoreRunMode {
+  action?: string;
+  /** No restore.* notification and no audit entry (the drill writes its own). */
+  quiet?: boolean;
+}
+
+export async function runRestore(ctx: EngineContext, options: RestoreOptions, mode: RestoreRunMode = {}): Promise<RestoreResult> {
   const t0 = Date.now();
   const dryRun = options.dryRun ?? false;
   const { storage, entry } = await resolveSet(ctx, options.ref, options.components ? { components: options.components } : {});
@@ -57,11 +64,11 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
   const { chosen, skipped } = pickComponents(ctx, setId, manifest.components, options.components);
   const controller = linkSignal(options.signal);
   const signal = controller.signal;
-  const held = dryRun ? undefined : await lockStorages(ctx, 'restore', ctx.storages);
+  const held = dryRun ? undefined : await lockStorages(ctx, mode.action ?? 'restore', ctx.storages);
   const names = chosen.map((c) => c.component.name);
   try {
     ctx.logger.info(`restore of ${setId} ${dryRun ? '(dry run) ' : ''}started`, { setId, components: names, storage: storage.name });
-    if (!dryRun) await ctx.notify({ type: 'restore.started', outcome: 'start', setId, tier: manifest.tier });
+    if (!dryRun && !mode.quiet) await ctx.notify({ type: 'restore.started', outcome: 'start', setId, tier: manifest.tier });
 
     // Verify before overwrite: manifest.json and SHA256SUMS must agree (what verify checks), and
     // every artifact is read in full (checksum and codecs) first.
@@ -136,7 +143,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
       for (const { component } of chosen) {
         outcomes.push({ name: component.name, status: 'failed', plan: [], warnings: [], durationMs: 0, error });
       }
-      return await finish(ctx, { setId, dryRun, status: 'failed', verified, components: outcomes, durationMs: Date.now() - t0 }, held?.live ?? [], manifest.tier, error);
+      return await finish(ctx, { setId, dryRun, status: 'failed', verified, components: outcomes, durationMs: Date.now() - t0 }, held?.live ?? [], manifest.tier, error, mode.quiet);
     }
 
     let failure: Error | undefined;
@@ -197,6 +204,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions): P
       held?.live ?? [],
       manifest.tier,
       failure,
+      mode.quiet,
     );
   } finally {
     await Promise.all((held?.locks ?? []).map((l) => l.release()));
@@ -209,12 +217,13 @@ async function finish(
   storages: import('../interfaces/storage.js').Storage[],
   tier: string,
   error?: Error,
+  quiet?: boolean,
 ): Promise<RestoreResult> {
   ctx.logger[result.status === 'ok' ? 'info' : 'error'](`restore of ${result.setId} ${result.dryRun ? '(dry run) ' : ''}${result.status}`, {
     setId: result.setId,
     durationMs: result.durationMs,
   });
-  if (result.dryRun) return result;
+  if (result.dryRun || quiet) return result;
   await audit(ctx, storages, {
     action: 'restore',
     setId: result.setId,

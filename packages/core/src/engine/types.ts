@@ -52,6 +52,14 @@ export interface BackupEngineOptions {
   maxAgeMs?: Record<string, number>;
   /** Host name recorded in manifests and events (default os.hostname()). */
   host?: string;
+  /**
+   * A component whose size or row/key/point count drops by more than this fraction from the
+   * previous set of the same tier gets a warning (manifest, output, notification). Default 0.5;
+   * false turns the check off.
+   */
+  anomalyDrop?: number | false;
+  /** Max age of the newest drill for a healthy report (twice the drill schedule); unset: not checked. */
+  drillMaxAgeMs?: number;
   /** Called for every event also sent to notifiers (useful for metrics). */
   onEvent?: (event: BackupEvent) => void;
 }
@@ -206,6 +214,8 @@ export interface BackupEngine {
    * not come yet (see the scheduler's `pending`): no set of theirs is fine, not a warning.
    */
   health(options?: { signal?: AbortSignal; pendingTiers?: readonly string[] }): Promise<HealthReport>;
+  /** Restores a set into throwaway targets, checks it and removes the targets (docs/drills.md). */
+  drill(options: import('../drill/drill-types.js').DrillOptions): Promise<import('../drill/drill-types.js').DrillResult>;
   /**
    * Reads the manifest of one set ('latest' allowed; with `components`, 'latest' is the newest
    * set in which each of them was backed up successfully).

@@ -12,7 +12,9 @@ export type BackupEventType =
   | 'prune.failed'
   | 'verify.succeeded'
   | 'verify.failed'
-  | 'health.failed';
+  | 'health.failed'
+  | 'drill.succeeded'
+  | 'drill.failed';
 
 export type NotifyOutcome = 'start' | 'success' | 'partial' | 'failure';
 

@@ -83,6 +83,19 @@ export const manifestSchema = z.object({
     .optional(),
   storages: z.array(z.string()).default([]),
   tags: z.array(z.string()).default([]),
+  /** Size or count drops against the previous set of the tier (core/anomaly); also in the components' warnings. */
+  anomalies: z
+    .array(
+      z.object({
+        component: z.string(),
+        measure: z.string(),
+        previous: z.number(),
+        current: z.number(),
+        previousSetId: z.string(),
+        message: z.string(),
+      }),
+    )
+    .optional(),
 });
 
 export type CodecRecordJson = z.infer<typeof codecRecordSchema>;

@@ -27,6 +27,8 @@ const TITLES: Record<BackupEventType, string> = {
   'verify.succeeded': 'Verification passed',
   'verify.failed': 'Verification failed',
   'health.failed': 'Health check failed',
+  'drill.succeeded': 'Restore drill passed',
+  'drill.failed': 'Restore drill failed',
 };
 
 const OUTCOME_LABELS: Record<NotifyOutcome, string> = {

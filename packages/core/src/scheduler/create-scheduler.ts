@@ -5,6 +5,29 @@ import { silentLogger } from '../interfaces/logger.js';
 import { BackupError, ConfigError, LockError } from '../errors/backup-error.js';
 import { assertTimeZone } from '../util/time-zone.js';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
+import type { DrillResult } from '../drill/drill-types.js';
+import { readLatestDrills } from '../drill/drill-record.js';
+
+/** The job name of the restore drill in the scheduler (not a tier: it makes no set). */
+export const DRILL_JOB = 'drill';
+/** Weekly, Sunday 05:00: after the weekly backup of the strategy document's schedule. */
+export const DEFAULT_DRILL_SCHEDULE = '0 5 * * 0';
+
+export interface SchedulerDrillOptions {
+  /** Cron expression (5 fields); default DEFAULT_DRILL_SCHEDULE. */
+  schedule?: string;
+  /** Runs one drill, e.g. `({ signal }) => engine.drill({ targets, joins, signal })`. */
+  run: (options: { signal: AbortSignal }) => Promise<DrillResult>;
+}
+
+export interface DrillJobStatus {
+  cron: string;
+  nextRun: Date | null;
+  previousScheduled: Date | null;
+  last?: { drillId: string; setId: string; status: DrillResult['status']; finishedAt: string; rtoMs: number };
+  lastPassedAt?: string;
+  missed: boolean;
+}
 
 /** The strategy document's schedule (`ENGINE_DEFAULTS.schedules`): daily 02:00, weekly Sunday 03:00, monthly on the 1st 04:00. */
 export const DEFAULT_SCHEDULES: Readonly<Record<string, string>> = ENGINE_DEFAULTS.schedules;
@@ -28,6 +51,8 @@ export interface SchedulerOptions {
    * or, before `start()`, no limit (every past slot counts).
    */
   serviceSince?: Date | null;
+  /** A restore drill on its own schedule (docs/drills.md); it runs one at a time with the backups. */
+  drill?: SchedulerDrillOptions;
   onRunStart?: (tier: string) => void;
   onRunEnd?: (run: SchedulerRun) => void;
 }
@@ -39,6 +64,8 @@ export interface SchedulerRun {
   finishedAt?: Date;
   result?: BackupResult;
   prune?: PruneResult;
+  /** Set when the run was the restore drill (tier 'drill'). */
+  drill?: DrillResult;
   error?: Error;
 }
 
@@ -59,6 +86,8 @@ export interface SchedulerStatus {
   running?: { tier: string; startedAt: Date };
   queued: string[];
   tiers: TierStatus[];
+  /** The restore drill job, when one is scheduled. */
+  drill?: DrillJobStatus;
   lastRuns: SchedulerRun[];
 }
 
@@ -119,6 +148,15 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       issues.push((error as Error).message);
     }
   }
+  if (crons.has(DRILL_JOB)) issues.push(`"${DRILL_JOB}" is the name of the restore drill job, not a tier: name the tier differently`);
+  const drillCron = options.drill ? (options.drill.schedule ?? DEFAULT_DRILL_SCHEDULE) : undefined;
+  if (drillCron !== undefined) {
+    try {
+      crons.set(DRILL_JOB, validateCron(drillCron, 'drill schedule (BACKUP_DRILL_SCHEDULE)', timeZone));
+    } catch (error) {
+      issues.push((error as Error).message);
+    }
+  }
   if (issues.length > 0) throw new ConfigError('Invalid schedule:', issues);
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? (() => new Date());
@@ -137,8 +175,13 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
     const run: SchedulerRun = { tier, scheduledFor, startedAt: clock() };
     const done = (async () => {
       options.onRunStart?.(tier);
-      logger.info(`scheduled ${tier} backup started`, { tier, scheduledFor: scheduledFor.toISOString() });
+      logger.info(`scheduled ${tier === DRILL_JOB ? 'restore drill' : `${tier} backup`} started`, { tier, scheduledFor: scheduledFor.toISOString() });
       try {
+        if (tier === DRILL_JOB && options.drill) {
+          run.drill = await options.drill.run({ signal: controller.signal });
+          if (run.drill.status !== 'passed') logger.error(`scheduled restore drill ${run.drill.drillId} failed: ${run.drill.error?.message ?? 'see its checks'}`);
+          return run;
+        }
         run.result = await engine.backup({ tier, signal: controller.signal });
         if (run.result.status !== 'failed' && (options.pruneAfter ?? true) && !controller.signal.aborted) {
           try {
@@ -212,6 +255,33 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
     }, wait);
   }
 
+  async function drillStatus(now: Date): Promise<DrillJobStatus | undefined> {
+    const cron = crons.get(DRILL_JOB);
+    if (!cron || drillCron === undefined) return undefined;
+    const previousScheduled = cron.previousRuns(1, now)[0] ?? null;
+    let records: Awaited<ReturnType<typeof readLatestDrills>> = {};
+    const storage = [engine.options.storage].flat()[0];
+    try {
+      if (storage) records = await readLatestDrills(storage);
+    } catch (error) {
+      logger.warn(`status: cannot read the drill records: ${(error as Error).message}`);
+    }
+    const latest = records.latest;
+    const missed =
+      previousScheduled !== null &&
+      now.getTime() - previousScheduled.getTime() > missedGraceMs &&
+      running?.tier !== DRILL_JOB &&
+      (!latest || new Date(latest.startedAt).getTime() < previousScheduled.getTime() - missedGraceMs);
+    return {
+      cron: drillCron,
+      nextRun: cron.nextRun(now),
+      previousScheduled,
+      ...(latest ? { last: { drillId: latest.drillId, setId: latest.setId, status: latest.status, finishedAt: latest.finishedAt, rtoMs: latest.rto.totalMs } } : {}),
+      ...(records.lastPassed ? { lastPassedAt: records.lastPassed.finishedAt } : {}),
+      missed,
+    };
+  }
+
   return {
     start() {
       startedAt ??= clock();
@@ -230,7 +300,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
     },
     tick,
     async runNow(tier) {
-      if (!crons.has(tier) && !['manual'].includes(tier)) {
+      if ((!crons.has(tier) && !['manual'].includes(tier)) || (tier === DRILL_JOB && !options.drill)) {
         throw new BackupError('USAGE', `unknown tier "${tier}" (scheduled tiers: ${[...crons.keys()].join(', ')})`);
       }
       if (running) {
@@ -251,7 +321,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       } catch (error) {
         logger.warn(`status: cannot list sets: ${(error as Error).message}`);
       }
-      const tierStatus: TierStatus[] = [...crons].map(([tier, cron]) => {
+      const tierStatus: TierStatus[] = [...crons].filter(([tier]) => tier !== DRILL_JOB).map(([tier, cron]) => {
         const previousScheduled = cron.previousRuns(1, now)[0] ?? null;
         const last = sets.find((s) => s.tier === tier);
         const lastComplete = sets.find((s) => s.tier === tier && s.status !== 'incomplete');
@@ -277,8 +347,10 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
           pending: pending && !missed && !lastComplete,
         };
       });
+      const drill = await drillStatus(now);
       return {
         timeZone,
+        ...(drill ? { drill } : {}),
         ...(running ? { running: { tier: running.tier, startedAt: running.startedAt } } : {}),
         queued: queue.map((q) => q.tier),
         tiers: tierStatus,
