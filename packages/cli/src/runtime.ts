@@ -17,6 +17,7 @@ import {
 } from '@scholaria/backup-core';
 import type { CliIo } from './cli-io.js';
 import { engineOptionsFromEnv } from './env-runtime.js';
+import { pitrSourcesFromEnv } from './wal/pitr-sources.js';
 import { findConfigFile, importConfigFile } from './load-config.js';
 import { LogHub } from './run-log.js';
 
@@ -38,6 +39,8 @@ export interface CliRuntime {
   warnings: string[];
   /** The engine's logger; commands attach the log file and the console to it. */
   hub: LogHub;
+  /** The environment the configuration was read from (directories made absolute). */
+  env: Record<string, string | undefined>;
   close(): Promise<void>;
 }
 
@@ -123,7 +126,8 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     metricsPort = envConfig.metricsPort;
     try {
       const parts = await engineOptionsFromEnv(envConfig);
-      engineOptions = { ...parts.options, logger: hub };
+      const pitr = await pitrSourcesFromEnv(env);
+      engineOptions = { ...parts.options, sources: [...parts.options.sources, ...pitr], logger: hub };
       secrets = parts.secrets;
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
@@ -160,6 +164,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     redact: createRedactor([...new Set(secrets)]),
     warnings,
     hub,
+    env,
     async close() {
       await built.close();
       for (const notifier of notifiers) {

@@ -5,6 +5,7 @@ import { EXIT } from '../exit-codes.js';
 import { withRuntime, type CommandContext } from '../command-context.js';
 import type { CliRuntime } from '../runtime.js';
 import { formatTime, table } from '../format.js';
+import { pitrConfigured, walLagCheck } from '../wal/wal-runtime.js';
 
 const RANK: Record<HealthStatus, number> = { ok: 0, warn: 1, fail: 2 };
 
@@ -40,6 +41,7 @@ export async function cliHealthChecks(rt: CliRuntime): Promise<HealthCheckItem[]
     );
   }
   checks.push(logDirCheck(rt.logDir));
+  if (pitrConfigured(rt)) checks.push((await walLagCheck(rt)).item);
   try {
     const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone });
     const status = await scheduler.status();

@@ -4,6 +4,7 @@ import { lazyFileLogger, withRuntime, type CommandContext } from '../command-con
 import { errorJson, formatBytes, formatDuration, formatTime, table } from '../format.js';
 import { SchedulerMetrics, startMetricsServer, type MetricsServer } from '../metrics.js';
 import type { Logger } from '@scholaria/backup-core';
+import { pitrConfigured, pruneWal, walMetrics } from '../wal/wal-runtime.js';
 
 export interface SchedulerRunOptions {
   metricsPort?: number;
@@ -66,6 +67,12 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
       },
       onRunEnd: (run) => {
         metrics.record(run);
+        if (run.prune && pitrConfigured(rt)) {
+          pruneWal(rt, { dryRun: false }).then(
+            (wal) => wal.remove.length > 0 && rt.hub.info(`WAL archive: removed ${wal.remove.length} file(s) older than ${wal.oldestNeeded ?? '-'}`),
+            (error: Error) => rt.hub.error(`WAL archive retention failed: ${error.message}`),
+          );
+        }
         const status = run.result?.status ?? 'failed';
         const message = `${run.tier} backup ${run.result?.setId || ''} ${status}: ${formatBytes(run.result?.bytes)} in ${formatDuration(run.result?.durationMs)}${
           run.prune ? `; prune removed ${run.prune.remove.length} set(s)` : ''
@@ -93,6 +100,7 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
           status: () => scheduler.status(),
           stopping: () => stopping,
           redact: rt.redact,
+          ...(pitrConfigured(rt) ? { extra: () => walMetrics(rt) } : {}),
         });
       }
       scheduler.start();
