@@ -18,6 +18,7 @@ import {
 import type { CliIo } from './cli-io.js';
 import { engineOptionsFromEnv } from './env-runtime.js';
 import { pitrSourcesFromEnv } from './wal/pitr-sources.js';
+import { withoutPitrWarnings } from './wal/pitr-env.js';
 import { findConfigFile, importConfigFile } from './load-config.js';
 import { LogHub } from './run-log.js';
 
@@ -118,7 +119,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     secrets.push(...(rest.secrets ?? []));
   } else {
     const envConfig = loadEnvConfig(env);
-    warnings.push(...envConfig.warnings);
+    warnings.push(...withoutPitrWarnings(envConfig.warnings));
     timeZone = envConfig.timeZone;
     schedules = { ...envConfig.schedules };
     checkSchedules(schedules, timeZone, (tier) => `BACKUP_${tier.toUpperCase()}_SCHEDULE`, issues);

@@ -4,6 +4,7 @@ import { childEnv, readPassword, resolveConnection } from '../connection.js';
 import { parsePostgresOptions, type PostgresSourceOptions } from '../postgres-options.js';
 import { describeExit, exitGate, runTool, spawnTool } from '../pg-tools.js';
 import { redactText } from '../redact.js';
+import { backupLabelTap } from './backup-label-tap.js';
 import { buildPgBasebackupArgs, parseBasebackupPoints } from './pg-basebackup.js';
 import { findPgProgram } from './pg-programs.js';
 import { runPitrRestore } from './pitr-restore.js';
@@ -52,6 +53,7 @@ export function createPostgresBaseBackupSource(options: BaseBackupSourceOptions)
         restoreHint: 'tar -x -C NEW_DATA_DIR (then restore_command and recovery.signal: see docs/point-in-time-recovery.md)',
       });
       ctx.logger.info('pg_basebackup started', { args });
+      const label = backupLabelTap();
       const child = spawnTool(tool, args, { env: childEnvironment, signal: ctx.signal });
       const gate = exitGate(child, (r) =>
         new BackupError('SOURCE_FAILED', `${name}: pg_basebackup ${describeExit(r)}: ${child.stderr.text(secrets)}`, {
@@ -60,14 +62,18 @@ export function createPostgresBaseBackupSource(options: BaseBackupSourceOptions)
         }),
       );
       try {
-        await pipeline(child.child.stdout!, gate, sink, { signal: ctx.signal });
+        await pipeline(child.child.stdout!, label.tap, gate, sink, { signal: ctx.signal });
       } catch (error) {
         child.child.kill('SIGTERM');
         throw BackupError.isInstance(error)
           ? error
           : new BackupError('SOURCE_FAILED', `${name}: base backup failed: ${redactText((error as Error).message, secrets)}`, { component: name, cause: error });
       }
-      const points = parseBasebackupPoints(child.stderr.text(secrets));
+      const facts = await label.facts();
+      const points =
+        facts.startLsn && facts.stopLsn && facts.timeline !== undefined
+          ? { startLsn: facts.startLsn, stopLsn: facts.stopLsn, timeline: facts.timeline }
+          : parseBasebackupPoints(child.stderr.text(secrets));
       const startLsn = parseLsn(points.startLsn)!;
       const stopLsn = parseLsn(points.stopLsn)!;
       const version = await runTool(tool, ['--version'], { env: process.env });

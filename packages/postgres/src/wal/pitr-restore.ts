@@ -52,7 +52,8 @@ export function recoverySettings(target: RecoveryTarget, restoreCommand: string,
     `restore_command = ${quoteLiteral(restoreCommand)}`,
     "recovery_target_timeline = 'latest'",
   ];
-  if (target.kind === 'time') lines.push(`recovery_target_time = ${quoteLiteral(target.time.toISOString())}`, "recovery_target_action = 'promote'");
+  // PostgreSQL's timestamptz input: '2026-12-03 10:10:00.196+00' (it rejects the ISO 'T...Z' form here).
+  if (target.kind === 'time') lines.push(`recovery_target_time = ${quoteLiteral(`${target.time.toISOString().replace('T', ' ').replace('Z', '')}+00`)}`, "recovery_target_action = 'promote'");
   else if (target.kind === 'lsn') lines.push(`recovery_target_lsn = ${quoteLiteral(target.text)}`, "recovery_target_action = 'promote'");
   if (port !== undefined) lines.push(`port = ${port}`);
   return lines;

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { BackupError, HashStream, openArtifact, type Codec, type CodecRecord, type Storage, type StorageEntry } from '@scholaria/backup-core';
@@ -196,38 +196,16 @@ export class WalArchive {
     const raw = new HashStream();
     const stored = new HashStream();
     const encoders = this.o.codecs.map((c) => c.encode());
-    // One read of the file, encoded once, fanned out to every storage through PassThroughs.
-    const { PassThrough } = await import('node:stream');
+    // One read of the file, encoded once; pipe() to each storage's stream waits for the slowest.
     const branches = storages.map(() => new PassThrough({ highWaterMark: 1 << 20 }));
     const puts = storages.map((storage, i) => storage.put(key, branches[i]!, this.o.signal ? { signal: this.o.signal } : {}));
-    const fan = new Writable({
-      highWaterMark: 1 << 20,
-      write(chunk: Buffer, _e, cb) {
-        let waiting = 0;
-        const done = () => {
-          if (--waiting === 0) cb();
-        };
-        waiting = 1;
-        for (const b of branches) {
-          if (!b.write(chunk)) {
-            waiting++;
-            b.once('drain', done);
-          }
-        }
-        done();
-      },
-      final(cb) {
-        for (const b of branches) b.end();
-        cb();
-      },
-      destroy(error, cb) {
-        for (const b of branches) b.destroy(error ?? undefined);
-        cb(error);
-      },
-    });
+    for (const b of branches) stored.pipe(b);
     try {
       await Promise.all([
-        pipeline([createReadStream(path, { highWaterMark: 1 << 20 }), raw, ...encoders, stored, fan] as unknown as [Readable, Writable], this.o.signal ? { signal: this.o.signal } : {}),
+        pipeline([createReadStream(path, { highWaterMark: 1 << 20 }), raw, ...encoders, stored] as unknown as [Readable, Transform], this.o.signal ? { signal: this.o.signal } : {}).catch((error: unknown) => {
+          for (const b of branches) b.destroy(error as Error);
+          throw error;
+        }),
         ...puts,
       ]);
     } catch (error) {
@@ -292,16 +270,19 @@ export class WalArchive {
     const opened = await this.open(name);
     if (!opened) return false;
     const temp = join(dirname(dest), `.${basename(dest)}.${randomBytes(4).toString('hex')}.scholaria-tmp`);
-    const handle = await open(temp, 'w', 0o600);
     try {
-      await pipeline(opened.stream, handle.createWriteStream({ autoClose: false }));
-      await handle.sync();
+      await pipeline(opened.stream, createWriteStream(temp, { mode: 0o600 }));
+      // Durable before it takes the name recovery reads.
+      const handle = await open(temp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
-      await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
       throw error;
     }
-    await handle.close();
     await rename(temp, dest);
     return true;
   }
