@@ -24,7 +24,7 @@ export function backupLabelTap(): { tap: Transform; facts: () => Promise<LabelFa
     const name = header.name.replace(/^\.\//, '');
     if ((name === 'backup_label' || name === 'backup_manifest') && (header.size ?? 0) < SMALL) {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         if (name === 'backup_label') {
@@ -61,7 +61,7 @@ export function backupLabelTap(): { tap: Transform; facts: () => Promise<LabelFa
       else extract.once('drain', () => cb(null, chunk));
     },
     flush(cb: TransformCallback) {
-      extract.end();
+      extract.end(undefined);
       cb();
     },
   });

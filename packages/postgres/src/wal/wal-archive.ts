@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { PassThrough, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, Writable, pipeline as pipelineCb, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import { BackupError, HashStream, openArtifact, type Codec, type CodecRecord, type Storage, type StorageEntry } from '@scholaria/backup-core';
@@ -258,7 +258,12 @@ export class WalArchive {
       decoders,
       ...(this.o.signal ? { signal: this.o.signal } : {}),
     });
-    return { stream: stream.pipe(new RawVerify(record)), record };
+    // pipe() would not pass a checksum error on, and restore_command would wait for ever.
+    const verify = new RawVerify(record);
+    pipelineCb(stream, verify, (error) => {
+      if (error && !verify.destroyed) verify.destroy(error);
+    });
+    return { stream: verify, record };
   }
 
   /**
