@@ -5,10 +5,11 @@ import { defineConfig } from 'vitest/config';
 // Tests import workspace packages from source, so they run without a build; the
 // "published packages" test imports the built dist/ on purpose.
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
-export const workspaceAliases = readdirSync(packagesDir).map((dir) => ({
-  find: new RegExp(`^@scholaria/backup-${dir}$`),
-  replacement: `${packagesDir}${dir}/src/index.ts`,
-}));
+export const workspaceAliases = readdirSync(packagesDir).flatMap((dir) => [
+  { find: new RegExp(`^@scholaria/backup-${dir}$`), replacement: `${packagesDir}${dir}/src/index.ts` },
+  // The `./env` entry of an adapter: its `.env` descriptor, light enough to load at start.
+  { find: new RegExp(`^@scholaria/backup-${dir}/env$`), replacement: `${packagesDir}${dir}/src/env.ts` },
+]);
 
 export default defineConfig({
   resolve: { alias: workspaceAliases },

@@ -23,16 +23,14 @@
 import {
   createZstdCodec,
   defineConfig,
-  loadEnvConfig,
-  secretsFromEnvConfig,
   type BackupSource,
   type Codec,
-  type EnvConfig,
   type Notifier,
   type ScholariaBackupConfig,
   type Storage,
 } from '@scholaria/backup-core';
 import { createAgeCodec } from '@scholaria/backup-age';
+import { loadEnvConfig, secretsFromEnvConfig, type EnvConfig } from '@scholaria/backup-cli';
 import { createEmailNotifier } from '@scholaria/backup-email';
 import { createFsStorage } from '@scholaria/backup-fs';
 import { createPostgresSource } from '@scholaria/backup-postgres';

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV_VARIABLES } from '@scholaria/backup-core';
+import { ENV_VARIABLES, envDocsTable } from '@scholaria/backup-cli';
+import { envTableOf } from '@scholaria/backup-core';
 import { ageCodecOptionsSchema } from '@scholaria/backup-age';
 import { emailNotifierOptionsSchema } from '@scholaria/backup-email';
 import { fsStorageOptionsSchema } from '@scholaria/backup-fs';
@@ -69,6 +70,15 @@ describe('docs stay true to the code', () => {
   it('configuration.md lists every environment variable loadEnvConfig reads', () => {
     const rows = optionRows('docs/configuration.md');
     expect(ENV_VARIABLES.filter((v) => !rows.has(v))).toEqual([]);
+  });
+
+  it.each([
+    ['docs/configuration.md', 'en'],
+    ['docs/ko/configuration.md', 'ko'],
+  ] as const)('%s holds the env-variable tables generated from the descriptors (pnpm docs:env)', (file, lang) => {
+    const shown = envTableOf(read(file));
+    expect(shown, `${file} has no env-table markers`).toBeDefined();
+    expect(shown, `${file} differs from the descriptors; run pnpm docs:env`).toBe(envDocsTable(lang));
   });
 
   it.each(ADAPTER_PAGES)('%s lists every option of the schema with its default', (page, schema) => {

@@ -1,4 +1,4 @@
-import { createRedactor, type Redactor } from '@scholaria/backup-core';
+import { createRedactor, type AnyAdapterDescriptor, type Redactor } from '@scholaria/backup-core';
 
 /** Where the CLI reads and writes; `runCli` takes one so that tests can run it in-process. */
 export interface CliIo {
@@ -11,6 +11,11 @@ export interface CliIo {
   isTTY: boolean;
   /** Aborted on SIGINT/SIGTERM; long commands stop cleanly when it fires. */
   signal?: AbortSignal;
+  /**
+   * The adapters configured from `.env` (default SHIPPED_ADAPTERS). A third-party adapter plugs
+   * in by listing it: `runCli(argv, { adapters: [...SHIPPED_ADAPTERS, myStorageEnv] })`.
+   */
+  adapters?: readonly AnyAdapterDescriptor[];
 }
 
 export function defaultIo(): CliIo {

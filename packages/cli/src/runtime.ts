@@ -3,11 +3,14 @@ import {
   BackupError,
   ConfigError,
   DEFAULT_SCHEDULES,
+  ENGINE_DEFAULTS,
   createBackupEngine,
   createRedactor,
-  loadEnvConfig,
-  secretsFromEnvConfig,
+  envGroupsOf,
+  loadEnv,
   validateCron,
+  type AnyAdapterDescriptor,
+  type EnvVariables,
   type BackupEngine,
   type BackupEngineOptions,
   type BackupSource,
@@ -17,12 +20,13 @@ import {
 } from '@scholaria/backup-core';
 import type { CliIo } from './cli-io.js';
 import { engineOptionsFromEnv } from './env-runtime.js';
+import { envDescriptorsOf, SHIPPED_ADAPTERS } from './adapters.js';
+import { cliEnvGroup, DEFAULT_LOG_DIR } from './cli-env.js';
 import { pitrSourcesFromEnv } from './wal/pitr-sources.js';
-import { withoutPitrWarnings } from './wal/pitr-env.js';
 import { findConfigFile, importConfigFile } from './load-config.js';
 import { LogHub } from './run-log.js';
 
-export const DEFAULT_LOG_DIR = '/var/log/scholaria';
+export { DEFAULT_LOG_DIR };
 
 /** Everything a command needs, built from a config file or the environment. */
 export interface CliRuntime {
@@ -45,9 +49,11 @@ export interface CliRuntime {
   close(): Promise<void>;
 }
 
-function withAbsoluteDirs(env: Record<string, string | undefined>, cwd: string): Record<string, string | undefined> {
+/** The environment with every `path` variable of the descriptors made absolute against `cwd`. */
+function withAbsoluteDirs(env: Record<string, string | undefined>, cwd: string, adapters: readonly AnyAdapterDescriptor[]): Record<string, string | undefined> {
   const out = { ...env };
-  for (const name of ['BACKUP_DIR', 'BACKUP_LOG_DIR', 'BACKUP_ENCRYPTION_IDENTITY_FILE']) {
+  const paths = envGroupsOf(envDescriptorsOf(adapters)).flatMap((g) => Object.entries(g.env as EnvVariables).filter(([, v]) => v.path).map(([name]) => name));
+  for (const name of paths) {
     const value = out[name]?.trim();
     if (value && !isAbsolute(value)) out[name] = resolve(cwd, value);
   }
@@ -77,8 +83,9 @@ function portProblem(value: unknown): string | undefined {
  * beyond reading the config file: invalid configuration throws one ConfigError listing every
  * problem before anything is written.
  */
-export async function createRuntime(io: CliIo, options: { configPath?: string }): Promise<CliRuntime> {
-  const env = withAbsoluteDirs(io.env, io.cwd);
+export async function createRuntime(io: CliIo, options: { configPath?: string; adapters?: readonly AnyAdapterDescriptor[] }): Promise<CliRuntime> {
+  const adapters = options.adapters ?? io.adapters ?? SHIPPED_ADAPTERS;
+  const env = withAbsoluteDirs(io.env, io.cwd, adapters);
   const hub = new LogHub();
   const file = findConfigFile(io.cwd, options.configPath);
   const issues: string[] = [];
@@ -93,7 +100,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
   if (file) {
     const config: ScholariaBackupConfig = await importConfigFile(file, io.env);
     const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, ...rest } = config;
-    timeZone = rest.timeZone ?? 'UTC';
+    timeZone = rest.timeZone ?? ENGINE_DEFAULTS.timeZone;
     // Given schedules replace the defaults, so a deployment can run fewer (or other) tiers.
     schedules = fileSchedules ? ({ ...fileSchedules } as Record<string, string>) : { ...DEFAULT_SCHEDULES };
     if (Object.keys(schedules).length === 0) issues.push('schedules: give at least one tier, e.g. { daily: "0 2 * * *" }');
@@ -112,21 +119,22 @@ export async function createRuntime(io: CliIo, options: { configPath?: string })
     engineOptions = { ...rest, logger: hub };
     // Connection strings the file read from the environment are masked as well.
     try {
-      secrets = secretsFromEnvConfig(loadEnvConfig(env));
+      secrets = loadEnv(envDescriptorsOf(adapters), env).secrets;
     } catch {
       // the environment is not this run's configuration; its problems are not ours to report
     }
     secrets.push(...(rest.secrets ?? []));
   } else {
-    const envConfig = loadEnvConfig(env);
-    warnings.push(...withoutPitrWarnings(envConfig.warnings));
-    timeZone = envConfig.timeZone;
-    schedules = { ...envConfig.schedules };
+    const loaded = loadEnv(envDescriptorsOf(adapters), env);
+    const cli = loaded.configOf(cliEnvGroup)!;
+    warnings.push(...loaded.warnings);
+    timeZone = loaded.engine.timeZone;
+    schedules = { ...loaded.engine.schedules };
     checkSchedules(schedules, timeZone, (tier) => `BACKUP_${tier.toUpperCase()}_SCHEDULE`, issues);
-    logDir = envConfig.logDir;
-    metricsPort = envConfig.metricsPort;
+    logDir = cli.logDir;
+    metricsPort = cli.metricsPort;
     try {
-      const parts = await engineOptionsFromEnv(envConfig);
+      const parts = await engineOptionsFromEnv(loaded);
       const pitr = await pitrSourcesFromEnv(env);
       engineOptions = { ...parts.options, sources: [...parts.options.sources, ...pitr], logger: hub };
       secrets = parts.secrets;

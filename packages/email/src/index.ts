@@ -1,2 +1,3 @@
 export * from './email-notifier.js';
 export * from './email-options.js';
+export { emailNotifierEnv, defaultEmailFrom, type EmailEnvConfig, type SmtpEnvConfig } from './env.js';

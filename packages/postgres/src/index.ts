@@ -40,3 +40,5 @@ export { buildPgBasebackupArgs, parseBasebackupPoints } from './wal/pg-basebacku
 export * from './wal/wal-names.js';
 export { checkWalContinuity, walToKeep, type WalContinuity } from './wal/wal-continuity.js';
 export { receiveWal, buildPgReceivewalArgs, type ReceiveWalOptions } from './wal/wal-receive.js';
+export { postgresSourceEnv, type PostgresEnvConfig } from './env.js';
+export { postgresPitrEnvGroup, type PitrEnvSettings } from './wal/pitr-env-group.js';

@@ -8,3 +8,4 @@ export {
 } from './qdrant-options.js';
 export { snapshotCompatibility, parseVersion, type Compatibility } from './qdrant-version.js';
 export { multipartFileBody, type MultipartBody } from './qdrant-http.js';
+export { qdrantSourceEnv } from './env.js';

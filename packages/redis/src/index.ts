@@ -10,3 +10,4 @@ export { readDumpFooter, withDumpVersion, rdbVersionForRedis, DUMP_FOOTER_LENGTH
 export { crc64, Crc64 } from './crc64.js';
 export { RespCommandReader, RespFormatError } from './resp-reader.js';
 export { RespWriter, encodeCommand } from './resp-writer.js';
+export { redisSourceEnv } from './env.js';

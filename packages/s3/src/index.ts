@@ -16,3 +16,4 @@ export {
 } from './s3-storage-options.js';
 export { choosePartSize, maxObjectBytes } from './part-size.js';
 export { validateKey as validateS3Key, MAX_S3_KEY_BYTES } from './s3-keys.js';
+export { s3StorageEnv, type S3EnvConfig, type S3EnvProvider } from './env.js';

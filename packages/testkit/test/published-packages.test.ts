@@ -7,17 +7,17 @@ import { describe, expect, it } from 'vitest';
 const packagesDir = fileURLToPath(new URL('../../', import.meta.url));
 
 const expectedExports: Record<string, string[]> = {
-  core: ['createBackupEngine', 'planRetention', 'createScheduler', 'loadEnvConfig', 'defineConfig', 'createGzipCodec', 'createZstdCodec', 'BackupError'],
+  core: ['createBackupEngine', 'planRetention', 'createScheduler', 'loadEnv', 'defineAdapter', 'cronProblem', 'defineConfig', 'createGzipCodec', 'createZstdCodec', 'BackupError'],
   postgres: ['createPostgresSource'],
   redis: ['createRedisSource'],
   qdrant: ['createQdrantSource'],
   fs: ['createFsStorage'],
   s3: ['createS3Storage'],
-  age: ['createAgeCodec'],
+  age: ['createAgeCodec', 'isAgeRecipient'],
   slack: ['createSlackNotifier'],
   webhook: ['createWebhookNotifier', 'createDiscordNotifier'],
   email: ['createEmailNotifier'],
-  cli: ['runCli'],
+  cli: ['runCli', 'loadEnvConfig'],
   testkit: ['storageConformance', 'sourceConformance', 'notifierConformance', 'startPostgres', 'startRedis', 'startS3', 'startQdrantSimulator'],
 };
 
@@ -34,6 +34,31 @@ describe('published packages', async () => {
       await access(join(packagesDir, dir, entry.types));
       const mod = await import(pathToFileURL(join(packagesDir, dir, entry.import)).href);
       for (const name of expectedExports[dir]!) expect(typeof mod[name], `${dir}: ${name}`).toBe('function');
+    });
+  }
+
+  // Each adapter's `.env` descriptor, from the light `./env` entry the CLI loads at start.
+  const descriptors: Record<string, [string, string]> = {
+    fs: ['fsStorageEnv', 'storage'],
+    s3: ['s3StorageEnv', 'storage'],
+    postgres: ['postgresSourceEnv', 'source'],
+    redis: ['redisSourceEnv', 'source'],
+    qdrant: ['qdrantSourceEnv', 'source'],
+    age: ['ageCodecEnv', 'codec'],
+    email: ['emailNotifierEnv', 'notifier'],
+    webhook: ['webhookNotifierEnv', 'notifier'],
+  };
+  for (const [dir, [name, kind]] of Object.entries(descriptors)) {
+    it(`@scholaria/backup-${dir}/env exposes its descriptor ${name}`, async () => {
+      const pkg = JSON.parse(await readFile(join(packagesDir, dir, 'package.json'), 'utf8'));
+      const entry = pkg.exports['./env'];
+      await access(join(packagesDir, dir, entry.types));
+      const mod = await import(pathToFileURL(join(packagesDir, dir, entry.import)).href);
+      expect(mod[name].kind).toBe(kind);
+      expect(typeof mod[name].create).toBe('function');
+      expect(Object.keys(mod[name].env).length).toBeGreaterThan(0);
+      const main = await import(pathToFileURL(join(packagesDir, dir, pkg.exports['.'].import)).href);
+      expect(main[name]).toBe(mod[name]);
     });
   }
 });

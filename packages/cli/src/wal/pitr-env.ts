@@ -1,8 +1,10 @@
 import { ConfigError, parseDurationMs } from '@scholaria/backup-core';
 
 /**
- * Point-in-time recovery settings from the environment. Kept apart from loadEnvConfig so they
- * can move into the per-adapter config descriptors (issue 16) as one block.
+ * Point-in-time recovery settings as the wal-* commands, health-check and prune read them
+ * (also with a config file). The variables are declared (docs, did-you-mean, loadEnv
+ * validation) by `postgresPitrEnvGroup` in @scholaria/backup-postgres; this reader adds the
+ * DATABASE_URL fallback and the spool default.
  *
  * | variable | default | meaning |
  * | --- | --- | --- |
@@ -12,13 +14,6 @@ import { ConfigError, parseDurationMs } from '@scholaria/backup-core';
  * | `BACKUP_WAL_SLOT` | `scholaria_backup` | replication slot of `wal-receive` |
  * | `BACKUP_WAL_SPOOL_DIR` | `/var/lib/scholaria-backup/wal-spool` | local folder `wal-receive` streams into |
  */
-export const PITR_VARIABLES = ['BACKUP_PITR', 'BACKUP_PITR_URL', 'BACKUP_WAL_MAX_LAG', 'BACKUP_WAL_SLOT', 'BACKUP_WAL_SPOOL_DIR'] as const;
-
-/** loadEnvConfig does not know these yet: drop its "unknown variable" warnings about them. */
-export function withoutPitrWarnings(warnings: string[]): string[] {
-  return warnings.filter((w) => !PITR_VARIABLES.some((v) => w.startsWith(`Unknown variable ${v};`)));
-}
-
 export interface PitrEnv {
   enabled: boolean;
   url?: string;

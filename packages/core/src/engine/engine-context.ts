@@ -10,6 +10,7 @@ import type { BackupEvent } from '../interfaces/events.js';
 import { ConfigError } from '../errors/backup-error.js';
 import { assertTimeZone } from '../util/time-zone.js';
 import { createRedactor } from '../notify/redact.js';
+import { ENGINE_DEFAULTS } from './defaults.js';
 import { dispatchNotification } from '../notify/dispatch-notification.js';
 
 /** Everything the engine's operations share, resolved and validated once. */
@@ -76,17 +77,17 @@ export function createEngineContext(options: BackupEngineOptions): EngineContext
     if (names.has(s?.name)) issues.push(`sources: two sources are named "${s.name}"; give each a distinct name`);
     names.add(s?.name);
   }
-  const setPrefix = options.setPrefix ?? 'scholaria_backup';
+  const setPrefix = options.setPrefix ?? ENGINE_DEFAULTS.setPrefix;
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(setPrefix)) {
     issues.push(`setPrefix "${setPrefix}" may contain only letters, digits, "_" and "-" and must start with a letter or digit`);
   }
-  const timeZone = options.timeZone ?? 'UTC';
+  const timeZone = options.timeZone ?? ENGINE_DEFAULTS.timeZone;
   try {
     assertTimeZone(timeZone);
   } catch {
     issues.push(`timeZone "${timeZone}" is not a valid IANA time zone (e.g. "UTC", "Asia/Seoul")`);
   }
-  const concurrency = options.concurrency ?? 2;
+  const concurrency = options.concurrency ?? ENGINE_DEFAULTS.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     issues.push(`concurrency must be an integer from 1 to 64 (got ${String(concurrency)})`);
   }

@@ -4,6 +4,7 @@ import type { HealthCheckItem, HealthReport, HealthStatus } from './types.js';
 import type { EngineContext } from './engine-context.js';
 import { readCatalog, STATE_DIR, type CatalogEntry } from './set-catalog.js';
 import { putBuffer } from './engine-helpers.js';
+import { ENGINE_DEFAULTS } from './defaults.js';
 import { listLocks, lockIsStale } from '../lock/storage-lock.js';
 
 const HOUR = 3_600_000;
@@ -35,7 +36,7 @@ function ageText(ms: number): string {
 export async function runHealth(ctx: EngineContext, options: { signal?: AbortSignal } = {}): Promise<HealthReport> {
   const checks: HealthCheckItem[] = [];
   const now = ctx.clock();
-  const minFree = ctx.options.minFreeBytes ?? 1024 ** 3;
+  const minFree = ctx.options.minFreeBytes ?? ENGINE_DEFAULTS.minFreeBytes;
   let catalog: CatalogEntry[] | undefined;
 
   for (const storage of ctx.storages) {

@@ -1,5 +1,6 @@
 import { BackupError } from '../errors/backup-error.js';
 import type { RetentionConfig } from '../engine/types.js';
+import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import {
   compareRetentionTime,
   describeRetentionPolicy,
@@ -153,11 +154,5 @@ export function retentionFromDays(days: Record<string, number>): RetentionConfig
   return { tiers };
 }
 
-/** The strategy document's defaults: daily kept 7 days, weekly 30, monthly 365. */
-export const DEFAULT_RETENTION: Readonly<RetentionConfig> = Object.freeze({
-  tiers: Object.freeze({
-    daily: Object.freeze({ within: '7d' }),
-    weekly: Object.freeze({ within: '30d' }),
-    monthly: Object.freeze({ within: '365d' }),
-  }),
-}) as RetentionConfig;
+/** The strategy document's defaults (`ENGINE_DEFAULTS.retentionDays`): daily kept 7 days, weekly 30, monthly 365. */
+export const DEFAULT_RETENTION: Readonly<RetentionConfig> = Object.freeze(retentionFromDays(ENGINE_DEFAULTS.retentionDays));

@@ -4,16 +4,13 @@ import type { Logger } from '../interfaces/logger.js';
 import { silentLogger } from '../interfaces/logger.js';
 import { BackupError, ConfigError, LockError } from '../errors/backup-error.js';
 import { assertTimeZone } from '../util/time-zone.js';
+import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 
-/** The strategy document's schedule: daily 02:00, weekly Sunday 03:00, monthly on the 1st 04:00. */
-export const DEFAULT_SCHEDULES: Readonly<Record<string, string>> = Object.freeze({
-  daily: '0 2 * * *',
-  weekly: '0 3 * * 0',
-  monthly: '0 4 1 * *',
-});
+/** The strategy document's schedule (`ENGINE_DEFAULTS.schedules`): daily 02:00, weekly Sunday 03:00, monthly on the 1st 04:00. */
+export const DEFAULT_SCHEDULES: Readonly<Record<string, string>> = ENGINE_DEFAULTS.schedules;
 
 export interface SchedulerOptions {
-  /** Cron expression per tier (5 fields, minute precision); default DEFAULT_SCHEDULES. */
+  /** Cron expression per tier (5 fields, or 6 with seconds first; see `cronProblem`); default DEFAULT_SCHEDULES. */
   tiers?: Record<string, string>;
   /** IANA zone the expressions are read in, e.g. 'Asia/Seoul'. Default 'UTC'. */
   timeZone?: string;
@@ -70,18 +67,38 @@ export interface Scheduler {
   readonly running: { tier: string; startedAt: Date } | undefined;
 }
 
-export function validateCron(expression: string, field: string, timeZone = 'UTC'): Cron {
+/**
+ * Why `expression` is not a usable schedule, or undefined: 5 fields (minute hour day-of-month
+ * month day-of-week) or 6 with seconds first (`0 0 2 * * *`), checked with croner, and it must
+ * fire at least once. The one cron check: the scheduler, the config file and `.env` all use it.
+ */
+export function cronProblem(expression: string, timeZone = 'UTC'): string | undefined {
+  let job: Cron | undefined;
   try {
-    return new Cron(expression, { timezone: timeZone, paused: true, mode: '5-part' });
+    job = new Cron(expression, { timezone: timeZone, paused: true, mode: '5-or-6-parts' });
+    if (job.nextRun() === null) return 'the cron expression never fires';
+    return undefined;
   } catch (error) {
-    throw new ConfigError(`${field}: "${expression}" is not a valid cron expression: ${(error as Error).message}`, [], {
-      hint: 'Use five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *" for 02:00 every day.',
-    });
+    const why = error instanceof Error ? error.message.replace(/^CronPattern: /, '') : String(error);
+    return `expected a cron expression like "0 2 * * *" (minute hour day month weekday, optionally seconds first): ${why}`;
+  } finally {
+    job?.stop();
   }
 }
 
+/** A paused Cron for `expression`; throws a ConfigError naming `field` when `cronProblem` finds one. */
+export function validateCron(expression: string, field: string, timeZone = 'UTC'): Cron {
+  const problem = cronProblem(expression, timeZone);
+  if (problem !== undefined) {
+    throw new ConfigError(`${field}: "${expression}" is not a valid cron expression: ${problem}`, [], {
+      hint: 'Use five fields: minute hour day-of-month month day-of-week, e.g. "0 2 * * *" for 02:00 every day (a sixth, leading field gives seconds).',
+    });
+  }
+  return new Cron(expression, { timezone: timeZone, paused: true, mode: '5-or-6-parts' });
+}
+
 export function createScheduler(engine: BackupEngine, options: SchedulerOptions = {}): Scheduler {
-  const timeZone = options.timeZone ?? 'UTC';
+  const timeZone = options.timeZone ?? ENGINE_DEFAULTS.timeZone;
   assertTimeZone(timeZone);
   const tiers = options.tiers ?? { ...DEFAULT_SCHEDULES };
   const issues: string[] = [];

@@ -2,17 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  ENV_VARIABLES,
-  isAgeIdentity,
-  isAgeRecipient,
-  loadEnvConfig,
-  parseByteSize,
-  secretsFromEnvConfig,
-  type EnvIssue,
-} from '../src/config/env-config.js';
-import { defineConfig } from '../src/config/define-config.js';
-import { ConfigError } from '../src/errors/backup-error.js';
+import { ConfigError, defineConfig, parseByteSize } from '@scholaria/backup-core';
+import { isAgeIdentity, isAgeRecipient } from '@scholaria/backup-age';
+import { ENV_VARIABLES, loadEnvConfig, secretsFromEnvConfig, type EnvIssue } from '../src/env-config.js';
 
 function ageKeyPair(): { recipient: string; identity: string } {
   const out = execFileSync('age-keygen', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
@@ -255,8 +247,9 @@ describe('loadEnvConfig happy paths', () => {
     });
     expect(warnings).toEqual([
       'No component to back up: set DATABASE_URL, REDIS_URL and/or QDRANT_URL.',
-      'QDRANT_API_KEY is set but QDRANT_URL is not; it is ignored.',
+      // In the order of the adapter list (postgres before qdrant).
       'PG_BIN_DIR is set but DATABASE_URL is not; it is ignored.',
+      'QDRANT_API_KEY is set but QDRANT_URL is not; it is ignored.',
       'BACKUP_NOTIFY_ON is set but no notifier is configured (BACKUP_NOTIFY_EMAIL, BACKUP_NOTIFY_WEBHOOK).',
       'Unknown variable BACKUP_DAILY_RETENTON; did you mean BACKUP_DAILY_RETENTION?',
     ]);

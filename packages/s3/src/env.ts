@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { defineAdapter, envBoolean, envEnum, envIssue, envUrl } from '@scholaria/backup-core';
+
+const PROVIDERS = ['aws', 'minio', 'r2', 'b2'] as const;
+export type S3EnvProvider = (typeof PROVIDERS)[number];
+
+export interface S3EnvConfig {
+  bucket: string;
+  prefix?: string;
+  region?: string;
+  endpoint?: string;
+  forcePathStyle: boolean;
+  provider: S3EnvProvider;
+}
+
+const bucket = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name: 3-63 lowercase letters, digits, "." and "-"' });
+
+const prefix = z.string().transform((s, ctx) => {
+  const p = s.replace(/^\/+|\/+$/g, '');
+  if (p.includes('\0') || p.includes('\\') || p.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) {
+    return envIssue(ctx, 'expected a "/"-separated key prefix without "..", ".", empty segments or backslashes');
+  }
+  return p;
+});
+
+const S3_VARIABLES = ['BACKUP_S3_BUCKET', 'BACKUP_S3_PREFIX', 'BACKUP_S3_REGION', 'BACKUP_S3_ENDPOINT', 'BACKUP_S3_FORCE_PATH_STYLE', 'BACKUP_S3_PROVIDER'] as const;
+
+/**
+ * The S3 storage's `.env` descriptor: on when `BACKUP_S3_BUCKET` is set. Credentials are not
+ * read here (the AWS SDK reads `AWS_ACCESS_KEY_ID` and friends itself). The SDK is loaded only
+ * when `create` is called.
+ */
+export const s3StorageEnv = defineAdapter({
+  kind: 'storage',
+  name: 's3',
+  title: 'S3 storage (`@scholaria/backup-s3`)',
+  label: 'BACKUP_S3_*',
+  env: {
+    BACKUP_S3_BUCKET: { schema: bucket, doc: 'also store every set in this bucket; setting any `BACKUP_S3_*` needs it' },
+    BACKUP_S3_PREFIX: { schema: prefix, doc: 'key prefix inside the bucket, without `..`' },
+    BACKUP_S3_REGION: {
+      schema: z.string().regex(/^[a-z0-9-]+$/, { message: 'expected a region name like us-east-1 (or auto for R2)' }),
+      default: 'SDK default',
+      doc: 'e.g. `ap-northeast-2`, `auto` (R2)',
+    },
+    BACKUP_S3_ENDPOINT: {
+      schema: envUrl(['http:', 'https:'], 'https://<account>.r2.cloudflarestorage.com or http://minio:9000'),
+      url: true,
+      default: 'AWS',
+      doc: 'http(s) URL; required for `minio`, `r2`, `b2`',
+    },
+    BACKUP_S3_FORCE_PATH_STYLE: { schema: envBoolean, default: '`true` for minio, else `false`', doc: '`true`/`false`/`1`/`0`' },
+    BACKUP_S3_PROVIDER: { schema: envEnum(PROVIDERS), default: '`aws`', doc: '`aws`, `minio`, `r2` or `b2`' },
+  },
+  configure({ values, isSet, problem }): S3EnvConfig | undefined {
+    const set = S3_VARIABLES.filter(isSet);
+    if (set.length === 0) return undefined;
+    const provider = values.BACKUP_S3_PROVIDER ?? 'aws';
+    if (!isSet('BACKUP_S3_BUCKET')) problem('BACKUP_S3_BUCKET', `is required when ${set.join(', ')} ${set.length > 1 ? 'are' : 'is'} set`);
+    if (provider !== 'aws' && !isSet('BACKUP_S3_ENDPOINT')) {
+      problem('BACKUP_S3_ENDPOINT', `is required for BACKUP_S3_PROVIDER=${provider} (e.g. https://<account>.r2.cloudflarestorage.com, http://minio:9000)`);
+    }
+    if (!values.BACKUP_S3_BUCKET) return undefined;
+    return {
+      bucket: values.BACKUP_S3_BUCKET,
+      ...(values.BACKUP_S3_PREFIX ? { prefix: values.BACKUP_S3_PREFIX } : {}),
+      ...(values.BACKUP_S3_REGION !== undefined ? { region: values.BACKUP_S3_REGION } : {}),
+      ...(values.BACKUP_S3_ENDPOINT !== undefined ? { endpoint: values.BACKUP_S3_ENDPOINT } : {}),
+      forcePathStyle: values.BACKUP_S3_FORCE_PATH_STYLE ?? provider === 'minio',
+      provider,
+    };
+  },
+  async create(config) {
+    const { createS3Storage } = await import('./s3-storage.js');
+    return createS3Storage(config);
+  },
+});
