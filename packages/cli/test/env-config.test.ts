@@ -300,6 +300,11 @@ const BAD: [string, string, RegExp, Record<string, string>?][] = [
   ['SMTP_PASSWORD', 'smtp-secret', /is set but SMTP_USER is not/, { SMTP_HOST: 'mail' }],
   ['SMTP_SECURE', 'maybe', /true or false/, { SMTP_HOST: 'mail' }],
   ['BACKUP_METRICS_PORT', '0', /1 to 65535/],
+  ['BACKUP_PITR', 'sometimes', /on or off/],
+  ['BACKUP_PITR_URL', 'mysql://db/x', /postgres/],
+  ['BACKUP_WAL_MAX_LAG', 'soon', /duration/],
+  ['BACKUP_WAL_SLOT', 'Bad-Slot', /replication slot name/],
+  ['BACKUP_WAL_SPOOL_DIR', 'a\0b', /without NUL/],
 ];
 const SECRET_VALUES = ['hunter2-secret', 'db-secret', 'redis-secret', 'api secret', 'smtp-secret', 'AGE-SECRET-KEY-1NOTREAL'];
 const HIDDEN = ['SMTP_PASSWORD', 'BACKUP_ENCRYPTION_PASSPHRASE', 'BACKUP_ENCRYPTION_IDENTITY', 'BACKUP_NOTIFY_WEBHOOK', 'QDRANT_API_KEY'];
