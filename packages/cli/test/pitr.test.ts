@@ -222,4 +222,26 @@ describe('point-in-time recovery (PostgreSQL 15)', () => {
     expect(conflict.code).toBe(1);
     expect(conflict.stderr).toMatch(/already archived with different contents/);
   }, 120_000);
+
+  it('wal-receive streams completed segments over a replication slot into the archive', async () => {
+    // Its own archive: a streamed segment is zero-padded after a switch, a pg_wal one is not.
+    const dir = join(temp.path, 'stream-backup');
+    await mkdir(dir, { mode: 0o700 });
+    const streamEnv = { ...env, BACKUP_DIR: dir, BACKUP_PITR_URL: server.url('postgres'), BACKUP_WAL_SPOOL_DIR: join(temp.path, 'spool-stream'), BACKUP_WAL_SLOT: 'pitr_test' };
+    const run = startBin(['wal-receive', '--json'], { env: streamEnv });
+    try {
+      await waitUntil('the slot', () => (psql(server.port, server.password, "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'pitr_test' AND active").length ? true : undefined));
+      psql(server.port, server.password, "INSERT INTO events (label) VALUES ('streamed')");
+      const name = psql(server.port, server.password, 'SELECT pg_walfile_name(pg_switch_wal())')[0]!;
+      await run.waitFor(new RegExp(`"archived".*${name}|${name}.*"archived"`), 90_000);
+      expect(existsSync(join(dir, 'wal', `${name}.json`))).toBe(true);
+      const out = join(temp.path, 'streamed-segment');
+      expect((await runBin(['wal-fetch', name, out], { env: streamEnv })).code).toBe(0);
+      expect(readFileSync(out).length).toBe(16 * 1024 * 1024);
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exited;
+      psql(server.port, server.password, "SELECT pg_drop_replication_slot('pitr_test')", 'postgres');
+    }
+  }, 120_000);
 });
