@@ -1,7 +1,7 @@
 import { ageCodecEnv } from '@scholaria/backup-age/env';
 import { emailNotifierEnv } from '@scholaria/backup-email/env';
 import { fsStorageEnv } from '@scholaria/backup-fs/env';
-import { postgresSourceEnv } from '@scholaria/backup-postgres/env';
+import { postgresPitrEnvGroup, postgresSourceEnv } from '@scholaria/backup-postgres/env';
 import { qdrantSourceEnv } from '@scholaria/backup-qdrant/env';
 import { redisSourceEnv } from '@scholaria/backup-redis/env';
 import { s3StorageEnv } from '@scholaria/backup-s3/env';
@@ -27,4 +27,4 @@ export const SHIPPED_ADAPTERS: readonly AnyAdapterDescriptor[] = Object.freeze([
 ] as AnyAdapterDescriptor[]);
 
 /** Everything the CLI reads from the environment: its own settings, then the adapters. */
-export const envDescriptorsOf = (adapters: readonly AnyAdapterDescriptor[] = SHIPPED_ADAPTERS) => [cliEnvGroup, drillEnvGroup, ...adapters];
+export const envDescriptorsOf = (adapters: readonly AnyAdapterDescriptor[] = SHIPPED_ADAPTERS) => [cliEnvGroup, drillEnvGroup, postgresPitrEnvGroup, ...adapters];

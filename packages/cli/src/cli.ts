@@ -15,6 +15,10 @@ import { healthCheckCommand } from './commands/health-check.js';
 import { schedulerRunCommand, schedulerStatusCommand } from './commands/scheduler.js';
 import { auditCommand } from './commands/audit.js';
 import { drillCommand } from './commands/drill.js';
+import { walPushCommand } from './commands/wal-push.js';
+import { walFetchCommand } from './commands/wal-fetch.js';
+import { walReceiveCommand } from './commands/wal-receive.js';
+import { pitrRestoreCommand } from './commands/pitr-restore.js';
 
 const TIERS = ['daily', 'weekly', 'monthly', 'manual'] as const;
 const RESTORE_MODES = ['swap', 'in-place', 'new-database'] as const;
@@ -177,8 +181,8 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
 
   program
     .command('restore')
-    .description('restore a set (verifying every checksum before touching live data)')
-    .argument('<set>', '"latest" (newest complete set), a set id such as scholaria_backup_20261126_020000, or "cleanup" (drop the databases swap restores kept, after confirmation)')
+    .description('restore a set (verifying every checksum before touching live data), or PostgreSQL to a moment (--to, --to-lsn)')
+    .argument('[set]', '"latest" (newest complete set) or a set id such as scholaria_backup_20261126_020000; with --to: the base backup to start from (default: picked for the target); or "cleanup" (drop the databases swap restores kept, after confirmation)')
     .option('--component <name>', 'restore only this component (repeatable, or a comma list)', collect, [])
     .option('--dry-run', 'verify the set and print the plan; write nothing, ask nothing')
     .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)')
@@ -188,9 +192,16 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
     .option('--target-redis-db <n>', 'Redis: restore the dump\'s database (the one holding keys) into this database index', dbIndex)
     .option('--target-collection <name>', 'Qdrant: restore the set\'s one collection under this name, or ORIGINAL=NEW per collection (repeatable)', collectRaw, [])
     .option('--target-collection-suffix <suffix>', 'Qdrant: restore every collection as <name><suffix> (e.g. _restored), beside the live ones')
+    .option('--to <time>', 'point-in-time recovery: a time with offset ("2026-12-02 14:05:00+09") or "latest" (needs the postgres-pitr source)')
+    .option('--to-lsn <lsn>', 'point-in-time recovery to a WAL location such as 0/3000060')
+    .option('--data-dir <dir>', 'point-in-time recovery: new, empty data directory for the recovered server')
+    .option('--port <port>', 'point-in-time recovery: port of the recovered server (default the original\'s)', port)
+    .option('--no-start', 'point-in-time recovery: prepare the data directory but do not start the server')
+    .option('--restore-command <cmd>', 'point-in-time recovery: restore_command to write (default "scholaria-backup wal-fetch %f %p")')
+    .option('--run-as <user>', 'point-in-time recovery as root: owner of the data directory and user of the server (e.g. postgres)')
     .action(
       async (
-        ref: string,
+        ref: string | undefined,
         opts: {
           component: string[];
           dryRun?: boolean;
@@ -201,9 +212,34 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
           targetRedisDb?: number;
           targetCollection: string[];
           targetCollectionSuffix?: string;
+          to?: string;
+          toLsn?: string;
+          dataDir?: string;
+          port?: number;
+          start: boolean;
+          restoreCommand?: string;
+          runAs?: string;
         },
         command: Command,
       ) => {
+        if (opts.to !== undefined || opts.toLsn !== undefined) {
+          exitCode = await pitrRestoreCommand(context(command), ref, {
+            dryRun: Boolean(opts.dryRun),
+            start: opts.start,
+            ...(opts.to !== undefined ? { to: opts.to } : {}),
+            ...(opts.toLsn !== undefined ? { toLsn: opts.toLsn } : {}),
+            ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
+            ...(opts.port !== undefined ? { port: opts.port } : {}),
+            ...(opts.restoreCommand !== undefined ? { restoreCommand: opts.restoreCommand } : {}),
+            ...(opts.runAs !== undefined ? { runAs: opts.runAs } : {}),
+          });
+          return;
+        }
+        if (ref === undefined) {
+          throw new BackupError('USAGE', 'restore needs a set ("latest" or a set id), or --to/--to-lsn for point-in-time recovery', {
+            hint: 'scholaria-backup restore latest --dry-run, or scholaria-backup restore --to "2026-12-02 14:05:00+09" --data-dir DIR',
+          });
+        }
         exitCode = await restoreCommand(context(command), ref, {
           component: opts.component,
           dryRun: Boolean(opts.dryRun),
@@ -217,6 +253,32 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
         });
       },
     );
+
+  program
+    .command('wal-push')
+    .description("archive one WAL file: archive_command = 'scholaria-backup wal-push %p' (checksummed, encoded, atomic, idempotent)")
+    .argument('<path>', 'the file PostgreSQL wants archived (%p)')
+    .action(async (path: string, _opts: unknown, command: Command) => {
+      exitCode = await walPushCommand(context(command), path);
+    });
+
+  program
+    .command('wal-fetch')
+    .description("fetch one WAL file for recovery: restore_command = 'scholaria-backup wal-fetch %f %p' (exit 1 when not archived)")
+    .argument('<name>', 'the file recovery asks for (%f)')
+    .argument('<path>', 'where to write it (%p)')
+    .action(async (name: string, path: string, _opts: unknown, command: Command) => {
+      exitCode = await walFetchCommand(context(command), name, path);
+    });
+
+  program
+    .command('wal-receive')
+    .description('stream WAL with pg_receivewal over a replication slot into the archive, until SIGTERM (instead of archive_command)')
+    .option('--slot <name>', 'replication slot (default BACKUP_WAL_SLOT or scholaria_backup)')
+    .option('--spool-dir <dir>', 'local folder pg_receivewal writes into (default BACKUP_WAL_SPOOL_DIR)')
+    .action(async (opts: { slot?: string; spoolDir?: string }, command: Command) => {
+      exitCode = await walReceiveCommand(context(command), opts);
+    });
 
   program
     .command('list')

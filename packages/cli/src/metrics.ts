@@ -232,6 +232,8 @@ export interface MetricsServerOptions {
   /** True while the service is shutting down. */
   stopping: () => boolean;
   redact?: (text: string) => string;
+  /** More Prometheus lines appended to /metrics (the WAL archive lag). */
+  extra?: () => Promise<string>;
 }
 
 /**
@@ -248,7 +250,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       }
       try {
         if (path === '/metrics') {
-          const body = options.metrics.render(await options.status());
+          const body = options.metrics.render(await options.status()) + (options.extra ? await options.extra() : '');
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
           res.end(req.method === 'HEAD' ? undefined : body);
         } else if (path === '/healthz') {

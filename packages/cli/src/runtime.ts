@@ -23,6 +23,7 @@ import type { CliIo } from './cli-io.js';
 import { engineOptionsFromEnv } from './env-runtime.js';
 import { envDescriptorsOf, SHIPPED_ADAPTERS } from './adapters.js';
 import { cliEnvGroup, DEFAULT_LOG_DIR } from './cli-env.js';
+import { pitrSourcesFromEnv } from './wal/pitr-sources.js';
 import { findConfigFile, importConfigFile } from './load-config.js';
 import { LogHub } from './run-log.js';
 import { drillSettingsFromEnv, drillSettingsFromFile, type DrillSettings } from './drill-config.js';
@@ -48,6 +49,8 @@ export interface CliRuntime {
   warnings: string[];
   /** The engine's logger; commands attach the log file and the console to it. */
   hub: LogHub;
+  /** The environment the configuration was read from (directories made absolute). */
+  env: Record<string, string | undefined>;
   close(): Promise<void>;
 }
 
@@ -139,10 +142,12 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
     metricsPort = cli.metricsPort;
     try {
       const parts = await engineOptionsFromEnv(loaded);
+      const pitr = await pitrSourcesFromEnv(env);
       const drillEnv = loaded.configOf(drillEnvGroup);
       drill = await drillSettingsFromEnv(loaded, issues);
       engineOptions = {
         ...parts.options,
+        sources: [...parts.options.sources, ...pitr],
         logger: hub,
         ...(drillEnv?.anomalyDrop !== undefined ? { anomalyDrop: drillEnv.anomalyDrop } : {}),
         ...(drill.maxAgeMs !== undefined ? { drillMaxAgeMs: drill.maxAgeMs } : {}),
@@ -184,6 +189,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
     redact: createRedactor([...new Set(secrets)]),
     warnings,
     hub,
+    env,
     async close() {
       await built.close();
       for (const notifier of notifiers) {

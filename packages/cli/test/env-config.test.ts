@@ -309,6 +309,11 @@ const BAD: [string, string, RegExp, Record<string, string>?][] = [
   ['BACKUP_DRILL_JOIN', 'chunks=chunks', /is not TABLE.COLUMN=COLLECTION/],
   ['BACKUP_DRILL_MAX_MISMATCHES', '0', /1 to 9999/],
   ['BACKUP_ANOMALY_DROP', '2', /fraction above 0 and at most 1/],
+  ['BACKUP_PITR', 'sometimes', /on or off/],
+  ['BACKUP_PITR_URL', 'mysql://db/x', /postgres/],
+  ['BACKUP_WAL_MAX_LAG', 'soon', /duration/],
+  ['BACKUP_WAL_SLOT', 'Bad-Slot', /replication slot name/],
+  ['BACKUP_WAL_SPOOL_DIR', 'a\0b', /without NUL/],
 ];
 const SECRET_VALUES = ['hunter2-secret', 'db-secret', 'redis-secret', 'api secret', 'smtp-secret', 'AGE-SECRET-KEY-1NOTREAL'];
 const HIDDEN = ['SMTP_PASSWORD', 'BACKUP_ENCRYPTION_PASSPHRASE', 'BACKUP_ENCRYPTION_IDENTITY', 'BACKUP_NOTIFY_WEBHOOK', 'QDRANT_API_KEY'];

@@ -38,3 +38,4 @@ export const postgresSourceEnv = defineAdapter({
     });
   },
 });
+export { postgresPitrEnvGroup, type PitrEnvSettings } from './wal/pitr-env-group.js';

@@ -13,6 +13,11 @@ export interface StartPostgresOptions {
   version?: number;
   /** Password of the `postgres` superuser; default a random one. */
   superuserPassword?: string;
+  /**
+   * postgresql.conf settings that replace the defaults below (e.g. wal_level = 'replica' and
+   * archive_command for point-in-time recovery tests). Values are written as given.
+   */
+  settings?: Record<string, string>;
 }
 
 export interface PostgresServer {
@@ -120,22 +125,25 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     let lastError: unknown;
     for (let attempt = 0; attempt < 4; attempt++) {
       const port = await getFreePort();
+      const settings: Record<string, string> = {
+        port: String(port),
+        listen_addresses: `'127.0.0.1'`,
+        unix_socket_directories: `'${socketDir}'`,
+        fsync: 'off',
+        synchronous_commit: 'off',
+        full_page_writes: 'off',
+        wal_level: 'minimal',
+        max_wal_senders: '0',
+        max_connections: '40',
+        shared_buffers: '32MB',
+        log_min_messages: 'warning',
+        ...options.settings,
+      };
       await writeFile(
         join(dataDir, 'postgresql.auto.conf'),
-        [
-          `port = ${port}`,
-          `listen_addresses = '127.0.0.1'`,
-          `unix_socket_directories = '${socketDir}'`,
-          'fsync = off',
-          'synchronous_commit = off',
-          'full_page_writes = off',
-          'wal_level = minimal',
-          'max_wal_senders = 0',
-          'max_connections = 40',
-          'shared_buffers = 32MB',
-          'log_min_messages = warning',
-          '',
-        ].join('\n'),
+        `${Object.entries(settings)
+          .map(([k, v]) => `${k} = ${v}`)
+          .join('\n')}\n`,
       );
       try {
         await run(join(binDir, 'pg_ctl'), ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60'], 'pg_ctl start');

@@ -6,6 +6,7 @@ import { withRuntime, type CommandContext } from '../command-context.js';
 import type { CliRuntime } from '../runtime.js';
 import { formatTime, table } from '../format.js';
 import { serviceSince } from '../service-marker.js';
+import { pitrConfigured, walLagCheck } from '../wal/wal-runtime.js';
 
 const RANK: Record<HealthStatus, number> = { ok: 0, warn: 1, fail: 2 };
 
@@ -53,6 +54,7 @@ export async function cliHealthChecks(rt: CliRuntime, schedule?: Promise<Schedul
     );
   }
   checks.push(logDirCheck(rt.logDir));
+  if (pitrConfigured(rt)) checks.push((await walLagCheck(rt)).item);
   try {
     const { since, status } = await (schedule ?? scheduleView(rt));
     for (const tier of status.tiers) {

@@ -3,6 +3,7 @@ import type { Output } from '../cli-io.js';
 import { EXIT } from '../exit-codes.js';
 import { withRuntime, type CommandContext } from '../command-context.js';
 import { table } from '../format.js';
+import { pitrConfigured, pruneWal } from '../wal/wal-runtime.js';
 
 export function pruneJson(result: PruneResult) {
   return {
@@ -36,8 +37,17 @@ export async function pruneCommand(ctx: CommandContext, options: { dryRun: boole
       ctx.out.note(`policy from the command line, for every set as one group (the configured tier policies are not used): ${JSON.stringify(options.policy)}`);
     }
     const result = await rt.engine.prune({ dryRun: options.dryRun, ...(options.policy ? { policy: options.policy } : {}) });
-    if (ctx.json) ctx.out.document(pruneJson(result));
-    else printPrune(ctx.out, result, rt.timeZone);
-    return result.failed.length > 0 ? EXIT.FAILURE : EXIT.OK;
+    const wal = pitrConfigured(rt) ? await pruneWal(rt, { dryRun: options.dryRun }) : undefined;
+    if (ctx.json) ctx.out.document({ ...pruneJson(result), ...(wal ? { wal } : {}) });
+    else {
+      printPrune(ctx.out, result, rt.timeZone);
+      if (wal) {
+        ctx.out.line(
+          `WAL archive: ${options.dryRun ? 'would remove' : 'removed'} ${wal.remove.length} file${wal.remove.length === 1 ? '' : 's'}${wal.oldestNeeded ? ` older than ${wal.oldestNeeded} (start of the oldest kept base backup)` : ' (no kept base backup: everything kept)'}`,
+        );
+        for (const f of wal.failed) ctx.out.line(`could not delete WAL file ${f.name}: ${f.error}`);
+      }
+    }
+    return result.failed.length > 0 || (wal?.failed.length ?? 0) > 0 ? EXIT.FAILURE : EXIT.OK;
   });
 }

@@ -7,6 +7,7 @@ import { errorJson, formatBytes, formatDuration, formatTime, table } from '../fo
 import { SchedulerMetrics, startMetricsServer, type MetricsServer } from '../metrics.js';
 import { markServiceStarted, serviceSince } from '../service-marker.js';
 import type { Logger } from '@scholaria/backup-core';
+import { pitrConfigured, pruneWal, walMetrics } from '../wal/wal-runtime.js';
 
 export interface SchedulerRunOptions {
   metricsPort?: number;
@@ -111,6 +112,12 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
           if (ctx.json) out.jsonLine(runJson(run));
           return;
         }
+        if (run.prune && pitrConfigured(rt)) {
+          pruneWal(rt, { dryRun: false }).then(
+            (wal) => wal.remove.length > 0 && rt.hub.info(`WAL archive: removed ${wal.remove.length} file(s) older than ${wal.oldestNeeded ?? '-'}`),
+            (error: Error) => rt.hub.error(`WAL archive retention failed: ${error.message}`),
+          );
+        }
         const status = run.result?.status ?? 'failed';
         const message = `${run.tier} backup ${run.result?.setId || ''} ${status}: ${formatBytes(run.result?.bytes)} in ${formatDuration(run.result?.durationMs)}${
           run.prune ? `; prune removed ${run.prune.remove.length} set(s)` : ''
@@ -141,6 +148,7 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
           status: () => scheduler.status(),
           stopping: () => stopping,
           redact: rt.redact,
+          ...(pitrConfigured(rt) ? { extra: () => walMetrics(rt) } : {}),
         });
       }
       scheduler.start();
