@@ -144,7 +144,7 @@ describe('S3 faults for a while, then recovery', () => {
     expect(logger.lines.some((l) => l.startsWith('warn could not remove the lock'))).toBe(true);
     await sleep(3500);
     const next = await engine.backup({ tier: 'daily' });
-    expect(next.status).toBe('complete');
+    expect(next.status, `${next.error?.message ?? ''} ${next.components.map((c) => c.error?.message ?? '').join(' ')}`).toBe('complete');
     await expectRestorable(engine, source, next.setId);
     // Leftovers of the failed run (if its cleanup also met the outage) are pruned.
     await engine.prune();

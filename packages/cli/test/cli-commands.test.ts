@@ -68,7 +68,7 @@ afterAll(async () => {
 describe('scholaria-backup against PostgreSQL and Redis (env configuration)', () => {
   it('backup writes a complete set, a 0600 JSON-lines log in a 0700 folder, and prints JSON', async () => {
     const r = await cli(['backup', '--tier', 'daily', '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     const result = parseJson<{ setId: string; status: string; tier: string; components: { name: string; status: string; bytes: number }[]; logFile: string }>(r.stdout);
     expect(result.status).toBe('complete');
     expect(result.tier).toBe('daily');
@@ -128,7 +128,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
     await pg.query('scholaria', "insert into topics (name) values ('after backup')");
     await redis.command('SET', 'session:alice', 'changed');
     const r = await cli(['restore', 'latest', '--dry-run']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     expect(r.stdout).toMatch(/verification: \d+\/\d+ artifacts match/);
     expect(r.stdout).toContain('dry run: nothing was written');
     expect(r.stdout).toMatch(/postgres: planned/);
@@ -148,7 +148,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
 
   it('restore --component postgres restores PostgreSQL only', async () => {
     const r = await cli(['restore', 'latest', '--component', 'postgres', '--yes']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     expect(r.stdout).toMatch(/postgres: ok/);
     expect(r.stdout).not.toMatch(/^redis:/m);
     expect(await topicCount()).toBe(1000);
@@ -159,7 +159,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
     await pg.query('scholaria', 'delete from topics where id <= 10');
     await redis.command('DEL', 'celery:queue');
     const r = await cli(['restore', 'latest', '--yes', '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     const result = parseJson<{ status: string; setId: string; verified: { ok: boolean }[]; components: { name: string; status: string }[] }>(r.stdout);
     expect(result.status).toBe('ok');
     expect(result.setId).toBe(firstSet);
@@ -176,7 +176,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
   it('restore --target-database restores PostgreSQL beside the live database', async () => {
     await pg.query('scholaria', "insert into topics (name) values ('live only')");
     const r = await cli(['restore', 'latest', '--component', 'postgres', '--target-database', 'scholaria_copy', '--yes']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     expect(Number((await pg.query<{ n: string }>('scholaria_copy', 'select count(*)::text as n from topics'))[0]!.n)).toBe(1000);
     expect(await topicCount()).toBe(1001);
     const wrong = await cli(['restore', 'latest', '--component', 'redis', '--mode', 'in-place', '--yes']);
@@ -193,7 +193,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
     const old = new Date('2020-01-01T00:00:00Z');
     utimesSync(join(leftover, 'postgres', 'scholaria.dump.zst'), old, old);
     const r = await cli(['prune', '--dry-run', '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     const result = parseJson<{ dryRun: boolean; keep: { id: string; reasons: string[] }[]; remove: { id: string; reasons: string[] }[] }>(r.stdout);
     expect(result.dryRun).toBe(true);
     expect(result.keep.map((k) => k.id)).toContain(firstSet);
@@ -257,7 +257,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
     expect(weekly!.lastSet).toBeNull();
     expect(weekly).toMatchObject({ missed: false, pending: true });
     expect(monthly).toMatchObject({ missed: false, pending: true });
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     expect(status.running).toEqual([]);
     const text = await cli(['scheduler', 'status']);
     expect(text.stdout).toContain('running: nothing');
@@ -297,7 +297,7 @@ describe('scholaria-backup against PostgreSQL and Redis (env configuration)', ()
 
   it('backup --component redis backs up one component; list shows the sets newest first', async () => {
     const r = await cli(['backup', '--tier', 'weekly', '--component', 'redis', '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0);
     const result = parseJson<{ setId: string; components: { name: string }[] }>(r.stdout);
     expect(result.components.map((c) => c.name)).toEqual(['redis']);
     const list = parseJson<SetJson[]>((await cli(['list', '--json'])).stdout);

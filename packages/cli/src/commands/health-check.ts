@@ -6,6 +6,7 @@ import { withRuntime, type CommandContext } from '../command-context.js';
 import type { CliRuntime } from '../runtime.js';
 import { formatTime, table } from '../format.js';
 import { serviceSince } from '../service-marker.js';
+import { drillJob } from './scheduler.js';
 import { pitrConfigured, walLagCheck } from '../wal/wal-runtime.js';
 
 const RANK: Record<HealthStatus, number> = { ok: 0, warn: 1, fail: 2 };
@@ -37,7 +38,7 @@ interface ScheduleView {
 /** The schedule as `scheduler status` sees it: which tiers are pending, which missed. */
 async function scheduleView(rt: CliRuntime): Promise<ScheduleView> {
   const since = await serviceSince(rt.storages[0]!, await rt.engine.list());
-  const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone, serviceSince: since });
+  const scheduler = createScheduler(rt.engine, { tiers: rt.schedules, timeZone: rt.timeZone, serviceSince: since, ...drillJob(rt) });
   return { since, status: await scheduler.status() };
 }
 
@@ -85,7 +86,9 @@ export async function healthCheckCommand(ctx: CommandContext): Promise<number> {
     const schedule = scheduleView(rt);
     // Computed once; a failure is reported by the schedule check below.
     schedule.catch(() => undefined);
-    const pendingTiers = await schedule.then((v) => v.status.tiers.filter((t) => t.pending).map((t) => t.tier)).catch(() => []);
+    const pendingTiers = await schedule
+      .then((v) => [...v.status.tiers.filter((t) => t.pending).map((t) => t.tier), ...(v.status.drill?.pending ? ['drill'] : [])])
+      .catch(() => []);
     const report: HealthReport = await rt.engine.health({ signal: ctx.signal, pendingTiers });
     const checks = [...report.checks, ...(await cliHealthChecks(rt, schedule))];
     const status = worst(checks);

@@ -209,6 +209,7 @@ export function statusJson(status: SchedulerStatus, running: RunningJob[]) {
           nextRun: status.drill.nextRun?.toISOString() ?? null,
           previousScheduled: status.drill.previousScheduled?.toISOString() ?? null,
           missed: status.drill.missed,
+          pending: status.drill.pending,
           last: status.drill.last ?? null,
           lastPassedAt: status.drill.lastPassedAt ?? null,
         }
@@ -277,7 +278,9 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
     if (d) {
       const last = d.last
         ? `${d.last.status === 'passed' ? 'passed' : 'FAILED'} ${d.last.drillId} (set ${d.last.setId}, RTO ${formatDuration(d.last.rtoMs)}, ${formatTime(d.last.finishedAt, rt.timeZone)})`
-        : 'none yet';
+        : d.pending
+          ? 'none yet (pending: not due since the scheduler started)'
+          : 'none yet';
       ctx.out.line(`drill: "${d.cron}" next ${formatTime(d.nextRun, rt.timeZone)}; last ${last}${d.missed ? `; MISSED (due ${formatTime(d.previousScheduled, rt.timeZone)})` : ''}`);
     } else ctx.out.line('drill: off');
     const live = running.filter((r) => !r.stale);

@@ -9,10 +9,14 @@ function ageText(ms: number): string {
 
 /**
  * The restore drill item of the health report: warns when the newest passed drill is older than
- * `maxAgeMs` (twice the drill schedule) or when the newest drill failed.
+ * `maxAgeMs` (twice the drill schedule) or when the newest drill failed. `pending`: no drill slot
+ * has come since the service first started, so no drill yet is fine (a fresh install is not an alert).
  */
-export async function drillHealthItem(storage: Storage, now: Date, maxAgeMs: number): Promise<HealthCheckItem> {
+export async function drillHealthItem(storage: Storage, now: Date, maxAgeMs: number, pending = false): Promise<HealthCheckItem> {
   const { latest, lastPassed } = await readLatestDrills(storage);
+  if (!latest && pending) {
+    return { name: 'restore drill', status: 'ok', message: 'pending: no drill slot has come since the service first started (run `scholaria-backup drill` to drill now)' };
+  }
   if (!latest) {
     return { name: 'restore drill', status: 'warn', message: 'no restore drill has run yet: run `scholaria-backup drill` (the scheduler runs one per BACKUP_DRILL_SCHEDULE)' };
   }

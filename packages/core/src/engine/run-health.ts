@@ -125,7 +125,7 @@ export async function runHealth(ctx: EngineContext, options: { signal?: AbortSig
 
   if (ctx.options.drillMaxAgeMs !== undefined && ctx.storages[0]) {
     try {
-      checks.push(await drillHealthItem(ctx.storages[0], now, ctx.options.drillMaxAgeMs));
+      checks.push(await drillHealthItem(ctx.storages[0], now, ctx.options.drillMaxAgeMs, options.pendingTiers?.includes('drill') ?? false));
     } catch (error) {
       checks.push({ name: 'restore drill', status: 'warn', message: `cannot read the drill records: ${ctx.redact((error as Error).message)}` });
     }

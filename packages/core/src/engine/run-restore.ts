@@ -58,6 +58,15 @@ export interface RestoreRunMode {
 export async function runRestore(ctx: EngineContext, options: RestoreOptions, mode: RestoreRunMode = {}): Promise<RestoreResult> {
   const t0 = Date.now();
   const dryRun = options.dryRun ?? false;
+  const unconfigured = (options.components ?? []).filter((name) => !ctx.sources.some((s) => s.name === name));
+  if (unconfigured.length > 0) {
+    // Before choosing 'latest' by component: a name no source has is a typo, not "no set holds it".
+    throw new BackupError(
+      'COMPONENT_UNKNOWN',
+      `no source is configured for component ${unconfigured.map((n) => `"${n}"`).join(', ')} (configured: ${ctx.sources.map((s) => s.name).join(', ') || 'none'})`,
+      { hint: 'Choose components that the configuration defines (`scholaria-backup health-check` lists them).' },
+    );
+  }
   const { storage, entry } = await resolveSet(ctx, options.ref, options.components ? { components: options.components } : {});
   const manifest = entry.manifest;
   const setId = manifest.id;

@@ -163,4 +163,6 @@ export function retentionFromDays(days: Record<string, number>): RetentionConfig
 }
 
 /** The strategy document's defaults (`ENGINE_DEFAULTS.retentionDays`): daily kept 7 days, weekly 30, monthly 365. */
-export const DEFAULT_RETENTION: Readonly<RetentionConfig> = Object.freeze(retentionFromDays(ENGINE_DEFAULTS.retentionDays));
+export const DEFAULT_RETENTION: Readonly<RetentionConfig> = Object.freeze({
+  tiers: Object.freeze(retentionFromDays(ENGINE_DEFAULTS.retentionDays).tiers),
+});

@@ -27,6 +27,8 @@ export interface DrillJobStatus {
   last?: { drillId: string; setId: string; status: DrillResult['status']; finishedAt: string; rtoMs: number };
   lastPassedAt?: string;
   missed: boolean;
+  /** No drill slot has come since the service first started (and none ran): not a warning. */
+  pending: boolean;
 }
 
 /** The strategy document's schedule (`ENGINE_DEFAULTS.schedules`): daily 02:00, weekly Sunday 03:00, monthly on the 1st 04:00. */
@@ -267,7 +269,11 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       logger.warn(`status: cannot read the drill records: ${(error as Error).message}`);
     }
     const latest = records.latest;
+    // As for the tiers: a drill slot before the service first started is pending, not missed.
+    const since = options.serviceSince !== undefined ? options.serviceSince : startedAt;
+    const pending = previousScheduled === null || since === null || (since !== undefined && previousScheduled.getTime() < since.getTime());
     const missed =
+      !pending &&
       previousScheduled !== null &&
       now.getTime() - previousScheduled.getTime() > missedGraceMs &&
       running?.tier !== DRILL_JOB &&
@@ -279,6 +285,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       ...(latest ? { last: { drillId: latest.drillId, setId: latest.setId, status: latest.status, finishedAt: latest.finishedAt, rtoMs: latest.rto.totalMs } } : {}),
       ...(records.lastPassed ? { lastPassedAt: records.lastPassed.finishedAt } : {}),
       missed,
+      pending: pending && !latest,
     };
   }
 
