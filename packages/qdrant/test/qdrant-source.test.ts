@@ -487,6 +487,21 @@ describe('Qdrant source against the simulator', () => {
     expect(sim.snapshots().filter((s) => s.collection === names.docs)).toEqual([]);
   });
 
+  it('a snapshot somebody else takes during a run without failed attempts is left alone', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    // Our creation takes 3 s (slow, not failed); meanwhile, over a second later (Qdrant's names
+    // have a resolution of one second), the user takes a snapshot of their own.
+    sim.failNext({ method: 'POST', path: new RegExp(`^/collections/${names.docs}/snapshots$`), workMs: 3000 });
+    const running = backupToDir(source, tmp.path);
+    await expect.poll(() => sim.requests().some((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/snapshots`), { timeout: 10_000 }).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const theirs = await client.createSnapshot(names.docs);
+    const backup = await running;
+    expect(backup.error).toBeUndefined();
+    expect(backup.component.artifacts[0]!.metadata?.snapshot).not.toBe(theirs!.name);
+    expect(sim.snapshots().filter((s) => s.collection === names.docs).map((s) => s.name)).toEqual([theirs!.name]);
+  });
+
   it('gives up when the failures outlast the retries', async () => {
     const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, retries: 1, retryDelayMs: 5 });
     sim.failNext({ count: 5, status: 502, method: 'POST', path: /\/snapshots$/ });
