@@ -200,7 +200,11 @@ export class QdrantApi {
    * snapshots of the collection are listed and one that appeared since `before` (Qdrant names
    * them `<collection>-<peer>-<time>.snapshot`) is adopted instead of creating another.
    */
-  async createSnapshot(collection: string, before: Set<string> | undefined, options: CallOptions = {}): Promise<SnapshotDescription & { adopted?: true }> {
+  async createSnapshot(
+    collection: string,
+    before: Set<string> | undefined,
+    options: CallOptions = {},
+  ): Promise<SnapshotDescription & { adopted?: true; failedAttempts: number }> {
     const op = `creating a snapshot of collection "${collection}"`;
     const post = async () => {
       const res = await rawRequest(this.raw, {
@@ -222,10 +226,10 @@ export class QdrantApi {
           const adopt = fresh[fresh.length - 1];
           if (adopt) {
             options.logger?.warn(`${op}: the failed attempt's snapshot "${adopt.name}" was finished by Qdrant; using it instead of creating another`);
-            return { ...adopt, adopted: true as const };
+            return { ...adopt, adopted: true as const, failedAttempts: attempt };
           }
         }
-        return await post();
+        return { ...(await post()), failedAttempts: attempt };
       },
       options,
     );

@@ -13,7 +13,7 @@ export class QdrantHttpError extends Error {
 
 export class QdrantTimeoutError extends Error {
   constructor(readonly ms: number) {
-    super(`no data for ${Math.round(ms / 1000)} s`);
+    super(`no data for ${ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`}`);
     this.name = 'QdrantTimeoutError';
   }
 }

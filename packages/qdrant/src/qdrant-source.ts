@@ -292,7 +292,9 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         sha256: verifier.digest as string,
       };
     } finally {
-      if (existingSnapshots) await sweepOrphans(a, name, existingSnapshots, desc.name, ctx, warnings);
+      // Only after a failed attempt: without one, a new snapshot is somebody else's (the user's,
+      // another run's) and must stay.
+      if (existingSnapshots && desc.failedAttempts > 0) await sweepOrphans(a, name, existingSnapshots, desc.name, ctx, warnings);
       if (!opts.keepSnapshots) {
         try {
           await a.deleteSnapshot(name, desc.name, { logger: ctx.logger });

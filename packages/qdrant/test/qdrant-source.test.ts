@@ -434,6 +434,74 @@ describe('Qdrant source against the simulator', () => {
     expect(sim.snapshots()).toEqual([]);
   });
 
+  it('snapshotTimeoutMs is an idle timeout: a download trickling longer than it in total succeeds', async () => {
+    // One byte every 300 ms for 4 s: more than twice the 1500 ms limit in total, never idle for it.
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.chunks], snapshotTimeoutMs: 1500, retries: 0 });
+    sim.failNext({ method: 'GET', path: /\/snapshots\/[^/]+\.snapshot$/, trickleEveryMs: 300, trickleForMs: 4000 });
+    const started = Date.now();
+    const backup = await backupToDir(source, tmp.path);
+    expect(backup.error).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4000);
+    const gets = sim.requests().filter((r) => r.method === 'GET' && /\/snapshots\/[^/]+\.snapshot$/.test(r.path));
+    expect(gets.map((r) => r.range)).toEqual([undefined]);
+    const [artifact] = backup.component.artifacts;
+    expect(artifact!.metadata?.checksum).toBe(artifact!.sha256);
+    expect(artifact!.size).toBe(artifact!.metadata?.size);
+  });
+
+  it('snapshotTimeoutMs is an idle timeout: a download silent for longer than it fails with TIMEOUT naming the limit', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.chunks], snapshotTimeoutMs: 1500, retries: 0 });
+    sim.failNext({ method: 'GET', path: /\/snapshots\/[^/]+\.snapshot$/, stallAfterBytes: 100, stallMs: 4000 });
+    const backup = await backupToDir(source, tmp.path);
+    const error = backup.error as BackupError;
+    expect(BackupError.isInstance(error)).toBe(true);
+    expect(error.code).toBe('TIMEOUT');
+    expect(error.message).toMatch(/did not answer in time while downloading snapshot .* \(no data for 1500 ms\)/);
+    expect(error.hint).toMatch(/snapshotTimeoutMs/);
+    expect(await fileExists(join(tmp.path, 'qdrant', `${names.chunks}.snapshot`))).toBe(false);
+  });
+
+  it('deletes the snapshot a failed creation attempt left behind once Qdrant finished it (proxy timeout while it was still writing)', async () => {
+    const logger = capturingLogger();
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], retries: 2, retryDelayMs: 1100 });
+    // Attempt 1: the proxy answers 504 after 100 ms while Qdrant writes the snapshot for 3 s.
+    // The retry (after 1.1 s) finds nothing finished yet and creates a second snapshot, whose
+    // download trickles for 4 s: by then the first one is done and must be swept.
+    sim.failNext({ method: 'POST', path: new RegExp(`^/collections/${names.docs}/snapshots$`), processAnyway: true, answerAfterMs: 100, workMs: 3000 });
+    sim.failNext({ method: 'GET', path: /\/snapshots\/[^/]+\.snapshot$/, trickleEveryMs: 200, trickleForMs: 4000 });
+    const backup = await backupToDir(source, tmp.path, { logger });
+    expect(backup.error).toBeUndefined();
+    const creates = sim.requests().filter((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/snapshots`);
+    expect(creates.map((r) => r.status)).toEqual([504, 200]);
+    const [artifact] = backup.component.artifacts;
+    const used = artifact!.metadata?.snapshot as string;
+    expect(artifact!.metadata?.checksum).toBe(artifact!.sha256);
+    const deleted = sim
+      .requests()
+      .filter((r) => r.method === 'DELETE' && r.path.startsWith(`/collections/${names.docs}/snapshots/`))
+      .map((r) => decodeURIComponent(r.path.split('/').pop()!));
+    // Two snapshots appeared; both are gone: the orphan swept, the used one deleted after the download.
+    expect(new Set(deleted).size).toBe(2);
+    expect(deleted).toContain(used);
+    expect(logger.lines.some((l) => /left by a failed creation attempt/.test(l.message))).toBe(true);
+    expect(sim.snapshots().filter((s) => s.collection === names.docs)).toEqual([]);
+  });
+
+  it('a snapshot somebody else takes during a run without failed attempts is left alone', async () => {
+    const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, collections: [names.docs], ...fast });
+    // Our creation takes 3 s (slow, not failed); meanwhile, over a second later (Qdrant's names
+    // have a resolution of one second), the user takes a snapshot of their own.
+    sim.failNext({ method: 'POST', path: new RegExp(`^/collections/${names.docs}/snapshots$`), workMs: 3000 });
+    const running = backupToDir(source, tmp.path);
+    await expect.poll(() => sim.requests().some((r) => r.method === 'POST' && r.path === `/collections/${names.docs}/snapshots`), { timeout: 10_000 }).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const theirs = await client.createSnapshot(names.docs);
+    const backup = await running;
+    expect(backup.error).toBeUndefined();
+    expect(backup.component.artifacts[0]!.metadata?.snapshot).not.toBe(theirs!.name);
+    expect(sim.snapshots().filter((s) => s.collection === names.docs).map((s) => s.name)).toEqual([theirs!.name]);
+  });
+
   it('gives up when the failures outlast the retries', async () => {
     const source = createQdrantSource({ url: sim.url, apiKey: API_KEY, retries: 1, retryDelayMs: 5 });
     sim.failNext({ count: 5, status: 502, method: 'POST', path: /\/snapshots$/ });

@@ -112,6 +112,31 @@ export interface QdrantSimulatorFailure {
    * `status` (default 504) once the request has been processed. Ignored with `reset`.
    */
   processAnyway?: boolean;
+  /**
+   * With `processAnyway`: the proxy answers after this many ms even while Qdrant is still
+   * working (a proxy timeout shorter than the request); the work then finishes later on its own.
+   * Omitted: the answer comes once the work is done.
+   */
+  answerAfterMs?: number;
+  /**
+   * Test hook for snapshot creation (`POST /collections/{c}/snapshots`): the snapshot takes this
+   * long to write (a big collection). As in Qdrant, its name carries the time the creation
+   * started (lib/collection/src/collection/snapshots.rs `create_snapshot` formats
+   * `<collection>-<peer>-<time>.snapshot` before writing) and nothing is sent on the connection
+   * until it is done (snapshot_api.rs `create_snapshot` awaits the task with `wait=true`).
+   * Combine with `processAnyway` to also lose the answer; alone, the answer is just late.
+   */
+  workMs?: number;
+  /**
+   * Test hooks for snapshot downloads (a slow or stalled network; Qdrant itself streams the file
+   * as fast as the client reads it): send one byte every `trickleEveryMs` for `trickleForMs`,
+   * then the rest at full speed. `status` and `reset` are ignored.
+   */
+  trickleEveryMs?: number;
+  trickleForMs?: number;
+  /** Only for snapshot downloads: after `stallAfterBytes` (default 1) body bytes, send nothing for `stallMs`, then the rest. */
+  stallMs?: number;
+  stallAfterBytes?: number;
 }
 
 export interface QdrantSimulator {
@@ -231,6 +256,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   const snapshots = new Map<string, Map<string, SnapshotRecord>>();
   const requestLog: QdrantSimulatorRequest[] = [];
   const failures: (QdrantSimulatorFailure & { remaining: number })[] = [];
+  /** `workMs` of the failure that matched a request (see QdrantSimulatorFailure.workMs). */
+  const snapshotWork = new WeakMap<IncomingMessage, number>();
+  const shapesDownload = (f: QdrantSimulatorFailure) =>
+    f.cutAfterBytes !== undefined || f.trickleEveryMs !== undefined || f.stallMs !== undefined;
   let operationId = 0;
 
   const send = (res: ServerResponse, httpStatus: number, body: unknown) => {
@@ -283,9 +312,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     throw badRequest(`Query deserialize error: ${key}: provided string was not \`true\` or \`false\``);
   }
 
-  async function createSnapshot(collection: SimCollection): Promise<SnapshotRecord> {
+  async function createSnapshot(collection: SimCollection, workMs = 0): Promise<SnapshotRecord> {
     const { suffix, creationTime } = snapshotTimestamp(new Date());
     const name = `${collection.name}-${peerId.toString()}-${suffix}.snapshot`;
+    if (workMs > 0) await new Promise((resolve) => setTimeout(resolve, workMs));
     const path = join(snapshotsDir, `${randomUUID()}.snapshot`);
     const { size, checksum } = await writeSnapshotFile(path, {
       meta: {
@@ -592,11 +622,14 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       if (parts.length === 3 && method === 'POST') {
         const c = getCollection(name);
         const wait = boolParam(q, 'wait', true);
+        const workMs = snapshotWork.get(req) ?? 0;
         if (!wait) {
-          void createSnapshot(c).catch(() => undefined);
+          void createSnapshot(c, workMs).catch(() => undefined);
           return accepted(res, started);
         }
-        return ok(res, started, describe(await createSnapshot(c)));
+        const record = await createSnapshot(c, workMs);
+        if (res.destroyed) return; // the client is gone; the snapshot stays, as in Qdrant
+        return ok(res, started, describe(record));
       }
       if (parts.length === 4 && subName === 'upload' && method === 'POST' && action === undefined) {
         return await handleUpload(req, res, started, name, q);
@@ -657,13 +690,36 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const cut = failures.find(
       (f) =>
         f.remaining > 0 &&
-        f.cutAfterBytes !== undefined &&
+        shapesDownload(f) &&
         (!f.method || f.method.toUpperCase() === 'GET') &&
         (f.path === undefined || (typeof f.path === 'string' ? path.startsWith(f.path) : f.path.test(path))),
     );
     if (cut) cut.remaining -= 1;
     let sent = 0;
     const write = (chunk: Buffer) => new Promise<void>((resolve, reject) => res.write(chunk, (e) => (e ? reject(e) : resolve())));
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const trickleUntil = cut?.trickleEveryMs !== undefined ? Date.now() + (cut.trickleForMs ?? 0) : 0;
+    let stallPending = cut?.stallMs !== undefined;
+    /** Sends `chunk` shaped by the trickle/stall hooks; false when the client went away. */
+    const shapedWrite = async (chunk: Buffer): Promise<boolean> => {
+      let rest = chunk;
+      while (rest.length > 0) {
+        if (res.destroyed) return false;
+        if (stallPending && sent >= (cut?.stallAfterBytes ?? 1)) {
+          stallPending = false;
+          await pause(cut?.stallMs ?? 0);
+          continue;
+        }
+        const trickling = Date.now() < trickleUntil;
+        const limit = stallPending ? Math.max(1, (cut?.stallAfterBytes ?? 1) - sent) : rest.length;
+        const n = trickling ? 1 : Math.min(limit, rest.length);
+        await write(rest.subarray(0, n));
+        sent += n;
+        rest = rest.subarray(n);
+        if (trickling) await pause(cut?.trickleEveryMs ?? 0);
+      }
+      return true;
+    };
     for await (const raw of createReadStream(record.path, { start, end, highWaterMark: 16 * 1024 })) {
       let chunk = raw as Buffer;
       if (flipAt >= offset && flipAt < offset + chunk.length) {
@@ -671,15 +727,19 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         chunk[flipAt - offset] = (chunk[flipAt - offset] ?? 0) ^ 0xff;
       }
       offset += chunk.length;
-      if (cut && sent + chunk.length >= (cut.cutAfterBytes as number)) {
+      if (cut && !(cut.cutAfterBytes === undefined)) {
+        if (sent + chunk.length < cut.cutAfterBytes) {
+          sent += chunk.length;
+          if (res.destroyed) return;
+          await write(chunk);
+          continue;
+        }
         // Flush what fits, then break the connection midway.
         await write(chunk.subarray(0, (cut.cutAfterBytes as number) - sent));
         res.socket?.destroy();
         return;
       }
-      sent += chunk.length;
-      if (res.destroyed) return;
-      await write(chunk);
+      if (!(await shapedWrite(chunk))) return;
     }
     res.end();
   }
@@ -755,12 +815,18 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     const injected = failures.find(
       (f) =>
         f.remaining > 0 &&
-        f.cutAfterBytes === undefined &&
+        !shapesDownload(f) &&
         (!f.method || f.method.toUpperCase() === entry.method) &&
         (f.path === undefined || (typeof f.path === 'string' ? url.pathname.startsWith(f.path) : f.path.test(url.pathname))),
     );
     if (injected) {
       injected.remaining -= 1;
+      if (injected.workMs !== undefined) snapshotWork.set(req, injected.workMs);
+      if (injected.workMs !== undefined && !injected.processAnyway && !injected.reset) {
+        // Only slow: the request is handled normally, late.
+        handle(req, res, started, url, parts, entry);
+        return;
+      }
       if (injected.reset) {
         req.socket.destroy();
         return;
@@ -770,9 +836,14 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
         const sink = new ServerResponseSink();
         const access = authenticate(req, url.pathname);
         if (!('status' in access)) {
-          route(req, sink as unknown as ServerResponse, started, url, parts, access).catch(() => undefined).finally(() => {
+          let answered = false;
+          const answer = () => {
+            if (answered) return;
+            answered = true;
             text(res, injected.status ?? 504, 'upstream request timeout');
-          });
+          };
+          if (injected.answerAfterMs !== undefined) setTimeout(answer, injected.answerAfterMs);
+          route(req, sink as unknown as ServerResponse, started, url, parts, access).catch(() => undefined).finally(answer);
           return;
         }
       }
@@ -780,7 +851,10 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       req.on('end', () => fail(res, started, new QdrantSimError(injected.status ?? 503, 'Service internal error: simulated failure')));
       return;
     }
+    handle(req, res, started, url, parts, entry);
+  });
 
+  function handle(req: IncomingMessage, res: ServerResponse, started: bigint, url: URL, parts: string[], entry: QdrantSimulatorRequest): void {
     const access = authenticate(req, url.pathname);
     if ('status' in access) {
       req.resume();
@@ -805,7 +879,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       if (!req.complete) req.resume();
       fail(res, started, simError);
     });
-  });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
