@@ -9,6 +9,8 @@ export const workspaceAliases = readdirSync(packagesDir).flatMap((dir) => [
   { find: new RegExp(`^@scholaria/backup-${dir}$`), replacement: `${packagesDir}${dir}/src/index.ts` },
   // Subpath entries: an adapter's `./env` descriptor, the testkit's `./conformance` contract.
   { find: new RegExp(`^@scholaria/backup-${dir}/(env|conformance)$`), replacement: `${packagesDir}${dir}/src/$1.ts` },
+  // postgres' `./wal-archive`: the WAL archive without the pg client (wal-push loads only this).
+  { find: new RegExp(`^@scholaria/backup-${dir}/wal-archive$`), replacement: `${packagesDir}${dir}/src/wal-archive-entry.ts` },
 ]);
 
 export default defineConfig({

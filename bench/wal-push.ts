@@ -40,6 +40,8 @@ try {
   for (const n of names) writeFileSync(join(pgWal, n), segment);
   const cpDir = join(work, 'cp-archive');
   mkdirSync(cpDir);
+  // wal-push never creates the storage root (a missing one is an unmounted volume).
+  mkdirSync(join(work, 'backup'));
   const env = { ...process.env, BACKUP_DIR: join(work, 'backup'), BACKUP_LOG_DIR: join(work, 'log') };
   console.log(`node ${process.version}, ${runs} segments of 16 MiB, ${execFileSync('nproc').toString().trim()} cores`);
   const cp = time('cp %p archive/%f', (i) => execFileSync('cp', [join(pgWal, names[i]!), join(cpDir, names[i]!)]));

@@ -3,7 +3,7 @@ import type { CliRuntime } from '../runtime.js';
 import { readPitrEnv, type PitrEnv } from './pitr-env.js';
 
 type PostgresModule = typeof import('@scholaria/backup-postgres');
-type WalArchive = InstanceType<PostgresModule['WalArchive']>;
+type WalArchive = InstanceType<typeof import('@scholaria/backup-postgres/wal-archive').WalArchive>;
 
 export const PITR_COMPONENT = 'postgres-pitr';
 
@@ -13,7 +13,8 @@ export async function postgresModule(): Promise<PostgresModule> {
 
 /** The WAL archive on the runtime's storages with the engine's codecs (zstd, age). */
 export async function walArchiveOf(rt: CliRuntime, signal?: AbortSignal): Promise<WalArchive> {
-  const { WalArchive } = await postgresModule();
+  // The light entry: wal-push runs once per segment and must not load the pg client.
+  const { WalArchive } = await import('@scholaria/backup-postgres/wal-archive');
   return new WalArchive({
     storages: rt.storages,
     codecs: [...(rt.engine.options.codecs ?? [])],
