@@ -267,7 +267,11 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       logger.warn(`status: cannot read the drill records: ${(error as Error).message}`);
     }
     const latest = records.latest;
+    // Like a tier: a drill slot that came before the service first started is not missed.
+    const since = options.serviceSince !== undefined ? options.serviceSince : startedAt;
+    const beforeService = since === null || (since !== undefined && previousScheduled !== null && previousScheduled.getTime() < since.getTime());
     const missed =
+      !beforeService &&
       previousScheduled !== null &&
       now.getTime() - previousScheduled.getTime() > missedGraceMs &&
       running?.tier !== DRILL_JOB &&
