@@ -65,8 +65,12 @@ afterAll(async () => {
 });
 
 describe('2. a storage root that does not exist is an error, not "no backups yet"', () => {
-  it('list, restore latest, verify and health-check exit 2 naming the path; none creates it', async () => {
-    for (const args of [['list'], ['restore', 'latest', '--dry-run'], ['verify'], ['health-check'], ['prune', '--dry-run'], ['scheduler', 'status']]) {
+  it('list, restore, verify, prune, show, drill, health-check, scheduler status, audit and unlock exit 2 naming the path; none creates it', async () => {
+    const commands = [
+      ['list'], ['restore', 'latest', '--dry-run'], ['restore', 'latest', '--yes'], ['verify'], ['health-check'], ['prune', '--dry-run'], ['prune'],
+      ['scheduler', 'status'], ['show', 'latest'], ['drill'], ['audit'], ['unlock', '--yes'],
+    ];
+    for (const args of commands) {
       const r = await cli(args);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain(`the backup folder ${backupDir} does not exist: is the volume mounted?`);
@@ -400,6 +404,20 @@ describe('7. databases kept by swap restores are shown and can be cleaned up', (
     expect(pgCheck.message).toMatch(new RegExp(`${before[0]} \\(\\d+\\.\\d MiB\\)`));
     expect(pgCheck.message).toContain('scholaria-backup restore cleanup');
 
+    // scheduler status lists them too, with their size, and its exit code does not change.
+    const statusJson = await cli(['scheduler', 'status', '--json']);
+    expect(statusJson.code, statusJson.stderr).toBe(0);
+    const listed = parseJson<{ keptDatabases: { component: string; name: string; of: string; bytes: number }[] }>(statusJson.stdout).keptDatabases;
+    expect(listed.map((k) => k.name)).toEqual(before);
+    for (const k of listed) {
+      expect(k).toMatchObject({ component: 'postgres', of: 'scholaria' });
+      expect(k.bytes).toBeGreaterThan(1024 * 1024);
+    }
+    const statusText = await cli(['scheduler', 'status']);
+    expect(statusText.code).toBe(0);
+    expect(statusText.stdout).toMatch(new RegExp(`kept database: ${before[0]} \\(postgres, was "scholaria", \\d+(\\.\\d+)? MiB\\)`));
+    expect(statusText.stdout).toContain('scholaria-backup restore cleanup');
+
     const dry = await cli(['restore', 'cleanup', '--dry-run']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain(`kept: ${before[0]} (postgres, was "scholaria"`);
@@ -410,6 +428,9 @@ describe('7. databases kept by swap restores are shown and can be cleaned up', (
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toContain(`dropped ${before.length} database(s)`);
     expect(await kept()).toEqual([]);
+    const after = await cli(['scheduler', 'status', '--json']);
+    expect(parseJson<{ keptDatabases: unknown[] }>(after.stdout).keptDatabases).toEqual([]);
+    expect((await cli(['scheduler', 'status'])).stdout).not.toContain('kept database:');
     // The live database is untouched.
     expect(await topicCount()).toBe(200);
   });

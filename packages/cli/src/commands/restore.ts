@@ -117,7 +117,7 @@ export async function ask(io: CliIo, question: string, signal: AbortSignal): Pro
   }
 }
 
-interface KeptDatabasesSource {
+export interface KeptDatabasesSource {
   name: string;
   keptDatabases(): Promise<{ name: string; of: string; bytes: number }[]>;
   dropKeptDatabase(name: string): Promise<void>;
@@ -126,15 +126,21 @@ interface KeptDatabasesSource {
 const hasKept = (s: unknown): s is KeptDatabasesSource =>
   typeof (s as KeptDatabasesSource).keptDatabases === 'function' && typeof (s as KeptDatabasesSource).dropKeptDatabase === 'function';
 
+/** The `<db>_before_<time>` databases swap restores kept, per source that can list them. */
+export async function findKeptDatabases(sources: readonly unknown[]): Promise<{ source: KeptDatabasesSource; db: { name: string; of: string; bytes: number } }[]> {
+  const found: { source: KeptDatabasesSource; db: { name: string; of: string; bytes: number } }[] = [];
+  for (const candidate of sources) {
+    if (!hasKept(candidate)) continue;
+    for (const db of await candidate.keptDatabases()) found.push({ source: candidate, db });
+  }
+  return found;
+}
+
 /** `restore cleanup`: drops the `<db>_before_<time>` databases swap restores kept, after confirmation. */
 export async function restoreCleanupCommand(ctx: CommandContext, options: { yes: boolean; dryRun: boolean }): Promise<number> {
   return await withRuntime(ctx, options.dryRun ? undefined : 'restore', async ({ rt, fileLog }) => {
     const { out } = ctx;
-    const found: { source: KeptDatabasesSource; db: { name: string; of: string; bytes: number } }[] = [];
-    for (const candidate of rt.sources as unknown[]) {
-      if (!hasKept(candidate)) continue;
-      for (const db of await candidate.keptDatabases()) found.push({ source: candidate, db });
-    }
+    const found = await findKeptDatabases(rt.sources as unknown[]);
     if (ctx.json && (options.dryRun || found.length === 0)) {
       out.document({ dryRun: options.dryRun, kept: found.map((f) => ({ component: f.source.name, ...f.db })), dropped: [] });
       return EXIT.OK;

@@ -1,5 +1,6 @@
 import { BackupError, createScheduler, listLocks, lockIsStale, readDrillRecords, type SchedulerRun, type SchedulerStatus } from '@scholaria/backup-core';
 import { drillLines, runDrillWith } from './drill.js';
+import { findKeptDatabases } from './restore.js';
 import type { CliRuntime } from '../runtime.js';
 import { EXIT } from '../exit-codes.js';
 import { lazyFileLogger, withRuntime, type CommandContext } from '../command-context.js';
@@ -191,7 +192,14 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
   }, { storageRoot: 'create' });
 }
 
-export function statusJson(status: SchedulerStatus, running: RunningJob[]) {
+export interface KeptDatabaseRow {
+  component: string;
+  name: string;
+  of: string;
+  bytes: number;
+}
+
+export function statusJson(status: SchedulerStatus, running: RunningJob[], keptDatabases: KeptDatabaseRow[] = []) {
   return {
     timeZone: status.timeZone,
     tiers: status.tiers.map((t) => ({
@@ -215,6 +223,7 @@ export function statusJson(status: SchedulerStatus, running: RunningJob[]) {
         }
       : null,
     running,
+    keptDatabases,
   };
 }
 
@@ -256,9 +265,12 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
         });
       }
     }
+    // The databases swap restores kept use the server's disk until someone drops them. A source
+    // that cannot be reached is health-check's business, not a reason for status to fail.
+    const kept: KeptDatabaseRow[] = (await findKeptDatabases(rt.sources as unknown[]).catch(() => [])).map((f) => ({ component: f.source.name, ...f.db }));
     const missed = status.tiers.some((t) => t.missed) || Boolean(status.drill?.missed);
     if (ctx.json) {
-      ctx.out.document(statusJson(status, running));
+      ctx.out.document(statusJson(status, running, kept));
       return missed ? EXIT.WARNING : EXIT.OK;
     }
     ctx.out.line(`schedule (${status.timeZone}):`);
@@ -289,6 +301,8 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
     for (const r of running.filter((x) => x.stale)) {
       ctx.out.line(`stale lock: ${r.action} on ${r.storage} by ${r.actor} (pid ${r.pid} on ${r.host}), last heartbeat ${formatTime(r.heartbeatAt, rt.timeZone)}; the next run takes it over`);
     }
+    for (const k of kept) ctx.out.line(`kept database: ${k.name} (${k.component}, was "${k.of}", ${formatBytes(k.bytes)}) from a swap restore`);
+    if (kept.length > 0) ctx.out.line('  remove them with `scholaria-backup restore cleanup` once you no longer need them');
     return missed ? EXIT.WARNING : EXIT.OK;
   });
 }
