@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { cp, lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBackupEngine, type BackupEvent, type Notifier, type Storage } from '@scholaria/backup-core';
+import { createBackupEngine, createScheduler, type BackupEvent, type DrillTarget, type Notifier, type Storage } from '@scholaria/backup-core';
 import { createFsStorage } from '@scholaria/backup-fs';
 import { createTestSource, makeTempDir, type TempDir } from '@scholaria/backup-testkit';
 import { captureLogger, walk } from './helpers/common.js';
@@ -98,7 +98,23 @@ async function editSums(id: string, edit: (text: string) => string) {
 }
 
 /**
- * Runs list, verify, restore and prune (retention: last 1 daily) and checks the promises. With
+ * A drill target for the test source: the restore goes through the engine's own source (the path
+ * a drill takes), so a drill that reaches the restore of a refused set would change the live data.
+ */
+function testDrillTarget(): DrillTarget {
+  return {
+    specVersion: 'v1',
+    component: 'test',
+    describe: () => 'the test source',
+    prepare: async () => ({}),
+    check: async () => [],
+    cleanup: async () => [],
+    sweep: async () => [],
+  };
+}
+
+/**
+ * Runs list, verify, restore, drill, a scheduled run and prune (retention: last 1 daily) and checks the promises. With
  * `refused`, the set must not verify and its restore must change nothing.
  */
 async function attack(w: World, what: string, options: { refused: boolean; target?: string; listable?: boolean } = { refused: true }) {
@@ -113,7 +129,12 @@ async function attack(w: World, what: string, options: { refused: boolean; targe
   outputs.push(verify);
   const restore = await engine.restore({ ref }).catch((e: Error) => ({ status: 'failed', error: e.message, components: [] }));
   outputs.push(restore);
+  const drill = options.refused
+    ? await engine.drill({ ref, targets: [testDrillTarget()] }).catch((e: Error) => ({ status: 'failed', error: e.message }))
+    : undefined;
+  if (drill) outputs.push(drill);
   if (options.refused) {
+    expect(drill?.status, `${what}: the drill must fail`).toBe('failed');
     expect(verify.ok, `${what}: verify must fail`).toBe(false);
     expect(restore.status, `${what}: restore must be refused`).toBe('failed');
     const restoredLive = w.live.data.get('data.txt')!.toString();
@@ -123,6 +144,12 @@ async function attack(w: World, what: string, options: { refused: boolean; targe
     if (!options.listable) expect(listed.find((s) => s.id === ref)?.status, `${what}: never listed complete`).not.toBe('complete');
   }
   outputs.push(await engine.prune().catch((e: Error) => ({ error: e.message })));
+  // The scheduler's run (a backup, then prune under the same retention) over the hostile root.
+  // (Refused cases only: its new set would otherwise be the one retention keeps.)
+  if (options.refused) {
+    outputs.push(await createScheduler(engine, { tiers: { daily: '0 2 * * *' }, timeZone: 'UTC' }).runNow('daily').catch((e: Error) => ({ error: e.message })));
+    expect(w.live.data.get('data.txt')!.toString(), `${what}: the live data must not change`).toBe('live v2');
+  }
   outputs.push(await engine.verifyAudit());
   const auditFiles = (await walk(join(root, '.scholaria-backup'))).filter((f) => !f.isDir);
   for (const f of auditFiles) outputs.push(await readFile(f.path, 'utf8'));
