@@ -44,7 +44,7 @@ function scheduleFrom(value: string | undefined, label: string, timeZone: string
   }
 }
 
-/** Drill settings from the environment: one target per configured component, on the same servers. */
+/** Drill settings from the environment: one target per configured component, on the live servers or the drill servers given. */
 export async function drillSettingsFromEnv(loaded: LoadedEnv, issues: string[]): Promise<DrillSettings> {
   const d = loaded.configOf(drillEnvGroup) ?? { schedule: DEFAULT_DRILL_SCHEDULE, amcheck: true, joins: [], maxMismatches: 10 };
   const targets: DrillTarget[] = [];
@@ -60,8 +60,11 @@ export async function drillSettingsFromEnv(loaded: LoadedEnv, issues: string[]):
   const pg = configOf<{ url: string; pgBinDir?: string }>('postgres');
   if (pg) {
     const { createPostgresDrillTarget } = await import('@scholaria/backup-postgres');
-    collectTarget('BACKUP_DRILL_DATABASE_PREFIX', () =>
-      createPostgresDrillTarget({ url: pg.url, ...(pg.pgBinDir ? { binDir: pg.pgBinDir } : {}) }, { amcheck: d.amcheck, ...(d.databasePrefix ? { databasePrefix: d.databasePrefix } : {}) }),
+    collectTarget(d.postgresUrl ? 'BACKUP_DRILL_POSTGRES_URL' : 'BACKUP_DRILL_DATABASE_PREFIX', () =>
+      createPostgresDrillTarget(
+        { url: pg.url, ...(pg.pgBinDir ? { binDir: pg.pgBinDir } : {}) },
+        { amcheck: d.amcheck, ...(d.databasePrefix ? { databasePrefix: d.databasePrefix } : {}), ...(d.postgresUrl ? { url: d.postgresUrl } : {}) },
+      ),
     );
   }
   const redis = configOf<{ url: string }>('redis');

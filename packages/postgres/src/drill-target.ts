@@ -10,8 +10,9 @@ import {
 } from '@scholaria/backup-core';
 import type pg from 'pg';
 import { parseBackupMetadata } from './backup-metadata.js';
-import { quoteIdent, type DbSession } from './connection.js';
-import { parsePostgresOptions, type PostgresSourceOptions } from './postgres-options.js';
+import { quoteIdent, resolveConnection, type DbSession } from './connection.js';
+import { parsePostgresOptions, type PostgresSourceOptions, type ResolvedPostgresOptions } from './postgres-options.js';
+import { createPostgresSource } from './postgres-source.js';
 import { createRuntime, type Runtime } from './runtime.js';
 
 export interface PostgresDrillOptions {
@@ -19,6 +20,31 @@ export interface PostgresDrillOptions {
   databasePrefix?: string;
   /** Run amcheck's bt_index_check on the restored B-tree indexes where the extension is available. Default true. */
   amcheck?: boolean;
+  /**
+   * A separate PostgreSQL server for drills (`postgresql://user:password@drill-host:5432/postgres`):
+   * the drill database is created, checked and dropped there, and the live server is only read
+   * by backups. Its database is the one the drill connects to for CREATE/DROP DATABASE (default
+   * `postgres`). The user needs CREATEDB there. Default: the live server.
+   */
+  url?: string;
+}
+
+/** Both ints of the advisory lock a running drill holds on its server: 'scholaria-backup drill' and the database name. */
+const LEASE_SQL = "hashtext('scholaria-backup drill'), hashtext($1)";
+
+/** The connection options of a separate drill server: its URL, with the live source's tools and timeouts. */
+function drillServerOptions(live: ResolvedPostgresOptions, url: string): PostgresSourceOptions {
+  const problems: string[] = [];
+  if (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)) problems.push('url: must be a postgres:// or postgresql:// URL (percent-encode special characters in the password)');
+  if (problems.length) throw new ConfigError('createPostgresDrillTarget: invalid options', problems, { component: live.name });
+  const pick = <K extends keyof ResolvedPostgresOptions>(...keys: K[]) => Object.fromEntries(keys.filter((k) => live[k] !== undefined).map((k) => [k, live[k]]));
+  const database = new URL(url).pathname.replace(/^\//, '');
+  return {
+    name: live.name,
+    url,
+    maintenanceDatabase: database ? decodeURIComponent(database) : 'postgres',
+    ...pick('binDir', 'pgDumpPath', 'pgRestorePath', 'pgDumpallPath', 'tempDir', 'connectTimeoutSeconds'),
+  };
 }
 
 /** `schema.table` or `table` as a quoted SQL name. */
@@ -34,17 +60,31 @@ const BATCH = 5000;
 
 /**
  * Restore drills for the PostgreSQL source: the set is restored with the source's own
- * new-database mode into `scholaria_drill_<id>` on the same server, checked, and dropped.
+ * new-database mode into `scholaria_drill_<id>` on the same server (or on a separate drill
+ * server, `url`), checked, and dropped.
  * Takes the same connection options as `createPostgresSource` (the component it drills).
  */
 export function createPostgresDrillTarget(sourceOptions: PostgresSourceOptions, drillOptions: PostgresDrillOptions = {}): DrillTarget {
-  const resolved = parsePostgresOptions(sourceOptions);
+  const live = parsePostgresOptions(sourceOptions);
+  const serverOptions = drillOptions.url ? drillServerOptions(live, drillOptions.url) : undefined;
+  const resolved = serverOptions ? parsePostgresOptions(serverOptions) : live;
   const rt: Runtime = createRuntime(resolved);
   const prefix = drillOptions.databasePrefix ?? 'scholaria_drill';
   if (!/^[a-z_][a-z0-9_]{0,30}$/.test(prefix)) {
     throw new ConfigError('createPostgresDrillTarget: invalid options', [`databasePrefix: "${prefix}" must be 1-31 lower-case letters, digits and "_"`]);
   }
-  const component = resolved.name;
+  const component = live.name;
+  const server = `${rt.params.host}:${rt.params.port}`;
+  if (serverOptions) {
+    const l = resolveConnection(live);
+    if (!live.client && `${l.host}:${l.port}` === server) {
+      throw new ConfigError('createPostgresDrillTarget: invalid options', [`url: ${server} is the live server; give a separate drill server, or leave url unset to drill beside the live databases`], { component });
+    }
+  }
+  /** The restore goes through a source of its own when the drill server is not the live one. */
+  const drillSource = serverOptions ? createPostgresSource(serverOptions) : undefined;
+  /** Sessions holding the advisory lock of a running drill: the sweep of another process leaves its database alone. */
+  const leases = new Map<string, DbSession>();
   const dbName = (drillId: string) => `${prefix}_${drillId}`;
   const namePattern = new RegExp(`^${prefix}_(\\d{8}_\\d{6}_[0-9a-f]{4})$`);
 
@@ -66,7 +106,7 @@ export function createPostgresDrillTarget(sourceOptions: PostgresSourceOptions, 
         const r = await s.client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
         if ((r.rowCount ?? 0) === 0) continue;
         await s.client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)}${major >= 13 ? ' WITH (FORCE)' : ''}`);
-        dropped.push(`postgres database "${name}"`);
+        dropped.push(`postgres database "${name}"${serverOptions ? ` on drill server ${server}` : ''}`);
       }
       return dropped;
     } finally {
@@ -173,7 +213,8 @@ export function createPostgresDrillTarget(sourceOptions: PostgresSourceOptions, 
   return {
     specVersion: 'v1',
     component,
-    describe: (ctx) => `postgres database "${dbName(ctx.drillId)}"`,
+    ...(drillSource ? { source: drillSource } : {}),
+    describe: (ctx) => `postgres database "${dbName(ctx.drillId)}"${serverOptions ? ` on drill server ${server}` : ''}`,
     async prepare(ctx) {
       if (!DRILL_ID_PATTERN.test(ctx.drillId)) throw new BackupError('INTERNAL', `${component}: drill id "${ctx.drillId}" is malformed`);
       const meta = parseBackupMetadata(ctx.component.metadata, component);
@@ -182,6 +223,19 @@ export function createPostgresDrillTarget(sourceOptions: PostgresSourceOptions, 
           component,
           hint: 'Back up the Scholaria database on its own (one database per postgres component) to drill it.',
         });
+      }
+      // The lease: a session holding an advisory lock named after the drill database, until
+      // cleanup. The server frees it when this process dies, which is how a sweep tells a killed
+      // drill's leftovers from the database of a drill still running elsewhere.
+      if (!leases.has(ctx.drillId)) {
+        const s = await maintenance();
+        try {
+          await s.client.query(`SELECT pg_catalog.pg_advisory_lock(${LEASE_SQL})`, [dbName(ctx.drillId)]);
+        } catch (error) {
+          await s.release();
+          throw error;
+        }
+        leases.set(ctx.drillId, s);
       }
       // new-database refuses a name that exists, so the live databases are never written.
       return { mode: 'new-database', targetDatabase: dbName(ctx.drillId), globals: false, keepPrevious: true, verifyRowCounts: false };
@@ -210,19 +264,44 @@ export function createPostgresDrillTarget(sourceOptions: PostgresSourceOptions, 
       }
     },
     async cleanup(ctx) {
-      return await drop([dbName(ctx.drillId)]);
+      try {
+        return await drop([dbName(ctx.drillId)]);
+      } finally {
+        const lease = leases.get(ctx.drillId);
+        leases.delete(ctx.drillId);
+        await lease?.release();
+      }
     },
     async sweep(ctx: DrillSweepContext) {
       const s = await maintenance();
-      let names: string[];
+      const dropped: string[] = [];
       try {
-        names = (await s.client.query<{ datname: string }>('SELECT datname FROM pg_catalog.pg_database')).rows
+        const names = (await s.client.query<{ datname: string }>('SELECT datname FROM pg_catalog.pg_database ORDER BY 1')).rows
           .map((r) => r.datname)
           .filter((n) => namePattern.test(n) && n !== (ctx.except ? dbName(ctx.except) : undefined));
+        for (const name of names) {
+          ctx.signal.throwIfAborted();
+          // Only a database whose drill is gone: its owner's session no longer holds the lease.
+          const free = (await s.client.query<{ ok: boolean }>(`SELECT pg_catalog.pg_try_advisory_lock(${LEASE_SQL}) AS ok`, [name])).rows[0]?.ok === true;
+          if (!free) {
+            ctx.logger.info(`${component}: drill database "${name}" belongs to a drill that is still running; left alone`);
+            continue;
+          }
+          try {
+            dropped.push(...(await drop([name])));
+          } finally {
+            await s.client.query(`SELECT pg_catalog.pg_advisory_unlock(${LEASE_SQL})`, [name]);
+          }
+        }
       } finally {
         await s.release();
       }
-      return await drop(names);
+      return dropped;
+    },
+    async close() {
+      for (const lease of leases.values()) await lease.release();
+      leases.clear();
+      await drillSource?.close?.();
     },
   };
 }

@@ -9,6 +9,8 @@ export interface DrillEnvSettings {
   /** Cron of the scheduled drill, undefined when `off`. */
   schedule: string | undefined;
   databasePrefix?: string;
+  /** A separate PostgreSQL server for drills. */
+  postgresUrl?: string;
   amcheck: boolean;
   redisDatabases?: number[];
   redisUrl?: string;
@@ -82,7 +84,12 @@ export const drillEnvGroup = defineEnvGroup({
   title: 'Restore drills and size anomalies (`scholaria-backup drill`, docs/drills.md)',
   env: {
     BACKUP_DRILL_SCHEDULE: { schema: scheduleValue, default: `\`${DEFAULT_DRILL_SCHEDULE}\` (Sunday 05:00)`, doc: 'cron of the scheduled restore drill, or `off`' },
-    BACKUP_DRILL_DATABASE_PREFIX: { schema: prefixValue, default: '`scholaria_drill`', doc: 'PostgreSQL: the drill restores into `<prefix>_<drill id>` on the same server' },
+    BACKUP_DRILL_DATABASE_PREFIX: { schema: prefixValue, default: '`scholaria_drill`', doc: 'PostgreSQL: the drill restores into `<prefix>_<drill id>` on the live server (or on `BACKUP_DRILL_POSTGRES_URL`)' },
+    BACKUP_DRILL_POSTGRES_URL: {
+      schema: envUrl(['postgres:', 'postgresql:'], 'postgresql://user:password@drill-host:5432/postgres'),
+      url: true,
+      doc: 'PostgreSQL: a separate server for drills (its database is the one connected to for CREATE/DROP DATABASE; the user needs CREATEDB) instead of drill databases beside the live ones',
+    },
     BACKUP_DRILL_AMCHECK: { schema: envBoolean, default: '`true`', doc: "PostgreSQL: run amcheck's `bt_index_check` on the restored indexes where the extension is installed" },
     BACKUP_DRILL_REDIS_DB: { schema: databaseList, default: '`15`', doc: 'Redis: database numbers on the live server kept for drills (one per database in the dump), comma list' },
     BACKUP_DRILL_REDIS_URL: { schema: envUrl(['redis:', 'rediss:'], 'redis://:password@drill-host:6379'), url: true, doc: 'Redis: a separate Redis for drills instead of drill databases' },
@@ -97,6 +104,7 @@ export const drillEnvGroup = defineEnvGroup({
     return {
       schedule: schedule === 'off' ? undefined : schedule,
       ...(values.BACKUP_DRILL_DATABASE_PREFIX !== undefined ? { databasePrefix: values.BACKUP_DRILL_DATABASE_PREFIX } : {}),
+      ...(values.BACKUP_DRILL_POSTGRES_URL !== undefined ? { postgresUrl: values.BACKUP_DRILL_POSTGRES_URL } : {}),
       amcheck: values.BACKUP_DRILL_AMCHECK ?? true,
       ...(values.BACKUP_DRILL_REDIS_DB !== undefined ? { redisDatabases: values.BACKUP_DRILL_REDIS_DB } : {}),
       ...(values.BACKUP_DRILL_REDIS_URL !== undefined ? { redisUrl: values.BACKUP_DRILL_REDIS_URL } : {}),

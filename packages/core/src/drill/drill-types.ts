@@ -1,6 +1,7 @@
 import type { Logger } from '../interfaces/logger.js';
 import type { ComponentManifest, Manifest } from '../manifest/manifest-schema.js';
 import type { ErrorReport, ProgressEvent } from '../interfaces/events.js';
+import type { BackupSource } from '../interfaces/source.js';
 
 export type DrillCheckStatus = 'pass' | 'fail' | 'skipped';
 
@@ -67,6 +68,12 @@ export interface DrillTarget {
   readonly specVersion: 'v1';
   /** The component (source name) this target takes. */
   readonly component: string;
+  /**
+   * The source the drill's restore goes through when the throwaway target is on another server
+   * than the live one (a PostgreSQL drill server); it carries the component's name. Default: the
+   * engine's own source of the component.
+   */
+  readonly source?: BackupSource;
   /** Where the copy goes, for output and the record: 'database "scholaria_drill_…"'. */
   describe(ctx: DrillTargetContext): string;
   /**
@@ -81,7 +88,11 @@ export interface DrillTarget {
   joinKeys?(ctx: DrillTargetContext, side: JoinSide): AsyncIterable<string>;
   /** Removes this drill's throwaway target; safe to call when nothing was created. Returns what it removed. */
   cleanup(ctx: DrillTargetContext): Promise<string[]>;
-  /** Removes throwaway targets left by earlier (killed) drills, found by name. Returns what it removed. */
+  /**
+   * Removes throwaway targets left by earlier (killed) drills, found by name, but only those whose
+   * drill is provably gone (the PostgreSQL target asks the server whether the owner's session
+   * still holds its advisory lock). Returns what it removed.
+   */
   sweep(ctx: DrillSweepContext): Promise<string[]>;
   close?(): Promise<void>;
 }

@@ -1,5 +1,7 @@
-import { BackupError } from '../errors/backup-error.js';
-import type { ComponentManifest } from '../manifest/manifest-schema.js';
+import { BackupError, LockError } from '../errors/backup-error.js';
+import type { BackupSource } from '../interfaces/source.js';
+import { lockStorages } from '../engine/lock-storages.js';
+import type { ComponentManifest, Manifest } from '../manifest/manifest-schema.js';
 import { isoWithOffset } from '../util/time-zone.js';
 import type { EngineContext } from '../engine/engine-context.js';
 import { resolveSet } from '../engine/set-catalog.js';
@@ -59,6 +61,53 @@ export async function runDrill(ctx: EngineContext, options: DrillOptions): Promi
   const manifest = entry.manifest;
   const setId = manifest.id;
   const { chosen, skipped } = pick(setId, manifest.components, options.targets, options.components);
+  // One drill at a time, across processes and hosts: the drill holds the storages' run lock
+  // (the one backups, prunes and restores take) from its sweep to its cleanup, so a second
+  // drill is refused at once, and no other drill's sweep can run while this one's targets exist.
+  let held: Awaited<ReturnType<typeof lockStorages>>;
+  try {
+    held = await lockStorages(ctx, 'drill', ctx.storages);
+  } catch (error) {
+    if (!(error instanceof LockError || (BackupError.isInstance(error) && error.code === 'LOCKED'))) throw error;
+    const e = error as BackupError;
+    throw new LockError(`cannot start drill of ${setId}: ${e.message}`, {
+      hint: 'Only one drill (or backup, prune or restore) runs at a time; this one did not start. Run it again once the other has finished.',
+      ...(e.details ? { details: e.details } : {}),
+    });
+  }
+  try {
+    return await drillLocked(ctx, options, { t0, started, drillId, manifest, setId, chosen, skipped, held });
+  } finally {
+    await Promise.all(held.locks.map((l) => l.release()));
+  }
+}
+
+interface DrillPlan {
+  t0: number;
+  started: Date;
+  drillId: string;
+  manifest: Manifest;
+  setId: string;
+  chosen: { component: ComponentManifest; target: DrillTarget }[];
+  skipped: string[];
+  held: Awaited<ReturnType<typeof lockStorages>>;
+}
+
+/** Where a drill's restore goes: the engine's sources, except components whose target brings its own (a drill server). */
+function drillContext(ctx: EngineContext, chosen: DrillPlan['chosen']): EngineContext {
+  const own = new Map<string, BackupSource>();
+  for (const { component, target } of chosen) {
+    if (!target.source) continue;
+    if (target.source.name !== component.name) {
+      throw new BackupError('CONFIG_INVALID', `the drill target of "${component.name}" restores through a source named "${target.source.name}"`, { hint: 'A drill target\'s own source must carry the component\'s name.' });
+    }
+    own.set(component.name, target.source);
+  }
+  return own.size ? { ...ctx, sources: ctx.sources.map((s) => own.get(s.name) ?? s) } : ctx;
+}
+
+async function drillLocked(ctx: EngineContext, options: DrillOptions, plan: DrillPlan): Promise<DrillResult> {
+  const { t0, started, drillId, manifest, setId, chosen, skipped, held } = plan;
   const controller = linkSignal(options.signal);
   const signal = controller.signal;
   const maxMismatches = options.maxMismatches ?? 10;
@@ -98,9 +147,9 @@ export async function runDrill(ctx: EngineContext, options: DrillOptions): Promi
     }
     const r0 = Date.now();
     const restore = await runRestore(
-      ctx,
+      drillContext(ctx, chosen),
       { ref: setId, components: chosen.map((c) => c.component.name), componentOptions, signal, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
-      { action: 'drill', quiet: true },
+      { action: 'drill', quiet: true, held },
     );
     restoreMs = Date.now() - r0;
     for (const c of chosen) {

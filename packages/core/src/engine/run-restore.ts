@@ -53,6 +53,8 @@ export interface RestoreRunMode {
   action?: string;
   /** No restore.* notification and no audit entry (the drill writes its own). */
   quiet?: boolean;
+  /** The caller already holds the run locks (a drill holds them from its sweep to its cleanup). */
+  held?: Awaited<ReturnType<typeof lockStorages>>;
 }
 
 export async function runRestore(ctx: EngineContext, options: RestoreOptions, mode: RestoreRunMode = {}): Promise<RestoreResult> {
@@ -73,7 +75,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions, mo
   const { chosen, skipped } = pickComponents(ctx, setId, manifest.components, options.components);
   const controller = linkSignal(options.signal);
   const signal = controller.signal;
-  const held = dryRun ? undefined : await lockStorages(ctx, mode.action ?? 'restore', ctx.storages);
+  const held = dryRun ? undefined : (mode.held ?? (await lockStorages(ctx, mode.action ?? 'restore', ctx.storages)));
   const names = chosen.map((c) => c.component.name);
   try {
     ctx.logger.info(`restore of ${setId} ${dryRun ? '(dry run) ' : ''}started`, { setId, components: names, storage: storage.name });
@@ -216,7 +218,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions, mo
       mode.quiet,
     );
   } finally {
-    await Promise.all((held?.locks ?? []).map((l) => l.release()));
+    if (!mode.held) await Promise.all((held?.locks ?? []).map((l) => l.release()));
   }
 }
 
