@@ -1,7 +1,7 @@
 // Concurrency: the storage lock lets exactly one of two runs through and refuses the other with
 // a message that says who holds it; a lock left by a killed process is taken over (at once when
 // its process is known to be gone, after its TTL when it ran on another host).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,43 @@ function source(content: string, slowMs = 0) {
 
 async function lockFiles(): Promise<string[]> {
   return await readdir(join(root, '.scholaria-backup', 'locks')).catch(() => []);
+}
+
+/** Whether a PID names a live process here (EPERM: alive, not ours). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A backup child that takes the lock and freezes, run under `unshare` in namespaces of its own
+ * (`unshareArgs`; `shell` runs first inside them, then the child): another container, as far as
+ * the lock can tell. Resolves once the child holds the lock.
+ */
+async function holdLockInNamespaces(unshareArgs: string[], shell: string, config: BackupChildConfig): Promise<{ holder: ChildProcess; exited: Promise<unknown> }> {
+  const holder = spawn(
+    'unshare',
+    [...unshareArgs, '--', 'sh', '-c', `${shell} "$0" "$@"`, process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
+    { cwd: faultsDir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  holder.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  let err = '';
+  holder.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise((r) => holder.once('exit', r));
+  const deadline = Date.now() + 120_000;
+  while (!out.includes('HOLD ')) {
+    if (holder.exitCode !== null || Date.now() > deadline) {
+      holder.kill('SIGKILL');
+      throw new Error(`holder did not take the lock: ${out} ${err}`);
+    }
+    await sleep(25);
+  }
+  return { holder, exited };
 }
 
 /** Exactly one run got through, the other was refused by the lock; the set that exists verifies. */
@@ -160,22 +197,7 @@ describe('a lock left by a killed process', () => {
     expect(probe.status, `unshare --uts must work (as root): ${probe.stderr}`).toBe(0);
     const ttlMs = 4000;
     const config: BackupChildConfig = { root, sources: 'test', lockTtlMs: ttlMs, freeze: { at: 'put-done', key: '/.scholaria-backup/locks/' } };
-    const { spawn } = await import('node:child_process');
-    const holder = spawn(
-      'unshare',
-      ['--uts', '--', 'sh', '-c', 'hostname backup-container-b && exec "$0" "$@"', process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
-      { cwd: faultsDir, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    holder.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    let err = '';
-    holder.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise((r) => holder.once('exit', r));
-    const deadline = Date.now() + 120_000;
-    while (!out.includes('HOLD ')) {
-      if (holder.exitCode !== null || Date.now() > deadline) throw new Error(`holder did not take the lock: ${out} ${err}`);
-      await sleep(25);
-    }
+    const { holder, exited } = await holdLockInNamespaces(['--uts'], 'hostname backup-container-b && exec', config);
     const [lockName] = await lockFiles();
     const lock = JSON.parse(await readFile(join(root, '.scholaria-backup', 'locks', lockName!), 'utf8')) as { host: string; heartbeatAt: string };
     expect(lock.host).toBe('backup-container-b');
@@ -221,36 +243,14 @@ describe('a live lock held from another PID namespace with the same host name (i
     expect(probe.status, `unshare --pid must work (as root): ${probe.stderr}`).toBe(0);
     // Pick a PID free here; the holder gets that PID inside its namespace (ns_last_pid), so on
     // this side "process N is gone" would be concluded from a PID that is not visible here.
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch (error) {
-        return (error as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    };
+    const alive = pidAlive;
     let innerPid = 30_000;
     while (alive(innerPid) || alive(innerPid - 1)) innerPid--;
     // Generous: the holder is frozen (no heartbeat), and the refusals below must land inside the TTL even on a loaded machine.
     const ttlMs = 15_000;
     const config: BackupChildConfig = { root, sources: 'test', lockTtlMs: ttlMs, freeze: { at: 'put-done', key: '/.scholaria-backup/locks/' } };
-    const { spawn } = await import('node:child_process');
-    const holder = spawn(
-      'unshare',
-      ['--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', 'sh', '-c', `echo ${innerPid - 1} > /proc/sys/kernel/ns_last_pid && "$0" "$@"`, process.execPath, '--import', 'tsx', join(faultsDir, 'fixtures', 'backup-child.ts'), JSON.stringify(config)],
-      { cwd: faultsDir, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    holder.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    let err = '';
-    holder.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise((r) => holder.once('exit', r));
+    const { holder, exited } = await holdLockInNamespaces(['--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc'], `echo ${innerPid - 1} > /proc/sys/kernel/ns_last_pid &&`, config);
     try {
-      const deadline = Date.now() + 120_000;
-      while (!out.includes('HOLD ')) {
-        if (holder.exitCode !== null || Date.now() > deadline) throw new Error(`holder did not take the lock: ${out} ${err}`);
-        await sleep(25);
-      }
       const [lockName] = await lockFiles();
       const lockPath = join(root, '.scholaria-backup', 'locks', lockName!);
       const lock = JSON.parse(await readFile(lockPath, 'utf8')) as { host: string; pid: number; heartbeatAt: string; bootId?: string; pidNamespace?: string };
@@ -302,7 +302,7 @@ describe('a live lock held from another PID namespace with the same host name (i
     await mkdir(join(root, '.scholaria-backup', 'locks'), { recursive: true });
     // A PID that is not alive here.
     let deadPid = 31_000;
-    while ((() => { try { process.kill(deadPid, 0); return true; } catch { return false; } })()) deadPid--;
+    while (pidAlive(deadPid)) deadPid--;
     const now = new Date().toISOString();
     const base = { action: 'backup', host: hostname(), pid: deadPid, actor: 'test', createdAt: now, heartbeatAt: now, ttlMs: 600_000, acquired: true };
     for (const [name, extra] of [

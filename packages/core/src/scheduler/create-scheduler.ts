@@ -7,6 +7,7 @@ import { assertTimeZone } from '../util/time-zone.js';
 import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { DrillResult } from '../drill/drill-types.js';
 import { readLatestDrills } from '../drill/drill-record.js';
+import { slotStatus } from './slot-status.js';
 
 /** The job name of the restore drill in the scheduler (not a tier: it makes no set). */
 export const DRILL_JOB = 'drill';
@@ -257,6 +258,9 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
     }, wait);
   }
 
+  /** When the service first started, for the pending rule (slot-status.ts). */
+  const serviceSince = () => (options.serviceSince !== undefined ? options.serviceSince : startedAt);
+
   async function drillStatus(now: Date): Promise<DrillJobStatus | undefined> {
     const cron = crons.get(DRILL_JOB);
     if (!cron || drillCron === undefined) return undefined;
@@ -269,15 +273,14 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       logger.warn(`status: cannot read the drill records: ${(error as Error).message}`);
     }
     const latest = records.latest;
-    // As for the tiers: a drill slot before the service first started is pending, not missed.
-    const since = options.serviceSince !== undefined ? options.serviceSince : startedAt;
-    const pending = previousScheduled === null || since === null || (since !== undefined && previousScheduled.getTime() < since.getTime());
-    const missed =
-      !pending &&
-      previousScheduled !== null &&
-      now.getTime() - previousScheduled.getTime() > missedGraceMs &&
-      running?.tier !== DRILL_JOB &&
-      (!latest || new Date(latest.startedAt).getTime() < previousScheduled.getTime() - missedGraceMs);
+    const { pending, missed } = slotStatus({
+      now,
+      previousScheduled,
+      since: serviceSince(),
+      lastAt: latest ? new Date(latest.startedAt) : undefined,
+      running: running?.tier === DRILL_JOB,
+      missedGraceMs,
+    });
     return {
       cron: drillCron,
       nextRun: cron.nextRun(now),
@@ -285,7 +288,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       ...(latest ? { last: { drillId: latest.drillId, setId: latest.setId, status: latest.status, finishedAt: latest.finishedAt, rtoMs: latest.rto.totalMs } } : {}),
       ...(records.lastPassed ? { lastPassedAt: records.lastPassed.finishedAt } : {}),
       missed,
-      pending: pending && !latest,
+      pending,
     };
   }
 
@@ -332,18 +335,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
         const previousScheduled = cron.previousRuns(1, now)[0] ?? null;
         const last = sets.find((s) => s.tier === tier);
         const lastComplete = sets.find((s) => s.tier === tier && s.status !== 'incomplete');
-        const since = options.serviceSince !== undefined ? options.serviceSince : startedAt;
-        const pending =
-          previousScheduled === null ||
-          since === null ||
-          (since !== undefined && previousScheduled.getTime() < since.getTime()) ||
-          (!lastComplete && running?.tier === tier);
-        const missed =
-          !pending &&
-          previousScheduled !== null &&
-          now.getTime() - previousScheduled.getTime() > missedGraceMs &&
-          !(running?.tier === tier) &&
-          (!lastComplete || lastComplete.time.getTime() < previousScheduled.getTime() - missedGraceMs);
+        const { pending, missed } = slotStatus({ now, previousScheduled, since: serviceSince(), lastAt: lastComplete?.time, running: running?.tier === tier, missedGraceMs });
         return {
           tier,
           cron: tiers[tier]!,
@@ -351,7 +343,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
           previousScheduled,
           ...(last ? { lastSet: { id: last.id, status: last.status, time: last.time } } : {}),
           missed,
-          pending: pending && !missed && !lastComplete,
+          pending,
         };
       });
       const drill = await drillStatus(now);
