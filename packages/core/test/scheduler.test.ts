@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBackupEngine, createScheduler, DEFAULT_SCHEDULES, isoWithOffset, type BackupEngine } from '@scholaria/backup-core';
 import { createFsStorage } from '@scholaria/backup-fs';
 import { createTestSource, makeTempDir, type TempDir } from '@scholaria/backup-testkit';
+import { slotStatus } from '../src/scheduler/slot-status.js';
 
 describe('scheduler', () => {
   let dir: TempDir;
@@ -142,6 +143,35 @@ describe('scheduler', () => {
     const longRunning = createScheduler(engine, { timeZone: 'Asia/Seoul', clock, serviceSince: new Date('2026-10-01T00:00:00Z') });
     const tiers = (await longRunning.status()).tiers;
     expect(tiers.find((t) => t.tier === 'monthly')).toMatchObject({ missed: true, pending: false });
+  });
+
+  it('the drill job follows the same pending / missed rule as the tiers (one helper)', async () => {
+    now = new Date('2026-11-27T05:00:00Z'); // Friday 14:00 Seoul; the drill slot was Sunday 22nd 05:00 Seoul
+    const drill = { schedule: '0 5 * * 0', run: async () => { throw new Error('not run in this test'); } };
+    const at = (serviceSince: Date | null) => createScheduler(engine, { timeZone: 'Asia/Seoul', clock, serviceSince, drill });
+    // Never started, or started after the slot: pending, like a tier.
+    for (const since of [null, new Date('2026-11-24T00:00:00Z')]) {
+      const s = await at(since).status();
+      expect(s.drill, String(since)).toMatchObject({ pending: true, missed: false });
+      expect(s.tiers.find((t) => t.tier === 'weekly'), String(since)).toMatchObject({ pending: true, missed: false });
+    }
+    // Running since October with no drill on record: missed, like the weekly tier.
+    const s = await at(new Date('2026-10-01T00:00:00Z')).status();
+    expect(s.drill).toMatchObject({ pending: false, missed: true });
+    expect(s.tiers.find((t) => t.tier === 'weekly')).toMatchObject({ pending: false, missed: true });
+  });
+
+  it('slotStatus: pending before the service started or on a first run; missed after the grace with no run at the slot', () => {
+    const prev = new Date('2026-11-22T20:00:00Z');
+    const base = { now: new Date('2026-11-23T20:00:00Z'), previousScheduled: prev, since: new Date('2026-11-01T00:00:00Z'), lastAt: undefined, running: false, missedGraceMs: 3600_000 };
+    expect(slotStatus(base)).toEqual({ pending: false, missed: true });
+    expect(slotStatus({ ...base, running: true })).toEqual({ pending: true, missed: false });
+    expect(slotStatus({ ...base, since: new Date('2026-11-23T00:00:00Z') })).toEqual({ pending: true, missed: false });
+    expect(slotStatus({ ...base, since: null })).toEqual({ pending: true, missed: false });
+    expect(slotStatus({ ...base, previousScheduled: null })).toEqual({ pending: true, missed: false });
+    expect(slotStatus({ ...base, lastAt: new Date(prev.getTime() + 60_000) })).toEqual({ pending: false, missed: false });
+    expect(slotStatus({ ...base, lastAt: new Date(prev.getTime() - 2 * 3600_000) })).toEqual({ pending: false, missed: true });
+    expect(slotStatus({ ...base, now: new Date(prev.getTime() + 60_000) })).toEqual({ pending: false, missed: false });
   });
 
   it('rejects invalid cron expressions and time zones, naming the tier', () => {
