@@ -302,6 +302,7 @@ const BAD: [string, string, RegExp, Record<string, string>?][] = [
   ['BACKUP_METRICS_PORT', '0', /1 to 65535/],
   ['BACKUP_DRILL_SCHEDULE', 'weekly', /cron expression.*or "off"/i],
   ['BACKUP_DRILL_DATABASE_PREFIX', 'Drill-DB', /lower-case letters, digits and "_"/],
+  ['BACKUP_DRILL_POSTGRES_URL', 'mysql://root:db-secret@drill/postgres', /URL starting with postgres:\/\/ or postgresql:\/\//],
   ['BACKUP_DRILL_AMCHECK', 'sometimes', /true or false/],
   ['BACKUP_DRILL_REDIS_DB', '15,x', /database numbers separated by commas/],
   ['BACKUP_DRILL_REDIS_URL', 'http://drill:6379/0', /redis:\/\/ or rediss:\/\//],
