@@ -230,7 +230,8 @@ export function createPostgresDrillTarget(sourceOptions: PostgresSourceOptions, 
       if (!leases.has(ctx.drillId)) {
         const s = await maintenance();
         try {
-          await s.client.query(`SELECT pg_catalog.pg_advisory_lock(${LEASE_SQL})`, [dbName(ctx.drillId)]);
+          const ok = (await s.client.query<{ ok: boolean }>(`SELECT pg_catalog.pg_try_advisory_lock(${LEASE_SQL}) AS ok`, [dbName(ctx.drillId)])).rows[0]?.ok === true;
+          if (!ok) throw new BackupError('LOCKED', `${component}: another session holds the drill lease of "${dbName(ctx.drillId)}"`, { component, hint: 'Run the drill again: it takes a new drill id.' });
         } catch (error) {
           await s.release();
           throw error;
