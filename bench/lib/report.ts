@@ -27,6 +27,7 @@ export interface BenchResults {
     postgres?: DataShape & { generateSeconds: number } & Record<string, unknown>;
     redis?: { keys: number; usedMemoryBytes: number; loadSeconds: number };
     s3?: { bytes: number; partSizeBytes: number; queueSize: number };
+    set?: { databaseBytes: number; redisKeys: number; qdrantPoints: number; cores: number; defaultConcurrency: number };
   };
   measurements: Measurement[];
   comparisons: Comparison[];

@@ -41,7 +41,6 @@ describe('loadEnvConfig defaults', () => {
       retention: { tiers: { daily: { within: '7d' }, weekly: { within: '30d' }, monthly: { within: '365d' } } },
       schedules: { daily: '0 2 * * *', weekly: '0 3 * * 0', monthly: '0 4 1 * *' },
       components: [],
-      concurrency: 2,
       minFreeDiskBytes: 1024 ** 3,
       notify: { email: [], from: `backup@${hostname()}`, on: ['success', 'partial', 'failure'] },
       warnings: ['No component to back up: set DATABASE_URL, REDIS_URL and/or QDRANT_URL.'],
