@@ -107,12 +107,30 @@ async function run(task: ChildTask): Promise<Omit<ChildReport, 'maxRssBytes' | '
         credentials: { accessKeyId: task.s3.accessKeyId, secretAccessKey: task.s3.secretAccessKey },
         checksumMode: 'WHEN_REQUIRED',
         prefix: task.prefix,
+        ...(task.partSize ? { partSizeBytes: task.partSize } : {}),
+        ...(task.queueSize ? { queueSize: task.queueSize } : {}),
       });
       const engine = createBackupEngine({ sources: [fileSource(task.file)], storage, logger: silent });
       const result = await engine.backup({ tier: 'manual' });
       await engine.close();
       if (result.status !== 'complete') throw result.error ?? result.components.find((c) => c.error)?.error ?? new Error(`backup ${result.status}`);
       return { setId: result.setId, bytes: result.components[0]?.artifacts[0]?.size ?? result.bytes, totalBytes: result.bytes };
+    }
+    case 'redis-floor': {
+      const { redisCpuFloor } = await import('./lib/redis-floor.js');
+      const r = await redisCpuFloor(task.url);
+      return { keys: r.keys, bytes: r.bytes };
+    }
+    case 'set-backup': {
+      const sources: BackupSource[] = [];
+      if (task.pgUrl) sources.push((await import('@scholaria/backup-postgres')).createPostgresSource({ url: task.pgUrl }));
+      if (task.redisUrl) sources.push((await import('@scholaria/backup-redis')).createRedisSource({ url: task.redisUrl }));
+      if (task.qdrantUrl) sources.push((await import('@scholaria/backup-qdrant')).createQdrantSource({ url: task.qdrantUrl }));
+      const engine = createBackupEngine({ sources, storage: createFsStorage({ root: task.root }), logger: silent, ...(task.concurrency ? { concurrency: task.concurrency } : {}) });
+      const result = await engine.backup({ tier: 'manual' });
+      await engine.close();
+      if (result.status !== 'complete') throw result.error ?? result.components.find((c) => c.error)?.error ?? new Error(`backup ${result.status}`);
+      return { setId: result.setId, bytes: result.bytes, totalBytes: result.bytes };
     }
     case 's3-bare': {
       const { Upload } = await import('@aws-sdk/lib-storage');
@@ -139,6 +157,12 @@ async function preload(task: ChildTask): Promise<void> {
     'redis-backup': ['@scholaria/backup-redis'],
     's3-library': ['@scholaria/backup-s3'],
     's3-bare': ['@aws-sdk/client-s3', '@aws-sdk/lib-storage'],
+    'redis-floor': [],
+    'set-backup': [
+      ...('pgUrl' in task && task.pgUrl ? ['@scholaria/backup-postgres'] : []),
+      ...('redisUrl' in task && task.redisUrl ? ['@scholaria/backup-redis'] : []),
+      ...('qdrantUrl' in task && task.qdrantUrl ? ['@scholaria/backup-qdrant'] : []),
+    ],
   };
   for (const m of modules[task.kind]) await import(m);
   if ('ageRecipient' in task && task.ageRecipient) await import('@scholaria/backup-age');

@@ -11,6 +11,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
 import { makeTempDir, startPostgres, startRedis, startS3, type PostgresServer, type RedisServer, type S3TestServer } from '@scholaria/backup-testkit';
+import { installNodes } from './lib/node-versions.js';
+import { runSetGroup } from './lib/set-group.js';
 import { chartSvg, svgToPng } from './lib/chart.js';
 import { log, measurePipeline, Recorder, runChild, type Run } from './lib/measure.js';
 import { GROUPS, parseOptions, USAGE, type BenchOptions } from './lib/options.js';
@@ -99,6 +101,8 @@ async function main(): Promise<void> {
   const work = o.work ? { path: resolve(o.work), remove: async () => undefined } : await makeTempDir('scholaria-bench-');
   await mkdir(work.path, { recursive: true });
   const rec = new Recorder();
+  rec.nodes = installNodes(repo, o.nodes, log);
+  if (rec.nodes.length) log(`library children also run under ${rec.nodes.map((n) => `Node ${n.version}`).join(', ')}`);
   const notes: string[] = [];
   const scale: ScalePoint[] = [];
   let pgShape: DataShape | undefined;
@@ -337,8 +341,21 @@ async function main(): Promise<void> {
       rec.define({ id: 'raw.redis-cli.rdb', group: 'redis', kind: 'raw', label: 'redis-cli --rdb FILE', command: 'redis-cli --rdb FILE' });
       rec.define({ id: 'lib.redis.rdb', group: 'redis', kind: 'library', label: "library, mode 'rdb'", command: "createRedisSource({ url, mode: 'rdb' }) + createFsStorage" });
       rec.define({ id: 'lib.redis.logical', group: 'redis', kind: 'library', label: "library, mode 'logical' (default)", command: 'createRedisSource({ url }) + createFsStorage' });
+      rec.define({
+        id: 'raw.redis.floor',
+        group: 'redis',
+        kind: 'raw',
+        label: 'Redis server CPU floor: a minimal client pipelining SCAN (COUNT 2000) + DUMP + PEXPIRETIME of every key (CPU: the server only)',
+        command: 'bench/lib/redis-floor.ts',
+      });
       for (let i = 0; i < o.reps; i++) {
         log(` rep ${i + 1}/${o.reps}`);
+        // Only the server's CPU counts (cpuMs 0 + the server's share): what Redis must spend.
+        await rec.run('raw.redis.floor', async () => {
+          const r = await runChild(childJs, { kind: 'redis-floor', url: rs.url() });
+          if (r.keys !== dbsize) throw new Error(`the floor client saw ${r.keys} keys, the server holds ${dbsize}`);
+          return { ms: r.ms, keys: r.keys, bytes: r.bytes!, cpuMs: 0 };
+        });
         await rec.run('raw.redis-cli.rdb', async () => ({ ...(await measurePipeline([{ cmd: 'redis-cli', args: [...redisCli, '--rdb', rdbFile] }], {}, rdbFile)), keys: dbsize }));
         await rec.run('lib.redis.rdb', () => libRedis('rdb'));
         await rec.run('lib.redis.logical', () => libRedis('logical'));
@@ -384,8 +401,14 @@ async function main(): Promise<void> {
         };
         pump();
       });
-      data.s3 = { bytes: Math.round(o.s3Size * GB), partSizeBytes: 16 * MB, queueSize: 4 };
-      rec.define({ id: 'raw.s3.lib-storage', group: 's3', kind: 'raw', label: 'bare @aws-sdk/lib-storage Upload (16 MiB parts, queue 4)', command: 'new Upload({ client, params: { Body: createReadStream(FILE) }, partSize: 16 MiB, queueSize: 4 })' });
+      // The adapter's documented defaults, read from the built package, so the bare upload uses the same.
+      const { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } = (await import('@scholaria/backup-s3')) as { DEFAULT_PART_SIZE: number; DEFAULT_QUEUE_SIZE?: number };
+      const part = DEFAULT_PART_SIZE;
+      const queue = DEFAULT_QUEUE_SIZE ?? 4;
+      data.s3 = { bytes: Math.round(o.s3Size * GB), partSizeBytes: part, queueSize: queue };
+      const parts = `${part / MB} MiB parts, queue ${queue}`;
+      rec.define({ id: 'raw.s3.lib-storage', group: 's3', kind: 'raw', label: `bare @aws-sdk/lib-storage Upload (${parts}: the adapter's defaults)`, command: `new Upload({ client, params: { Body: createReadStream(FILE) }, partSize: ${part / MB} MiB, queueSize: ${queue} })` });
+      rec.define({ id: 'raw.s3.lib-storage.16x4', group: 's3', kind: 'raw', label: 'bare @aws-sdk/lib-storage Upload (16 MiB parts, queue 4: the adapter\'s defaults before issue 22)', command: 'new Upload({ ..., partSize: 16 MiB, queueSize: 4 })' });
       rec.define({ id: 'lib.s3', group: 's3', kind: 'library', label: 'library backup of the file to createS3Storage (sha256, manifest, SHA256SUMS)', command: 'createS3Storage({ bucket, endpoint, ... }) + a source streaming the file' });
       const wipe = async (prefix: string) => rm(join(s3.directory, s3.bucket, prefix), { recursive: true, force: true });
       // s3rver runs in this process: its CPU is this process's.
@@ -399,8 +422,10 @@ async function main(): Promise<void> {
       };
       for (let i = 0; i < o.reps; i++) {
         log(` rep ${i + 1}/${o.reps}`);
-        await rec.run('raw.s3.lib-storage', () => upload({ kind: 's3-bare', s3: target, prefix: `bare-${i}`, file, partSize: 16 * MB, queueSize: 4 }));
+        await rec.run('raw.s3.lib-storage', () => upload({ kind: 's3-bare', s3: target, prefix: `bare-${i}`, file, partSize: part, queueSize: queue }));
         await wipe(`bare-${i}`);
+        await rec.run('raw.s3.lib-storage.16x4', () => upload({ kind: 's3-bare', s3: target, prefix: `bare16-${i}`, file, partSize: 16 * MB, queueSize: 4 }));
+        await wipe(`bare16-${i}`);
         await rec.run('lib.s3', () => upload({ kind: 's3-library', s3: target, prefix: `lib-${i}`, file }));
         await wipe(`lib-${i}`);
       }
@@ -409,6 +434,9 @@ async function main(): Promise<void> {
       await s3.stop();
       s3Server = undefined;
     }
+
+    // ---------------------------------------------------------------- whole set
+    if (o.only.has('set')) data.set = await runSetGroup({ rec, childJs, work: work.path, o, notes });
   } finally {
     await pgServer?.stop().catch(() => undefined);
     await redisServer?.stop().catch(() => undefined);
@@ -427,7 +455,7 @@ async function main(): Promise<void> {
     finishedAt: new Date().toISOString(),
     durationSeconds: (performance.now() - t0) / 1000,
     ...(gitCommit() ? { commit: gitCommit()! } : {}),
-    options: { size: o.size, reps: o.reps, slowReps: o.slowReps, restoreReps: o.restoreReps, only: [...o.only], redisKeys: o.redisKeys, peerReps: o.peerReps, s3Size: o.s3Size, scale: o.scale },
+    options: { size: o.size, reps: o.reps, slowReps: o.slowReps, restoreReps: o.restoreReps, only: [...o.only], redisKeys: o.redisKeys, peerReps: o.peerReps, s3Size: o.s3Size, scale: o.scale, nodes: o.nodes, setSize: o.setSize },
     machine: {
       cpus: cpu.length,
       cpuModel: cpu[0]?.model ?? 'unknown',
@@ -446,6 +474,7 @@ async function main(): Promise<void> {
       age: toolVersion('age', ['--version']),
       redisDump: readPkgVersion(join(repo, 'node_modules', 'redis-dump', 'package.json')),
       awsSdk: readPkgVersion(join(repo, 'node_modules', '@aws-sdk', 'lib-storage', 'package.json')),
+      ...Object.fromEntries(rec.nodes.map((n) => [n.name, `v${n.version}`])),
     },
     data,
     measurements,

@@ -101,9 +101,17 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
   ratio('redis-logical-rss-flat', 4, 'library logical backup, peak RSS at all keys / at a quarter of them (flat memory)', 'lib.redis.logical', 'lib.redis.logical.quarter', 'rss', { op: '<=', value: 1.1 });
   ratio('redis-logical-vs-cli', 4, 'library logical backup vs redis-cli --rdb: time ratio', 'lib.redis.logical', 'raw.redis-cli.rdb', 'time');
   ratio('redis-rdb', 4, "library rdb mode vs redis-cli --rdb: time ratio", 'lib.redis.rdb', 'raw.redis-cli.rdb', 'time', { op: '<=', value: 1.1 });
+  redisFloor(by, out);
   // 5. S3
-  ratio('s3-upload', 5, 'library backup to S3 vs bare lib-storage Upload of the same file: time ratio', 'lib.s3', 'raw.s3.lib-storage', 'time');
+  ratio('s3-upload', 5, 'library backup to S3 vs bare lib-storage Upload of the same file (same part size and queue): time ratio', 'lib.s3', 'raw.s3.lib-storage', 'time', { op: '<=', value: 1.05 });
   ratio('s3-upload-rss', 5, 'library backup to S3 vs bare lib-storage Upload: peak RSS ratio', 'lib.s3', 'raw.s3.lib-storage', 'rss');
+  ratio('s3-upload-vs-16x4', 5, 'library backup to S3 (its defaults) vs bare lib-storage with the old 16 MiB x 4 settings: time ratio', 'lib.s3', 'raw.s3.lib-storage.16x4', 'time');
+  const s3Rss = med(by.get('lib.s3'), 'rss');
+  if (s3Rss !== undefined) {
+    out.push({ id: 's3-upload-rss-abs', item: 5, label: 'peak RSS of the library S3 backup process (default part size and queue)', value: s3Rss / MB, display: `${(s3Rss / MB).toFixed(1)} MB`, target: '<= 150 MB', pass: s3Rss <= 150 * MB, measured: true });
+  }
+  wholeSet(by, out);
+  nodeVariants(measurements, by, out);
 
   // 6. memory against size
   const limit = 150 * MB;
@@ -151,4 +159,101 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
     });
   }
   return out;
+}
+
+/** Issue 22: the logical mode's CPU (Node + Redis) against what Redis alone must spend on SCAN + DUMP + PEXPIRETIME. */
+function redisFloor(by: Map<string, Measurement>, out: Comparison[]): void {
+  const floor = by.get('raw.redis.floor');
+  const lib = by.get('lib.redis.logical');
+  const f = med(floor, 'cpu');
+  const l = med(lib, 'cpu');
+  if (!f || !l || !lib) {
+    out.push({ id: 'redis-logical-vs-floor', item: 4, label: "library logical backup CPU (Node + Redis) vs the Redis server's CPU floor for SCAN+DUMP+PEXPIRETIME", display: 'not measured', target: '<= 1.2', measured: false });
+    return;
+  }
+  const server = lib.runs.map((r) => r.serverCpuMs).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  const serverMed = server.length ? server[Math.floor(server.length / 2)]! : undefined;
+  out.push({
+    id: 'redis-logical-vs-floor',
+    item: 4,
+    label: "library logical backup CPU (Node + Redis) vs the Redis server's CPU floor for SCAN+DUMP+PEXPIRETIME",
+    value: l / f,
+    display: (l / f).toFixed(3),
+    target: '<= 1.2',
+    pass: l / f <= 1.2,
+    basis: `${unit('cpu', l)} / ${unit('cpu', f)} CPU`,
+    measured: true,
+  });
+  if (serverMed !== undefined) {
+    out.push({
+      id: 'redis-logical-server-vs-floor',
+      item: 4,
+      label: "Redis server CPU during the library logical backup vs the floor (the server's share alone)",
+      value: serverMed / f,
+      display: (serverMed / f).toFixed(3),
+      basis: `${unit('cpu', serverMed)} / ${unit('cpu', f)} CPU`,
+      measured: true,
+    });
+  }
+}
+
+/**
+ * Issue 22: the whole set against its components alone. Run at once, the set cannot beat its
+ * slowest component, and the others' CPU has to fit on the cores left: the bound is the slowest
+ * component's time plus the others' CPU (generous on 2 cores, exact on one).
+ */
+function wholeSet(by: Map<string, Measurement>, out: Comparison[]): void {
+  const parts = ['postgres', 'redis', 'qdrant'].map((c) => ({ c, t: med(by.get(`lib.set.${c}`), 'time'), cpu: med(by.get(`lib.set.${c}`), 'cpu') }));
+  const set = med(by.get('lib.set.all'), 'time');
+  const label = 'whole set (PostgreSQL + Redis + Qdrant simulator) vs the slowest component alone plus the others\' CPU: time ratio';
+  if (set === undefined || parts.some((p) => p.t === undefined || p.cpu === undefined)) {
+    out.push({ id: 'set-vs-components', item: 7, label, display: 'not measured', target: '<= 1.05', measured: false });
+    return;
+  }
+  const slowest = parts.reduce((a, b) => (a.t! >= b.t! ? a : b));
+  const others = parts.filter((p) => p !== slowest).reduce((n, p) => n + p.cpu!, 0);
+  const bound = slowest.t! + others;
+  const setCpu = med(by.get('lib.set.all'), 'cpu');
+  const sumCpu = parts.reduce((n, p) => n + p.cpu!, 0);
+  out.push({
+    id: 'set-vs-components',
+    item: 7,
+    label,
+    value: set / bound,
+    display: (set / bound).toFixed(3),
+    target: '<= 1.05',
+    pass: set / bound <= 1.05,
+    basis: `${unit('time', set)} / (${slowest.c} ${unit('time', slowest.t!)} + ${unit('cpu', others)} CPU)`,
+    ...(setCpu ? { cpuRatio: setCpu / sumCpu, cpuBasis: `${unit('cpu', setCpu)} / ${unit('cpu', sumCpu)} (sum alone)` } : {}),
+    measured: true,
+  });
+  const sum = parts.reduce((n, p) => n + p.t!, 0);
+  out.push({ id: 'set-vs-sum', item: 7, label: 'whole set vs the sum of its components run alone: time ratio', value: set / sum, display: (set / sum).toFixed(3), basis: `${unit('time', set)} / ${unit('time', sum)}`, measured: true });
+  const c1 = med(by.get('lib.set.all.c1'), 'time');
+  if (c1) out.push({ id: 'set-vs-sequential', item: 7, label: 'whole set, default concurrency vs concurrency 1: time ratio', value: set / c1, display: (set / c1).toFixed(3), basis: `${unit('time', set)} / ${unit('time', c1)}`, measured: true });
+}
+
+/** `--node`: each library measurement under another Node against the same one under the running Node. */
+function nodeVariants(measurements: Measurement[], by: Map<string, Measurement>, out: Comparison[]): void {
+  for (const m of measurements) {
+    const at = m.id.lastIndexOf('@node');
+    if (at < 0) continue;
+    const base = by.get(m.id.slice(0, at));
+    const t = med(m, 'time');
+    const tb = med(base, 'time');
+    if (!base || !t || !tb) continue;
+    const c = med(m, 'cpu');
+    const cb = med(base, 'cpu');
+    const node = m.id.slice(at + 1);
+    out.push({
+      id: `node-${m.id}`,
+      item: 8,
+      label: `${base.id} on ${node} vs the running Node: time ratio`,
+      value: t / tb,
+      display: (t / tb).toFixed(3),
+      basis: `${unit('time', t)} / ${unit('time', tb)}`,
+      ...(c && cb ? { cpuRatio: c / cb, cpuBasis: `${unit('cpu', c)} / ${unit('cpu', cb)}` } : {}),
+      measured: true,
+    });
+  }
 }

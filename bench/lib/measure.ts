@@ -42,13 +42,47 @@ export interface Measurement {
   keysPerSecond?: Summary;
 }
 
+/** A Node binary the library children also run under (`--node`): id suffix `@node22` etc. */
+export interface NodeVariant {
+  /** e.g. 'node22'. */
+  name: string;
+  version: string;
+  path: string;
+}
+
+/** The Node binary runChild starts; the Recorder switches it per variant. */
+let childNode = process.execPath;
+
 export class Recorder {
   readonly measurements = new Map<string, Measurement>();
   /** CPU used so far by the server of the group being measured (ms), when known. */
   serverCpu: (() => Promise<number | undefined>) | undefined;
+  /** Extra Node versions: every library run is repeated under each, recorded as `<id>@<name>`. */
+  nodes: NodeVariant[] = [];
 
-  /** Runs one measurement, adds the server's CPU over it, records it (or its failure). */
+  /**
+   * Runs one measurement, adds the server's CPU over it, records it (or its failure); a library
+   * measurement then runs again under each extra Node version, right after (paired runs).
+   */
   async run(id: string, fn: () => Promise<Run>): Promise<Run | undefined> {
+    const base = await this.runOnce(id, fn);
+    const m = this.measurements.get(id);
+    if (m?.kind === 'library' && m.group !== 'scale') {
+      for (const node of this.nodes) {
+        const vid = `${id}@${node.name}`;
+        this.define({ ...m, id: vid, label: `${m.label} (Node ${node.version})` });
+        childNode = node.path;
+        try {
+          await this.runOnce(vid, fn);
+        } finally {
+          childNode = process.execPath;
+        }
+      }
+    }
+    return base;
+  }
+
+  private async runOnce(id: string, fn: () => Promise<Run>): Promise<Run | undefined> {
     const before = await this.serverCpu?.();
     try {
       const run = await fn();
@@ -140,8 +174,8 @@ export async function runChild(childJs: string, task: ChildTask): Promise<ChildR
   // Under GNU time for the CPU of Node and the tools it ran (pg_dump, zstd...): a process's
   // rusage includes the children it waited for.
   const [cmd, args] = GNU_TIME
-    ? [GNU_TIME, ['-f', '%M %U %S', '-o', usageFile, process.execPath, ...nodeArgs, childJs]]
-    : [process.execPath, [...nodeArgs, childJs]];
+    ? [GNU_TIME, ['-f', '%M %U %S', '-o', usageFile, childNode, ...nodeArgs, childJs]]
+    : [childNode, [...nodeArgs, childJs]];
   const report = await new Promise<ChildReport & { wallMs: number }>((resolve, reject) => {
     const child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],

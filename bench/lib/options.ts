@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const GROUPS = ['pg-backup', 'pg-age', 'pg-restore', 'redis', 's3', 'scale'] as const;
+export const GROUPS = ['pg-backup', 'pg-age', 'pg-restore', 'redis', 's3', 'set', 'scale'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {
@@ -26,6 +26,10 @@ export interface BenchOptions {
   out?: string;
   /** Only rewrite the docs from this results file. */
   render?: string;
+  /** Node majors the library children run under as well (installed from npm); the running one is always measured. */
+  nodes: string[];
+  /** Size of the set group's PostgreSQL database in GiB. */
+  setSize: number;
 }
 
 export const USAGE = `pnpm bench [-- options]
@@ -45,6 +49,10 @@ export const USAGE = `pnpm bench [-- options]
   --no-docs         do not rewrite docs/benchmarks.md and its chart
   --out FILE        results JSON (default bench/results/<date>.json, and latest.json)
   --render FILE     measure nothing: rewrite docs/benchmarks.md and its chart from a results file
+  --node LIST       Node majors to run every library child under as well, e.g. 22,24 (pinned
+                    versions, installed from the npm registry into node_modules/.cache)
+  --set-size GiB    PostgreSQL size of the whole-set group (default --size / 4; the set also
+                    holds --redis-keys / 4 Redis keys and a Qdrant simulator collection)
 
 Examples: pnpm bench -- --size 0.1 --reps 1 --redis-keys 100000 --s3-size 0.1
           pnpm bench -- --only redis,s3`;
@@ -76,6 +84,8 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'no-docs': { type: 'boolean', default: false },
       out: { type: 'string' },
       render: { type: 'string' },
+      node: { type: 'string' },
+      'set-size': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -106,5 +116,10 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     docs: !(values['no-docs'] ?? false),
     ...(values.out ? { out: values.out } : {}),
     ...(values.render ? { render: values.render } : {}),
+    nodes: (values.node ?? '')
+      .split(',')
+      .map((s) => s.trim().replace(/^v/, ''))
+      .filter(Boolean),
+    setSize: positive('set-size', values['set-size'], positive('size', values.size, 1) / 4),
   };
 }

@@ -27,6 +27,7 @@ export interface BenchResults {
     postgres?: DataShape & { generateSeconds: number } & Record<string, unknown>;
     redis?: { keys: number; usedMemoryBytes: number; loadSeconds: number };
     s3?: { bytes: number; partSizeBytes: number; queueSize: number };
+    set?: { databaseBytes: number; redisKeys: number; qdrantPoints: number; cores: number; defaultConcurrency: number };
   };
   measurements: Measurement[];
   comparisons: Comparison[];
@@ -214,6 +215,9 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
       `- Redis: ${r.data.redis.keys.toLocaleString('en-US')} keys (40 % JSON strings, 20 % session hashes, 10 % each lists, sets, sorted sets and expiring tokens; about a third with a TTL), ${mb(r.data.redis.usedMemoryBytes)} MB used_memory, loaded with \`redis-cli --pipe\` in ${r.data.redis.loadSeconds.toFixed(1)} s. Server from the testkit (\`startRedis\`, persistence off, \`repl-diskless-sync-delay 0\` so neither rdb client waits 5 s for other replicas).`,
     );
   }
+  if (r.data.set) {
+    L.push(`- Whole set: ${gib(r.data.set.databaseBytes)} GiB PostgreSQL database, ${r.data.set.redisKeys.toLocaleString('en-US')} Redis keys, ${r.data.set.qdrantPoints.toLocaleString('en-US')} Qdrant points (64-dim, simulator); default concurrency ${r.data.set.defaultConcurrency} on ${r.data.set.cores} cores.`);
+  }
   if (r.data.s3) {
     L.push(`- S3: a ${gib(r.data.s3.bytes)} GiB file of random bytes uploaded to s3rver (testkit \`startS3\`, in the orchestrating process), ${mb(r.data.s3.partSizeBytes)} MB parts, ${r.data.s3.queueSize} in flight, for both.`);
   }
@@ -230,6 +234,9 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
       '- Redis: `redis-cli --rdb` vs the library in `rdb` mode (the same replication stream) and in `logical` mode (SCAN + DUMP, a RESP file of RESTORE commands), and vs `redis-dump` (npm) run as its CLI. keys/s = keys / time.',
       '- S3: the library backs up a file through a minimal source (the file streamed as one artifact, no compression) to `createS3Storage`; the bare baseline is one `Upload` of `createReadStream(file)` with the same part size and queue size.',
       '- Memory against size: the database is grown in place (more chunks) to each size and backed up once more with the library defaults.',
+      "- Redis CPU floor (issue 22): a minimal client (`bench/lib/redis-floor.ts`) pipelines SCAN (COUNT 2000) with DUMP + PEXPIRETIME of every key, as the logical mode does, and discards the replies; its row counts the Redis server's CPU only (`/proc/<pid>/stat`). The logical mode's CPU (Node + Redis) is compared with it.",
+      '- Whole set (issue 22): PostgreSQL, Redis and a Qdrant simulator collection backed up by one engine (default concurrency, and concurrency 1) and each component alone by a one-component engine, in fresh processes; CPU is the child (with pg_dump and zstd), the PostgreSQL backends, the Redis server and the orchestrator (where the Qdrant simulator runs).',
+      '- Node versions (`--node 22,24`, issue 22): every library run is repeated right after under each pinned Node, installed from the npm registry (`node` package) into `node_modules/.cache/scholaria-node/<major>`; rows `<id>@node22` etc. Node >= 22.15 has zstd in zlib, which the zstd codec\'s `auto` uses instead of the `zstd` program.',
     ].join('\n'),
   );
   L.push('');
@@ -242,7 +249,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
   L.push('```');
   L.push('');
   L.push(
-    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `scale`. `pnpm bench -- --help` lists every option.',
+    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `set`, `scale`. `pnpm bench -- --help` lists every option.',
   );
   L.push('');
   return L.join('\n');

@@ -12,8 +12,13 @@ export type ChildTask =
   | { kind: 'pg-backup'; url: string; root: string; compression?: 'zstd' | 'gzip' | 'pg' | 'none'; ageRecipient?: string }
   | { kind: 'pg-restore'; url: string; root: string; ref: string; mode: 'in-place' | 'swap'; ageRecipient?: string }
   | { kind: 'redis-backup'; url: string; root: string; mode: 'logical' | 'rdb' }
-  | { kind: 's3-library'; s3: S3Target; prefix: string; file: string }
-  | { kind: 's3-bare'; s3: S3Target; prefix: string; file: string; partSize: number; queueSize: number };
+  | { kind: 's3-bare'; s3: S3Target; prefix: string; file: string; partSize: number; queueSize: number }
+  // The S3 adapter's own part size and queue (its defaults when unset).
+  | { kind: 's3-library'; s3: S3Target; prefix: string; file: string; partSize?: number; queueSize?: number }
+  /** SCAN + DUMP + PEXPIRETIME by a minimal client, for the Redis server's CPU floor. */
+  | { kind: 'redis-floor'; url: string }
+  /** A whole set (the components whose URL is given) in one engine run; default concurrency when unset. */
+  | { kind: 'set-backup'; root: string; pgUrl?: string; redisUrl?: string; qdrantUrl?: string; concurrency?: number };
 
 export interface ChildReport {
   /** Time of the operation inside the child, without Node's start-up. */

@@ -32,7 +32,8 @@ export interface EnvConfig {
   retention: RetentionConfig;
   schedules: { daily: string; weekly: string; monthly: string };
   components: EnvComponent[];
-  concurrency: number;
+  /** `BACKUP_CONCURRENCY`; unset: the engine's default (one per component, at most the cores). */
+  concurrency?: number;
   minFreeDiskBytes: number;
   metricsPort?: number;
   notify: { email: string[]; from: string; webhook?: { url: string; kind: WebhookKind }; on: NotifyOn[] };
@@ -76,7 +77,7 @@ export function envConfigFrom(loaded: LoadedEnv): EnvConfig {
     retention: e.retention,
     schedules: e.schedules,
     components: e.components,
-    concurrency: e.concurrency,
+    ...(e.concurrency !== undefined ? { concurrency: e.concurrency } : {}),
     minFreeDiskBytes: e.minFreeDiskBytes,
     ...(cli.metricsPort !== undefined ? { metricsPort: cli.metricsPort } : {}),
     notify: {

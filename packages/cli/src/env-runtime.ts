@@ -55,7 +55,7 @@ export async function engineOptionsFromEnv(env: LoadedEnv | EnvConfig): Promise<
       decoders: created.decoders,
       setPrefix: e.setPrefix,
       timeZone: e.timeZone,
-      concurrency: e.concurrency,
+      ...(e.concurrency !== undefined ? { concurrency: e.concurrency } : {}),
       minFreeBytes: e.minFreeDiskBytes,
       secrets: loaded.secrets,
     },

@@ -41,7 +41,6 @@ describe('loadEnvConfig defaults', () => {
       retention: { tiers: { daily: { within: '7d' }, weekly: { within: '30d' }, monthly: { within: '365d' } } },
       schedules: { daily: '0 2 * * *', weekly: '0 3 * * 0', monthly: '0 4 1 * *' },
       components: [],
-      concurrency: 2,
       minFreeDiskBytes: 1024 ** 3,
       notify: { email: [], from: `backup@${hostname()}`, on: ['success', 'partial', 'failure'] },
       warnings: ['No component to back up: set DATABASE_URL, REDIS_URL and/or QDRANT_URL.'],
@@ -218,6 +217,8 @@ describe('loadEnvConfig happy paths', () => {
     expect(loadEnvConfig({ BACKUP_MIN_FREE_DISK: '2048' }).minFreeDiskBytes).toBe(2048);
     expect(loadEnvConfig({ BACKUP_NOTIFY_ON: 'all' }).notify.on).toEqual(['start', 'success', 'partial', 'failure']);
     expect(loadEnvConfig({ BACKUP_S3_BUCKET: 'b-1' }).s3).toEqual({ bucket: 'b-1', forcePathStyle: false, provider: 'aws' });
+    expect(loadEnvConfig({ BACKUP_S3_BUCKET: 'b-1', BACKUP_S3_PART_SIZE: '16MiB', BACKUP_S3_QUEUE_SIZE: '2' }).s3).toMatchObject({ partSizeBytes: 16 * 1024 * 1024, queueSize: 2 });
+    expect(loadEnvConfig({ BACKUP_S3_BUCKET: 'b-1' }).s3).not.toHaveProperty('partSizeBytes');
     expect(loadEnvConfig({ BACKUP_S3_BUCKET: 'b-1', BACKUP_S3_PROVIDER: 'minio', BACKUP_S3_ENDPOINT: 'http://minio:9000' }).s3).toMatchObject({
       forcePathStyle: true,
       provider: 'minio',
@@ -291,6 +292,8 @@ const BAD: [string, string, RegExp, Record<string, string>?][] = [
   ['BACKUP_S3_ENDPOINT', 's3.example.com', /URL like/, { BACKUP_S3_BUCKET: 'bucket' }],
   ['BACKUP_S3_FORCE_PATH_STYLE', 'yes please', /true or false/, { BACKUP_S3_BUCKET: 'bucket' }],
   ['BACKUP_S3_PROVIDER', 'gcs', /expected one of aws, minio, r2, b2/, { BACKUP_S3_BUCKET: 'bucket' }],
+  ['BACKUP_S3_PART_SIZE', '4MiB', /must be from 5MiB to 5GiB/, { BACKUP_S3_BUCKET: 'bucket' }],
+  ['BACKUP_S3_QUEUE_SIZE', '0', /a whole number from 1 to 64/, { BACKUP_S3_BUCKET: 'bucket' }],
   ['SMTP_URL', 'http://user:smtp-secret@mail', /smtp:\/\/ or smtps:\/\//],
   // Not a URL at all: the userinfo is still hidden.
   ['REDIS_URL', 'redis://:redis-secret@[bad', /URL like/],

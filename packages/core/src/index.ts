@@ -192,6 +192,7 @@ export {
 export {
   ENGINE_DEFAULTS,
   ENGINE_TIERS,
+  defaultConcurrency,
   type EngineTier,
 } from './engine/defaults.js';
 export {

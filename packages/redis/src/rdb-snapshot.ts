@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { openSocket } from './raw-socket.js';
+import { iteratorSource, OnreadSource, type ByteSource } from './socket-bytes.js';
 import type { RawEndpoint } from './redis-connection.js';
 import { Crc64 } from './crc64.js';
 import { encodeCommand } from './resp-writer.js';
@@ -46,19 +47,16 @@ export interface RdbSnapshotSettings {
   target: string;
 }
 
-/** Buffered reader over a socket's async iterator: lines for the handshake, raw bytes after it. */
+/** Buffered reader over a socket's bytes: lines for the handshake, raw bytes after it. */
 class SocketReader {
   private buffer: Buffer = Buffer.alloc(0);
-  private readonly iterator: AsyncIterator<Buffer>;
 
-  constructor(socket: Socket) {
-    this.iterator = socket[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  }
+  constructor(private readonly source: ByteSource) {}
 
   private async fill(): Promise<boolean> {
-    const next = await this.iterator.next();
-    if (next.done) return false;
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, next.value]) : next.value;
+    const next = await this.source.next();
+    if (next === undefined) return false;
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, next]) : next;
     return true;
   }
 
@@ -87,8 +85,7 @@ class SocketReader {
       this.buffer = Buffer.alloc(0);
       return b;
     }
-    const next = await this.iterator.next();
-    return next.done ? undefined : next.value;
+    return this.source.next();
   }
 }
 
@@ -100,7 +97,9 @@ class SocketReader {
  */
 export async function startRdbSnapshot(endpoint: RawEndpoint, settings: RdbSnapshotSettings): Promise<RdbSession> {
   if (settings.signal.aborted) throw abortedError();
-  const socket = await openSocket(endpoint, settings.connectTimeoutMs, 'replication', settings.target);
+  // Plain TCP reads into one reused buffer (see OnreadSource); TLS sockets have no onread.
+  const onread = endpoint.tls ? undefined : new OnreadSource();
+  const socket = await openSocket(endpoint, settings.connectTimeoutMs, 'replication', settings.target, onread?.onread);
   socket.setTimeout(settings.idleTimeoutMs, () =>
     socket.destroy(new Error(`no data from the server for ${settings.idleTimeoutMs} ms`)),
   );
@@ -112,7 +111,8 @@ export async function startRdbSnapshot(endpoint: RawEndpoint, settings: RdbSnaps
   };
   // Errors surface through the reader; this listener only keeps them from being unhandled.
   socket.on('error', () => {});
-  const reader = new SocketReader(socket);
+  if (onread) onread.attach(socket);
+  const reader = new SocketReader(onread ?? iteratorSource(socket));
 
   const request = async (args: string[]): Promise<string> => {
     socket.write(encodeCommand(args));

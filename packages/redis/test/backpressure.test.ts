@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -63,6 +64,51 @@ describe('backpressure', () => {
       expect(await dumpCalls(server.command)).toBe(keys);
       // Every RESTORE line carries at least its key name and a payload (values compress inside DUMP).
       expect(received).toBeGreaterThan(keys * 20);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('rdb mode: a stalled sink stops the socket reads (the snapshot stays in flight), then the snapshot completes', async () => {
+    const server = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
+    try {
+      // 64 MB that does not compress: far more than socket buffers plus the reader's 4 MiB.
+      for (let start = 0; start < 4096; start += 256) {
+        const args: (string | Buffer)[] = [];
+        for (let i = start; i < start + 256; i++) args.push(`blob:${i}`, randomBytes(16 * 1024).toString('base64'));
+        await server.command('MSET', ...(args as string[]));
+      }
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let received = 0;
+      const sink = new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _enc, callback) {
+          received += chunk.length;
+          void released.then(() => callback());
+        },
+      });
+      const ctx: SourceBackupContext = {
+        setId: 'bp_20260101_000001',
+        tier: 'manual',
+        signal: new AbortController().signal,
+        logger: silentLogger,
+        artifact: () => sink,
+        writeArtifact: async (_name, body) => {
+          await pipeline(body instanceof Readable ? body : Readable.from(body), sink);
+        },
+      };
+      const source = createRedisSource({ host: server.host, port: server.port, mode: 'rdb' });
+      const done = source.backup(ctx);
+      await expect.poll(() => received, { timeout: 60_000, interval: 50 }).toBeGreaterThan(0);
+      // Stalled for a while, the transfer must not finish: the fork is still sending.
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(String(await server.command('INFO', 'persistence'))).toMatch(/rdb_bgsave_in_progress:1/);
+      expect(received).toBeLessThanOrEqual(2 * 1024 * 1024);
+      release();
+      const result = await done;
+      expect(result.metadata).toMatchObject({ mode: 'rdb', checksumVerified: true });
+      expect(received).toBeGreaterThan(64 * 1024 * 1024);
     } finally {
       await server.stop();
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { defineAdapter, envBoolean, envEnum, envIssue, envUrl } from '@scholaria/backup-core';
+import { defineAdapter, envBoolean, envByteSize, envEnum, envInteger, envIssue, envUrl } from '@scholaria/backup-core';
+import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, MIB } from './s3-storage-options.js';
 
 const PROVIDERS = ['aws', 'minio', 'r2', 'b2'] as const;
 export type S3EnvProvider = (typeof PROVIDERS)[number];
@@ -11,6 +12,10 @@ export interface S3EnvConfig {
   endpoint?: string;
   forcePathStyle: boolean;
   provider: S3EnvProvider;
+  /** `BACKUP_S3_PART_SIZE`; unset: the adapter's default. */
+  partSizeBytes?: number;
+  /** `BACKUP_S3_QUEUE_SIZE`; unset: the adapter's default. */
+  queueSize?: number;
 }
 
 const bucket = z
@@ -25,7 +30,7 @@ const prefix = z.string().transform((s, ctx) => {
   return p;
 });
 
-const S3_VARIABLES = ['BACKUP_S3_BUCKET', 'BACKUP_S3_PREFIX', 'BACKUP_S3_REGION', 'BACKUP_S3_ENDPOINT', 'BACKUP_S3_FORCE_PATH_STYLE', 'BACKUP_S3_PROVIDER'] as const;
+const S3_VARIABLES = ['BACKUP_S3_BUCKET', 'BACKUP_S3_PREFIX', 'BACKUP_S3_REGION', 'BACKUP_S3_ENDPOINT', 'BACKUP_S3_FORCE_PATH_STYLE', 'BACKUP_S3_PROVIDER', 'BACKUP_S3_PART_SIZE', 'BACKUP_S3_QUEUE_SIZE'] as const;
 
 /**
  * The S3 storage's `.env` descriptor: on when `BACKUP_S3_BUCKET` is set. Credentials are not
@@ -53,6 +58,12 @@ export const s3StorageEnv = defineAdapter({
     },
     BACKUP_S3_FORCE_PATH_STYLE: { schema: envBoolean, default: '`true` for minio, else `false`', doc: '`true`/`false`/`1`/`0`' },
     BACKUP_S3_PROVIDER: { schema: envEnum(PROVIDERS), default: '`aws`', doc: '`aws`, `minio`, `r2` or `b2`' },
+    BACKUP_S3_PART_SIZE: {
+      schema: envByteSize,
+      default: `\`${DEFAULT_PART_SIZE / MIB}MiB\``,
+      doc: 'multipart part size, 5MiB-5GiB (`16MiB`, bytes, ...); memory per upload is about (queue + 2) parts, and an artifact of unknown size can be at most 10,000 parts (78 GiB at 8 MiB)',
+    },
+    BACKUP_S3_QUEUE_SIZE: { schema: envInteger(1, 64, 'a whole number from 1 to 64'), default: `\`${DEFAULT_QUEUE_SIZE}\``, doc: 'parts uploaded at once per artifact, 1-64' },
   },
   configure({ values, isSet, problem }): S3EnvConfig | undefined {
     const set = S3_VARIABLES.filter(isSet);
@@ -62,6 +73,10 @@ export const s3StorageEnv = defineAdapter({
     if (provider !== 'aws' && !isSet('BACKUP_S3_ENDPOINT')) {
       problem('BACKUP_S3_ENDPOINT', `is required for BACKUP_S3_PROVIDER=${provider} (e.g. https://<account>.r2.cloudflarestorage.com, http://minio:9000)`);
     }
+    const part = values.BACKUP_S3_PART_SIZE;
+    if (part !== undefined && (part < MIN_PART_SIZE || part > MAX_PART_SIZE)) {
+      problem('BACKUP_S3_PART_SIZE', `must be from 5MiB to 5GiB (S3's multipart limits), got ${part} bytes`);
+    }
     if (!values.BACKUP_S3_BUCKET) return undefined;
     return {
       bucket: values.BACKUP_S3_BUCKET,
@@ -70,6 +85,8 @@ export const s3StorageEnv = defineAdapter({
       ...(values.BACKUP_S3_ENDPOINT !== undefined ? { endpoint: values.BACKUP_S3_ENDPOINT } : {}),
       forcePathStyle: values.BACKUP_S3_FORCE_PATH_STYLE ?? provider === 'minio',
       provider,
+      ...(part !== undefined ? { partSizeBytes: part } : {}),
+      ...(values.BACKUP_S3_QUEUE_SIZE !== undefined ? { queueSize: values.BACKUP_S3_QUEUE_SIZE } : {}),
     };
   },
   async create(config) {

@@ -10,7 +10,15 @@ export const MIN_PART_SIZE = 5 * MIB;
 export const MAX_PART_SIZE = 5 * GIB;
 export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * TIB;
-export const DEFAULT_PART_SIZE = 16 * MIB;
+/**
+ * Part size and parts in flight per put (issue 22). A put holds about (queueSize + 2) parts:
+ * the ones being sent, the one filling, and lib-storage's copy of it as it is cut. 8 MiB x 4
+ * (the AWS CLI's multipart chunk size) keeps a backup process under 150 MB where 16 MiB x 4
+ * reached 223 MB, at the same speed against s3rver; an object of unknown size can then reach
+ * 8 MiB x 10,000 = 78.1 GiB, so larger streamed dumps need a larger `partSizeBytes`.
+ */
+export const DEFAULT_PART_SIZE = 8 * MIB;
+export const DEFAULT_QUEUE_SIZE = 4;
 
 export const S3_PROVIDERS = ['aws', 'minio', 'r2', 'b2'] as const;
 export type S3Provider = (typeof S3_PROVIDERS)[number];
@@ -105,7 +113,7 @@ export const s3StorageOptionsSchema = z
     /** Force a flexible checksum algorithm on every upload (computed by the SDK, checked by the service). */
     checksumAlgorithm: z.enum(['CRC32', 'CRC32C', 'SHA1', 'SHA256', 'CRC64NVME']).optional(),
     partSizeBytes: z.number().int().min(MIN_PART_SIZE).max(MAX_PART_SIZE).default(DEFAULT_PART_SIZE),
-    queueSize: z.number().int().min(1).max(64).default(4),
+    queueSize: z.number().int().min(1).max(64).default(DEFAULT_QUEUE_SIZE),
     objectLock: z
       .object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']) })
       .strict()

@@ -147,7 +147,7 @@ describe('provider presets', () => {
 
   it('has the documented defaults', () => {
     expect(parseS3StorageOptions({ bucket: 'backups' })).toMatchObject({
-      partSizeBytes: 16 * MiB,
+      partSizeBytes: 8 * MiB,
       queueSize: 4,
       maxAttempts: 5,
       connectionTimeoutMs: 10_000,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { RetentionConfig } from '../engine/types.js';
-import { ENGINE_DEFAULTS, ENGINE_TIERS, type EngineTier } from '../engine/defaults.js';
+import { DEFAULT_CONCURRENCY_DOC, ENGINE_DEFAULTS, ENGINE_TIERS, type EngineTier } from '../engine/defaults.js';
 import { DEFAULT_NOTIFY_ON, NOTIFY_OUTCOMES } from '../notify/dispatch-notification.js';
 import type { NotifyOutcome } from '../interfaces/events.js';
 import { retentionFromDays } from '../retention/tier-retention.js';
@@ -16,7 +16,8 @@ export interface EngineEnvSettings {
   /** `retentionFromDays(retentionDays)`: `{ tiers: { daily: { within: '7d' }, ... } }`. */
   retention: RetentionConfig;
   schedules: Record<EngineTier, string>;
-  concurrency: number;
+  /** `BACKUP_CONCURRENCY`; undefined: the engine's default (one per component, at most the cores). */
+  concurrency?: number;
   minFreeDiskBytes: number;
   /** Outcomes the notifiers announce (`BACKUP_NOTIFY_ON`). */
   notifyOn: NotifyOutcome[];
@@ -87,7 +88,7 @@ export function engineEnvGroup(sources: readonly string[]): EnvGroup<EnvVariable
       BACKUP_TIMEZONE: { schema: timeZoneValue, default: `\`${ENGINE_DEFAULTS.timeZone}\` (\`Asia/Seoul\` in \`examples/scholaria\`)`, doc: 'IANA zone of the schedules, set ids and timestamps' },
       BACKUP_SET_PREFIX: { schema: setPrefix, default: `\`${ENGINE_DEFAULTS.setPrefix}\``, doc: 'set id prefix, `[A-Za-z0-9][A-Za-z0-9_-]*`' },
       BACKUP_COMPONENTS: components,
-      BACKUP_CONCURRENCY: { schema: envInteger(1, 16, 'a whole number from 1 to 16'), default: `\`${ENGINE_DEFAULTS.concurrency}\``, doc: 'components backed up at once, 1-16' },
+      BACKUP_CONCURRENCY: { schema: envInteger(1, 16, 'a whole number from 1 to 16'), default: DEFAULT_CONCURRENCY_DOC, doc: 'components backed up at once, 1-16' },
       BACKUP_MIN_FREE_DISK: {
         schema: envByteSize,
         default: '`1GiB`',
@@ -109,7 +110,7 @@ export function engineEnvGroup(sources: readonly string[]): EnvGroup<EnvVariable
         retentionDays: days,
         retention: retentionFromDays(days),
         schedules,
-        concurrency: (v.BACKUP_CONCURRENCY as number | undefined) ?? ENGINE_DEFAULTS.concurrency,
+        ...(v.BACKUP_CONCURRENCY !== undefined ? { concurrency: v.BACKUP_CONCURRENCY as number } : {}),
         minFreeDiskBytes: (v.BACKUP_MIN_FREE_DISK as number | undefined) ?? ENGINE_DEFAULTS.minFreeBytes,
         notifyOn: (v.BACKUP_NOTIFY_ON as NotifyOutcome[] | undefined) ?? [...DEFAULT_NOTIFY_ON],
       };

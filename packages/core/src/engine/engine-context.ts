@@ -24,7 +24,8 @@ export interface EngineContext {
   logger: Logger;
   setPrefix: string;
   timeZone: string;
-  concurrency: number;
+  /** Set by the caller; undefined: `defaultConcurrency` of the components of each run. */
+  concurrency: number | undefined;
   clock: () => Date;
   lockTtlMs: number;
   actor: string;
@@ -87,8 +88,8 @@ export function createEngineContext(options: BackupEngineOptions): EngineContext
   } catch {
     issues.push(`timeZone "${timeZone}" is not a valid IANA time zone (e.g. "UTC", "Asia/Seoul")`);
   }
-  const concurrency = options.concurrency ?? ENGINE_DEFAULTS.concurrency;
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+  const concurrency = options.concurrency;
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
     issues.push(`concurrency must be an integer from 1 to 64 (got ${String(concurrency)})`);
   }
   const lockTtlMs = options.lockTtlMs ?? 10 * 60_000;

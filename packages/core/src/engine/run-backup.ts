@@ -19,6 +19,7 @@ import type { EngineContext } from './engine-context.js';
 import { audit, deleteSet, errorReport, linkSignal, putBuffer, safeError, withPrefix } from './engine-helpers.js';
 import { readPrimaryCatalog } from './set-catalog.js';
 import { DEFAULT_ANOMALY_DROP, detectSizeAnomalies, type SizeAnomaly } from '../anomaly/size-anomaly.js';
+import { defaultConcurrency } from './defaults.js';
 
 /** Anomalies against the newest earlier set of the tier; a catalog that cannot be read skips the check. */
 async function findAnomalies(ctx: EngineContext, tier: string, components: ComponentManifest[]): Promise<SizeAnomaly[]> {
@@ -92,7 +93,8 @@ export async function runBackup(ctx: EngineContext, options: BackupOptions = {})
     // Storages that lock objects (S3 Object Lock) keep this set's objects as long as the
     // tier's retention is sure to keep the set.
     const retainUntil = retainUntilForTier(ctx.options.retention, tier, started);
-    const limit = pLimit(ctx.concurrency);
+    // Components run at once up to the limit; Promise.all keeps the manifest in configured order.
+    const limit = pLimit(ctx.concurrency ?? defaultConcurrency(sources.length));
     const outcomes = await Promise.all(
       sources.map((source) =>
         limit(() => backupComponent({ ctx, source, setId, tier, retainUntil, live, markStorageFailed, signal: controller.signal, options })),

@@ -37,7 +37,7 @@ export interface BackupEngineOptions {
   /** IANA zone for set ids and timestamps, default 'UTC'. */
   timeZone?: string;
   logger?: Logger;
-  /** Components backed up at once, default 2. */
+  /** Components backed up at once (1-64), default one per component, at most the CPU cores (`os.availableParallelism()`). */
   concurrency?: number;
   clock?: () => Date;
   /** Lock heartbeat; a lock not refreshed for `lockTtlMs` is stale. Default 10 min. */
