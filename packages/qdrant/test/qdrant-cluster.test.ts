@@ -167,7 +167,7 @@ describe('Qdrant cluster capture (3-peer simulated cluster)', () => {
     for (const shape of [{ peers: 2 }, { peers: 1, distributed: false }]) {
       const to = await start(shape);
       const result = await restoreFromDir(sourceFor(to), dir.path, backup.component);
-      expect(result.plan.some((p) => p.includes('create collection "docs" (4 shards, replication factor 2)'))).toBe(true);
+      expect(result.plan!.some((p) => p.includes('create collection "docs" (4 shards, replication factor 2)'))).toBe(true);
       for (const name of ['docs', 'logs', 'tenants']) {
         expect(await dump(to, name), `${name} into ${JSON.stringify(shape)}`).toEqual(await dump(from, name));
         expect(to.placement(name).length).toBe(from.placement(name).length);
@@ -199,7 +199,7 @@ describe('Qdrant cluster capture (3-peer simulated cluster)', () => {
     expect((await dump(to, 'docs')).map((p) => p.id)).toEqual([999]);
 
     const only = await restoreFromDir(sourceFor(to), dir.path, backup.component, { options: { collections: ['docs'] } });
-    expect(only.plan[0]).toContain('replace the 4 shards, replication factor 2 of collection "docs"');
+    expect(only.plan![0]).toContain('replace the 4 shards, replication factor 2 of collection "docs"');
     expect(await dump(to, 'docs')).toEqual(await dump(from, 'docs'));
   });
 
@@ -283,11 +283,11 @@ describe('Qdrant cluster capture (3-peer simulated cluster)', () => {
     await cluster.peers[2]!.stop();
     const res = await sourceFor(cluster).check();
     expect(res.ok).toBe(false);
-    expect(res.problems.join('\n')).toContain(`Qdrant peer ${cluster.peers[2]!.peerId}`);
-    expect(res.problems.join('\n')).toContain('QDRANT_PEER_URLS');
+    expect(res.problems!.join('\n')).toContain(`Qdrant peer ${cluster.peers[2]!.peerId}`);
+    expect(res.problems!.join('\n')).toContain('QDRANT_PEER_URLS');
     // Without peer URLs the default (p2p host with the REST port) is not reachable from here: said so too.
     const bare = await createQdrantSource({ url: cluster.url, apiKey: API_KEY, ...fast }).check();
-    expect(bare.problems.length).toBe(2);
+    expect(bare.problems!.length).toBe(2);
   });
 });
 
