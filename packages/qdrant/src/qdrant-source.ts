@@ -511,7 +511,14 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
         },
       );
     }
-    const before: CollectionInfo = await a.collection(name, call);
+    // Qdrant's collection info asks every shard (collection_ops.rs `info`) and fails while one is
+    // unreachable; the shard captures below then name the shard and the peers, so it may wait.
+    let before: CollectionInfo | undefined;
+    try {
+      before = await a.collection(name, call);
+    } catch (error) {
+      ctx.logger.warn(`${component}: could not read collection "${name}" before capturing its shards`, { error: BackupError.isInstance(error) ? error.message : String(error) });
+    }
     if (placement.transfers > 0) {
       warnings.push(`collection "${name}" had ${placement.transfers} shard transfer(s) running during the backup; each shard was captured from an Active replica`);
     }
@@ -530,7 +537,7 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       recordedShards.push(await captureShard(ctx, name, shard, placement, version, call, warnings, peers));
     }
     const after: CollectionInfo = await a.collection(name, call);
-    const pointsBefore = before.points_count ?? null;
+    const pointsBefore = before?.points_count ?? null;
     const pointsAfter = after.points_count ?? null;
     const moved = pointsBefore !== null && pointsAfter !== null && pointsBefore !== pointsAfter;
     if (moved) warnings.push(`collection "${name}" changed while its shards were captured (${pointsBefore} -> ${pointsAfter} points); each shard snapshot holds one moment`);

@@ -37,8 +37,9 @@
  * Differences, on purpose and listed so none is hidden: points are routed to shards by FNV-1a
  * of the point id modulo the shard count, not Qdrant's hash ring (consistent within the
  * simulator, which is all a shard snapshot round trip needs); replicas are placed round-robin
- * (shard s on peers s, s+1, ... mod N); a read on a shard whose replicas are all down fails
- * with 500; a peer that is stopped refuses connections while the others keep reporting its
+ * (shard s on peers s, s+1, ... mod N); collection info, count and scroll fail with 500 while
+ * a shard has no reachable Active replica (as Qdrant's do: lib/collection/src/collection/
+ * collection_ops.rs `info` propagates each shard's error; the message is the simulator's); a peer that is stopped refuses connections while the others keep reporting its
  * replicas with their last state (Qdrant marks them Dead only after a failed operation);
  * uploading a shard snapshot to a peer that holds no replica of that shard is refused with
  * 400 (the source never does it; Qdrant's behaviour there is not modelled); only the
