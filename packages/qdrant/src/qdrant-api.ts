@@ -421,7 +421,11 @@ export class QdrantApi {
           ...(options.signal ? { signal: options.signal } : {}),
         });
         const result = await readResult(res);
-        if (result !== true) throw new Error(`Qdrant answered ${JSON.stringify(result)} instead of true`);
+        // A collection upload answers `true`; a shard upload `null` (snapshot_api.rs
+        // upload_shard_snapshot's future yields `()`, serialised as `"result": null`).
+        if (result !== true && !(shard !== undefined && result === null)) {
+          throw new Error(`Qdrant answered ${JSON.stringify(result)} instead of ${shard === undefined ? 'true' : 'null'}`);
+        }
       },
       { ...options, failCode: options.failCode ?? 'RESTORE_FAILED' },
     );

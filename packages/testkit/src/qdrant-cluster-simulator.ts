@@ -16,7 +16,9 @@
  *   `GET|POST /collections/{c}/shards/{s}/snapshots`, `GET|DELETE .../snapshots/{name}`,
  *   `POST .../snapshots/upload?priority&checksum&wait` (POST, not PUT), and
  *   `PUT .../snapshots/recover` `{ location, priority?, checksum?, api_key? }`.
- *   Names are `{collection}-shard-{s}-{YYYY-MM-DD-HH-MM-SS}.snapshot`. A shard id the
+ *   Names are `{collection}-shard-{s}-{YYYY-MM-DD-HH-MM-SS}.snapshot`. The upload answers
+ *   `"result": null` (its future yields `()`, src/actix/helpers.rs `time_or_accept` with
+ *   lib/api/src/rest/models.rs `ApiResponse`), recover and delete answer `true`. A shard id the
  *   collection does not have is `404 Not found: shard {s} not found` (`shard_not_found_error`);
  *   a shard of the collection that has no replica on the asked peer is
  *   `400 Wrong input: Shard {s} is not a local or queue proxy shard` (create, download, delete)
@@ -676,7 +678,9 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
             if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
               throw new QdrantSimError(400, `Checksum mismatch: expected ${upload.checksum}, actual ${checksum.toLowerCase()}`);
             }
-            return await recoverShard(c, shard, self, upload.path, priority);
+            await recoverShard(c, shard, self, upload.path, priority);
+            // The handler's future yields `()`: `"result": null` (recover answers `true`).
+            return null;
           } finally {
             // A temp path: removed after the recovery, whatever its outcome.
             await rm(upload.path, { force: true });
