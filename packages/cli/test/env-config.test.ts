@@ -286,6 +286,8 @@ const BAD: [string, string, RegExp, Record<string, string>?][] = [
   ['REDIS_URL', 'redis://:redis-secret@r:6379/cache', /database number/],
   ['QDRANT_URL', 'grpc://qdrant:6334', /http:\/\/ or https:\/\//],
   ['QDRANT_API_KEY', 'api secret', /without spaces or control characters/, { QDRANT_URL: 'http://q:6333' }],
+  ['QDRANT_PEER_URLS', 'http://q-1:6333', /expected peer=url pairs/, { QDRANT_URL: 'http://q:6333' }],
+  ['QDRANT_PEER_URL_TEMPLATE', 'http://fixed:6333', /with \{host\} or \{peer_id\}/, { QDRANT_URL: 'http://q:6333' }],
   ['BACKUP_S3_BUCKET', 'Bad_Bucket', /S3 bucket name/],
   ['BACKUP_S3_PREFIX', 'a/../b', /without "\.\."/, { BACKUP_S3_BUCKET: 'bucket' }],
   ['BACKUP_S3_REGION', 'US East', /region name/, { BACKUP_S3_BUCKET: 'bucket' }],

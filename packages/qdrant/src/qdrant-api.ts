@@ -34,6 +34,34 @@ export function plainJson<T>(value: T): T {
 
 export const enc = encodeURIComponent;
 
+/** JSON.parse that keeps integers of 16+ digits (Qdrant's u64 peer ids) as strings instead of rounding them. */
+export function parseLongJson(text: string): unknown {
+  return JSON.parse(text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"'));
+}
+
+/** One replica of a shard as `GET /collections/{c}/cluster` reports it. */
+export interface ShardReplicaInfo {
+  shardId: number;
+  shardKey?: string | number;
+  peerId: string;
+  state: string;
+  /** Only for this peer's own (local) shards. */
+  pointsCount?: number;
+}
+
+/** `CollectionClusterInfo` (lib/collection/src/operations/types.rs), peer ids as strings. */
+export interface CollectionClusterInfo {
+  peerId: string;
+  shardCount: number;
+  replicas: ShardReplicaInfo[];
+  transfers: number;
+}
+
+/** `/collections/{c}` or `/collections/{c}/shards/{s}`: where the snapshot endpoints of a collection or a shard live. */
+export function snapshotBase(collection: string, shard?: number): string {
+  return shard === undefined ? `/collections/${enc(collection)}` : `/collections/${enc(collection)}/shards/${shard}`;
+}
+
 /** 'http://host:6333/prefix' for messages: never credentials, query or fragment. */
 export function displayUrl(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
@@ -57,6 +85,82 @@ export class QdrantApi {
     this.url = new URL(options.url);
     this.target = displayUrl(this.url);
     this.raw = { baseUrl: this.url, userAgent: USER_AGENT, ...(options.apiKey ? { apiKey: options.apiKey } : {}) };
+  }
+
+  /** The same API (key, timeouts, retries) on another peer of the cluster. */
+  forPeer(url: string): QdrantApi {
+    return new QdrantApi({ ...this.options, url }, this.component);
+  }
+
+  private async rawJson(op: string, path: string, options?: CallOptions): Promise<unknown> {
+    return await this.call(
+      op,
+      async () => {
+        const res = await rawRequest(this.raw, {
+          method: 'GET',
+          path,
+          idleTimeoutMs: this.options.timeoutMs,
+          ...(options?.signal ? { signal: options.signal } : {}),
+        });
+        return (parseLongJson(await readText(res)) as { result?: unknown }).result;
+      },
+      options,
+    );
+  }
+
+  /** `GET /collections/{c}/cluster`: the shards of a collection and which peer holds which replica. */
+  async collectionCluster(collection: string, options?: CallOptions): Promise<CollectionClusterInfo> {
+    const r = (await this.rawJson(`reading the shard placement of collection "${collection}" (GET /collections/${collection}/cluster)`, `/collections/${enc(collection)}/cluster`, options)) as {
+      peer_id?: number | string;
+      shard_count?: number;
+      local_shards?: { shard_id: number; shard_key?: string | number; points_count?: number; state?: string }[];
+      remote_shards?: { shard_id: number; shard_key?: string | number; peer_id: number | string; state?: string }[];
+      shard_transfers?: unknown[];
+    };
+    const peerId = String(r?.peer_id ?? '');
+    const key = (k: string | number | undefined) => (k !== undefined && k !== null ? { shardKey: k } : {});
+    return {
+      peerId,
+      shardCount: Number(r?.shard_count ?? 0),
+      transfers: r?.shard_transfers?.length ?? 0,
+      replicas: [
+        ...(r?.local_shards ?? []).map((l) => ({ shardId: l.shard_id, ...key(l.shard_key), peerId, state: String(l.state ?? 'Active'), ...(typeof l.points_count === 'number' ? { pointsCount: l.points_count } : {}) })),
+        ...(r?.remote_shards ?? []).map((x) => ({ shardId: x.shard_id, ...key(x.shard_key), peerId: String(x.peer_id), state: String(x.state ?? 'Active') })),
+      ].sort((a, b) => a.shardId - b.shardId || a.peerId.localeCompare(b.peerId)),
+    };
+  }
+
+  /** `GET /collections/{c}/shards/{s}/snapshots` on this peer. */
+  async listShardSnapshots(collection: string, shard: number, options?: CallOptions): Promise<SnapshotDescription[]> {
+    return ((await this.rawJson(`listing the snapshots of shard ${shard} of collection "${collection}"`, `${snapshotBase(collection, shard)}/snapshots`, options)) ?? []) as SnapshotDescription[];
+  }
+
+  /** `DELETE /collections/{c}/shards/{s}/snapshots/{name}?wait=true` on this peer. */
+  async deleteShardSnapshot(collection: string, shard: number, snapshot: string, options?: CallOptions): Promise<void> {
+    await this.call(
+      `deleting snapshot "${snapshot}" of shard ${shard} of collection "${collection}"`,
+      async () => {
+        const res = await rawRequest(this.raw, {
+          method: 'DELETE',
+          path: `${snapshotBase(collection, shard)}/snapshots/${enc(snapshot)}`,
+          query: { wait: 'true' },
+          idleTimeoutMs: this.options.timeoutMs,
+          ...(options?.signal ? { signal: options.signal } : {}),
+        });
+        await readResult(res);
+      },
+      options,
+    );
+  }
+
+  /** `PUT /collections/{c}` with the given body (creating a collection before its shards are uploaded). */
+  async createCollection(collection: string, body: Record<string, unknown>, options?: CallOptions): Promise<void> {
+    await this.call(`creating collection "${collection}"`, () => this.client().createCollection(collection, body as never), options);
+  }
+
+  /** `PUT /collections/{c}/shards`: a shard key of a collection with custom sharding. */
+  async createShardKey(collection: string, body: Record<string, unknown>, options?: CallOptions): Promise<void> {
+    await this.call(`creating shard key ${JSON.stringify(body.shard_key)} of collection "${collection}"`, () => this.client().createShardKey(collection, body as never), options);
   }
 
   private makeClient(timeout: number): QdrantClient {
@@ -174,8 +278,7 @@ export class QdrantApi {
           idleTimeoutMs: this.options.timeoutMs,
           ...(options?.signal ? { signal: options.signal } : {}),
         });
-        const text = await readText(res);
-        return JSON.parse(text.replace(/([:[,]\s*)(-?\d{16,})(?=\s*[,}\]])/g, '$1"$2"')) as { result?: unknown };
+        return parseLongJson(await readText(res)) as { result?: unknown };
       },
       options,
     );
@@ -204,12 +307,13 @@ export class QdrantApi {
     collection: string,
     before: Set<string> | undefined,
     options: CallOptions = {},
+    shard?: number,
   ): Promise<SnapshotDescription & { adopted?: true; failedAttempts: number }> {
-    const op = `creating a snapshot of collection "${collection}"`;
+    const op = shard === undefined ? `creating a snapshot of collection "${collection}"` : `creating a snapshot of shard ${shard} of collection "${collection}" on ${this.target}`;
     const post = async () => {
       const res = await rawRequest(this.raw, {
         method: 'POST',
-        path: `/collections/${enc(collection)}/snapshots`,
+        path: `${snapshotBase(collection, shard)}/snapshots`,
         query: { wait: 'true' },
         idleTimeoutMs: this.options.snapshotTimeoutMs,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -222,7 +326,7 @@ export class QdrantApi {
       op,
       async (attempt) => {
         if (attempt > 0 && before) {
-          const fresh = await this.snapshotsSince(collection, before, options);
+          const fresh = await this.snapshotsSince(collection, before, options, shard);
           const adopt = fresh[fresh.length - 1];
           if (adopt) {
             options.logger?.warn(`${op}: the failed attempt's snapshot "${adopt.name}" was finished by Qdrant; using it instead of creating another`);
@@ -236,10 +340,12 @@ export class QdrantApi {
   }
 
   /** Snapshots of `collection` that are not in `before` and carry its name prefix, oldest first. */
-  async snapshotsSince(collection: string, before: Set<string>, options?: CallOptions): Promise<SnapshotDescription[]> {
-    const now = await this.listSnapshots(collection, options);
+  async snapshotsSince(collection: string, before: Set<string>, options?: CallOptions, shard?: number): Promise<SnapshotDescription[]> {
+    const now = shard === undefined ? await this.listSnapshots(collection, options) : await this.listShardSnapshots(collection, shard, options);
+    // Shard snapshots are named `<collection>-shard-<id>-<time>.snapshot` (shard_holder/mod.rs).
+    const prefix = shard === undefined ? `${collection}-` : `${collection}-shard-${shard}-`;
     return now
-      .filter((d) => !before.has(d.name) && d.name.startsWith(`${collection}-`) && d.name.endsWith('.snapshot'))
+      .filter((d) => !before.has(d.name) && d.name.startsWith(prefix) && d.name.endsWith('.snapshot'))
       .sort((x, y) => String(x.creation_time ?? '').localeCompare(String(y.creation_time ?? '')) || x.name.localeCompare(y.name));
   }
 
@@ -256,12 +362,12 @@ export class QdrantApi {
    * that breaks later (connection lost, idle for `snapshotTimeoutMs`) is resumed up to
    * `retries` times from the first missing byte with `Range`.
    */
-  async download(collection: string, snapshot: string, options: CallOptions = {}): Promise<Readable> {
-    const op = `downloading snapshot "${snapshot}" of collection "${collection}"`;
+  async download(collection: string, snapshot: string, options: CallOptions = {}, shard?: number): Promise<Readable> {
+    const op = `downloading snapshot "${snapshot}" of ${shard === undefined ? '' : `shard ${shard} of `}collection "${collection}"${shard === undefined ? '' : ` from ${this.target}`}`;
     const open = (headers: Record<string, string>) =>
       rawRequest(this.raw, {
         method: 'GET',
-        path: `/collections/${enc(collection)}/snapshots/${enc(snapshot)}`,
+        path: `${snapshotBase(collection, shard)}/snapshots/${enc(snapshot)}`,
         headers: { accept: 'application/octet-stream', ...headers },
         idleTimeoutMs: this.options.snapshotTimeoutMs,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -293,8 +399,9 @@ export class QdrantApi {
     open: () => Promise<{ stream: Readable; size?: number; filename: string }>,
     checksum: string | undefined,
     options: CallOptions = {},
+    shard?: number,
   ): Promise<void> {
-    const op = `uploading a snapshot into collection "${target}"`;
+    const op = shard === undefined ? `uploading a snapshot into collection "${target}"` : `uploading the snapshot of shard ${shard} into collection "${target}" on ${this.target}`;
     await this.call(
       op,
       async () => {
@@ -302,7 +409,8 @@ export class QdrantApi {
         const multipart = multipartFileBody('snapshot', file.filename, file.stream, file.size);
         const res = await rawRequest(this.raw, {
           method: 'POST',
-          path: `/collections/${enc(target)}/snapshots/upload`,
+          // Shards: POST /collections/{c}/shards/{s}/snapshots/upload (snapshot_api.rs upload_shard_snapshot).
+          path: `${snapshotBase(target, shard)}/snapshots/upload`,
           query: { priority: 'snapshot', wait: 'true', ...(checksum ? { checksum } : {}) },
           headers: {
             'content-type': multipart.contentType,
@@ -313,7 +421,11 @@ export class QdrantApi {
           ...(options.signal ? { signal: options.signal } : {}),
         });
         const result = await readResult(res);
-        if (result !== true) throw new Error(`Qdrant answered ${JSON.stringify(result)} instead of true`);
+        // A collection upload answers `true`; a shard upload `null` (snapshot_api.rs
+        // upload_shard_snapshot's future yields `()`, serialised as `"result": null`).
+        if (result !== true && !(shard !== undefined && result === null)) {
+          throw new Error(`Qdrant answered ${JSON.stringify(result)} instead of ${shard === undefined ? 'true' : 'null'}`);
+        }
       },
       { ...options, failCode: options.failCode ?? 'RESTORE_FAILED' },
     );

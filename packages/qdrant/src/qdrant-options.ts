@@ -10,6 +10,20 @@ const collectionName = z
     message: 'is not a valid Qdrant collection name (no / \\ : * ? " < > | or control characters)',
   });
 
+const parsedUrl = (u: string): URL | undefined => {
+  try {
+    return new URL(u);
+  } catch {
+    return undefined;
+  }
+};
+const httpUrl = z
+  .string()
+  .refine((u) => /^https?:$/.test(parsedUrl(u)?.protocol ?? ''), { message: 'must be an http:// or https:// URL' })
+  .refine((u) => !parsedUrl(u)?.username && !parsedUrl(u)?.password, {
+    message: 'must not contain credentials; pass the API key as apiKey',
+  });
+
 export type RestoreAsFunction = (collection: string) => string | undefined;
 
 export const qdrantOptionsSchema = z
@@ -50,6 +64,24 @@ export const qdrantOptionsSchema = z
      * of float32 vectors and graph links that gzip shrinks by under 10 %.
      */
     compress: z.boolean().default(false),
+    /**
+     * Cluster mode: the REST URL of each peer, keyed by peer id (as `GET /cluster` reports it) or
+     * by the host of the peer's p2p URI (`qdrant-1.qdrant-headless`). `GET /cluster` gives only
+     * p2p URIs (port 6335), not REST URLs. Peers not listed use `peerUrlTemplate`.
+     */
+    peerUrls: z.record(z.string().min(1), httpUrl).optional(),
+    /**
+     * Cluster mode: the REST URL of a peer built from its p2p URI: `{host}` (its host name),
+     * `{peer_id}`; e.g. 'https://{host}:6333'. Default: `url`'s scheme, port and path with the
+     * peer's host (`http://qdrant-1.qdrant-headless:6333` when `url` is `http://qdrant:6333`).
+     */
+    peerUrlTemplate: z
+      .string()
+      .refine((t) => t.includes('{host}') || t.includes('{peer_id}'), { message: 'must contain {host} or {peer_id}' })
+      .refine((t) => httpUrl.safeParse(t.replace(/\{host\}/g, 'h').replace(/\{peer_id\}/g, '1')).success, {
+        message: 'must be an http:// or https:// URL once {host} and {peer_id} are filled in',
+      })
+      .optional(),
     /** Component name in manifests and paths; change it to back up two Qdrant servers. */
     name: z
       .string()

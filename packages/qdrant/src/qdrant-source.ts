@@ -12,6 +12,7 @@ import {
   type SourceRestoreResult,
   type SourceVerifyContext,
   type SourceVerifyResult,
+  type ArtifactRecord,
 } from '@scholaria/backup-core';
 import {
   parseQdrantOptions,
@@ -24,6 +25,21 @@ import { QdrantApi, enc, type AliasOperation, type CallOptions, type ClusterInfo
 import { SnapshotVerifier } from './snapshot-verifier.js';
 import { snapshotCompatibility, supportsSnapshotChecksum } from './qdrant-version.js';
 import { describeTokenAccess, jwtAccess } from './qdrant-token.js';
+import {
+  captureCandidates,
+  createBody,
+  mapShards,
+  peerDirectory,
+  recordedCreateSchema,
+  recordedMemberSchema,
+  recordedShardSchema,
+  shardKeysOf,
+  shardLabel,
+  shardsOf,
+  waitForActiveReplicas,
+  type PeerDirectory,
+  type RecordedShard,
+} from './qdrant-cluster.js';
 
 const SNAPSHOT_SUFFIX = '.snapshot';
 const CONTENT_TYPE = 'application/x-tar';
@@ -31,7 +47,8 @@ const CONTENT_TYPE = 'application/x-tar';
 /** What the source records per collection in the manifest (component metadata). */
 const recordedCollectionSchema = z.object({
   name: z.string().min(1),
-  artifact: z.string().min(1),
+  /** The collection snapshot's artifact (single node); absent when `shards` holds the shard snapshots. */
+  artifact: z.string().min(1).optional(),
   /** Points when the snapshot was taken; `pointsCountRange` when writes moved it meanwhile. */
   pointsCount: z.number().int().nonnegative().nullable(),
   pointsCountRange: z.tuple([z.number(), z.number()]).optional(),
@@ -40,20 +57,40 @@ const recordedCollectionSchema = z.object({
   shardNumber: z.number().optional(),
   replicationFactor: z.number().optional(),
   aliases: z.array(z.string()),
-  snapshot: z.object({
-    name: z.string(),
-    size: z.number(),
-    checksum: z.string().nullable(),
-    creationTime: z.string().nullable(),
-  }),
+  snapshot: z
+    .object({
+      name: z.string(),
+      size: z.number(),
+      checksum: z.string().nullable(),
+      creationTime: z.string().nullable(),
+    })
+    .optional(),
   /** SHA-256 of the snapshot bytes as downloaded (equals `snapshot.checksum` when Qdrant reported one). */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  /** Cluster capture: one snapshot per shard, with the peer it came from and the replica placement. */
+  shards: z.array(recordedShardSchema).optional(),
+  /** Cluster capture: what creating the collection again needs besides vectors and shard numbers. */
+  create: recordedCreateSchema.optional(),
+}).refine((c) => (c.shards !== undefined ? c.artifact === undefined : c.artifact !== undefined && c.snapshot !== undefined && c.sha256 !== undefined), {
+  message: 'a collection records either artifact, snapshot and sha256 (one snapshot) or shards (cluster capture)',
 });
 
 const recordedMetadataSchema = z.object({
   qdrantVersion: z.string().optional(),
   collections: z.array(recordedCollectionSchema),
-  cluster: z.object({ enabled: z.boolean(), peerId: z.string().optional(), peers: z.number().optional() }).optional(),
+  cluster: z
+    .object({
+      enabled: z.boolean(),
+      peerId: z.string().optional(),
+      peers: z.number().optional(),
+      /** 'shards': every shard captured from a peer holding it; 'node' (or absent): one node's collection snapshots. */
+      mode: z.enum(['node', 'shards']).optional(),
+      members: z.array(recordedMemberSchema).optional(),
+    })
+    .optional(),
 });
 
 export type RecordedCollection = z.infer<typeof recordedCollectionSchema>;
@@ -61,6 +98,11 @@ export type RecordedCollection = z.infer<typeof recordedCollectionSchema>;
 function artifactNameFor(collection: string): string {
   // The engine refuses artifact names with a leading dot.
   return `${collection.startsWith('.') ? `_${collection}` : collection}${SNAPSHOT_SUFFIX}`;
+}
+
+/** `<collection>.shard-<id>.snapshot`: unambiguous from the right, so no two collections' shards collide. */
+function shardArtifactName(collection: string, shardId: number): string {
+  return `${collection.startsWith('.') ? `_${collection}` : collection}.shard-${shardId}${SNAPSHOT_SUFFIX}`;
 }
 
 function quoteList(names: string[]): string {
@@ -308,14 +350,333 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
     }
   }
 
-  function clusterWarning(cluster: ClusterInfo, target: string): string | undefined {
-    if (!cluster.enabled || cluster.peers.length <= 1) return undefined;
-    const self = cluster.peers.find((p) => p.id === cluster.peerId);
-    return (
-      `Qdrant runs as a cluster of ${cluster.peers.length} peers: collection snapshots are per node, and this backup captured only ` +
-      `peer ${cluster.peerId ?? '(unknown)'}${self?.uri ? ` (${self.uri})` : ''}, the node answering at ${target}. ` +
-      'Shards stored only on other peers are not in this backup; capturing every node is not supported yet.'
+  /**
+   * Snapshots one shard on a peer holding an Active replica and stores it. A peer that fails
+   * before the download starts (down, unreachable, refusing) is skipped for the next active
+   * replica; once bytes flow into the artifact, a failure fails the backup.
+   */
+  async function captureShard(
+    ctx: SourceBackupContext,
+    name: string,
+    shard: { shardId: number; shardKey?: string | number },
+    placement: Awaited<ReturnType<QdrantApi['collectionCluster']>>,
+    version: string,
+    call: CallOptions,
+    warnings: string[],
+    peers: PeerDirectory,
+  ): Promise<RecordedShard> {
+    const label = shardLabel(shard);
+    const { active, all } = captureCandidates(placement, shard.shardId);
+    if (active.length === 0) {
+      throw new BackupError(
+        'SOURCE_FAILED',
+        `${component}: ${label} of collection "${name}" has no Active replica to snapshot (${all.map((r) => `peer ${r.peerId}: ${r.state}`).join(', ') || 'no replica listed'})`,
+        {
+          component,
+          retryable: true,
+          hint: `Qdrant is recovering this shard or its peers are gone; wait until GET /collections/${enc(name)}/cluster lists an Active replica of shard ${shard.shardId}, then back up again. No backup set was written.`,
+        },
+      );
+    }
+    const failures: string[] = [];
+    for (const peerId of active) {
+      let api: QdrantApi;
+      let desc: Awaited<ReturnType<QdrantApi['createSnapshot']>>;
+      let response: Awaited<ReturnType<QdrantApi['download']>>;
+      let before: Set<string>;
+      try {
+        api = peers.api(peerId);
+        before = new Set((await api.listShardSnapshots(name, shard.shardId, call)).map((d) => d.name));
+        ctx.logger.info(`${component}: creating a snapshot of ${label} of "${name}" on ${peers.describe(peerId)}`, { collection: name, shard: shard.shardId, peer: peerId });
+        desc = await api.createSnapshot(name, before, call, shard.shardId);
+      } catch (error) {
+        const message = BackupError.isInstance(error) ? error.message : String(error);
+        failures.push(`${peers.describe(peerId)}: ${message}`);
+        if (active.indexOf(peerId) < active.length - 1) ctx.logger.warn(`${component}: ${label} of "${name}" could not be snapshotted on ${peers.describe(peerId)}; trying another replica`, { error: message });
+        continue;
+      }
+      const cleanUp = async () => {
+        const fresh = desc.failedAttempts > 0 ? await api.snapshotsSince(name, before, call, shard.shardId).catch(() => []) : [];
+        const names = [...new Set([...fresh.map((d) => d.name).filter((n) => n !== desc.name), ...(opts.keepSnapshots ? [] : [desc.name])])];
+        for (const n of names) {
+          try {
+            await api.deleteShardSnapshot(name, shard.shardId, n, { logger: ctx.logger });
+          } catch (error) {
+            warnings.push(
+              `could not delete snapshot "${n}" of ${label} of "${name}" on ${peers.describe(peerId)} (${api.translate(error, 'deleting a shard snapshot').message}); delete it by hand: curl -X DELETE "${api.target}/collections/${enc(name)}/shards/${shard.shardId}/snapshots/${enc(n)}" -H "api-key: $QDRANT_API_KEY"`,
+            );
+          }
+        }
+      };
+      try {
+        response = await api.download(name, desc.name, call, shard.shardId);
+      } catch (error) {
+        await cleanUp();
+        const message = BackupError.isInstance(error) ? error.message : String(error);
+        failures.push(`${peers.describe(peerId)}: ${message}`);
+        continue;
+      }
+      const artifact = shardArtifactName(name, shard.shardId);
+      let bytes = 0;
+      let digest = '';
+      try {
+        const verifier = new SnapshotVerifier({
+          component,
+          collection: name,
+          snapshot: desc.name,
+          checksum: desc.checksum ?? null,
+          ...(typeof desc.size === 'number' ? { size: desc.size } : {}),
+        });
+        const sink = ctx.artifact(artifact, {
+          contentType: CONTENT_TYPE,
+          ...(opts.compress ? {} : { compression: false as const }),
+          restoreHint: `curl -fS -X POST "$QDRANT_PEER_URL/collections/${enc(name)}/shards/${shard.shardId}/snapshots/upload?priority=snapshot&wait=true${
+            desc.checksum ? `&checksum=${desc.checksum}` : ''
+          }" -H "api-key: $QDRANT_API_KEY" -F "snapshot=@-;filename=${artifact}"  # QDRANT_PEER_URL: a peer holding shard ${shard.shardId} (GET /collections/${enc(name)}/cluster)`,
+          metadata: {
+            collection: name,
+            shardId: shard.shardId,
+            ...(shard.shardKey !== undefined ? { shardKey: shard.shardKey } : {}),
+            peerId,
+            snapshot: desc.name,
+            ...(desc.checksum ? { checksum: desc.checksum } : {}),
+            size: desc.size,
+            qdrantVersion: version,
+          },
+        });
+        try {
+          await pipeline(response, verifier, sink, { signal: ctx.signal });
+        } catch (error) {
+          throw api.translate(error, `downloading snapshot "${desc.name}" of ${label} of collection "${name}" from ${peers.describe(peerId)}`);
+        }
+        bytes = verifier.bytes;
+        digest = verifier.digest as string;
+      } finally {
+        await cleanUp();
+      }
+      if (!desc.checksum) warnings.push(`Qdrant ${version} did not report a checksum for the snapshot of ${label} of "${name}"; the SHA-256 computed while downloading protects the stored bytes (SHA256SUMS)`);
+      if (failures.length > 0) warnings.push(`${label} of "${name}" was captured from ${peers.describe(peerId)} because ${failures.join('; ')}`);
+      let pointsCount: number | null = null;
+      try {
+        pointsCount = (await api.collectionCluster(name, call)).replicas.find((r) => r.shardId === shard.shardId && r.peerId === peerId)?.pointsCount ?? null;
+      } catch {
+        // The count per shard is informative only.
+      }
+      ctx.logger.info(`${component}: stored ${artifact}`, { collection: name, shard: shard.shardId, peer: peerId, bytes, sha256: digest });
+      return {
+        shardId: shard.shardId,
+        ...(shard.shardKey !== undefined ? { shardKey: shard.shardKey } : {}),
+        artifact,
+        peerId,
+        replicas: all,
+        pointsCount,
+        snapshot: { name: desc.name, size: desc.size, checksum: desc.checksum ?? null, creationTime: desc.creation_time ?? null },
+        sha256: digest,
+      };
+    }
+    throw new BackupError(
+      'SOURCE_FAILED',
+      `${component}: could not snapshot ${label} of collection "${name}" on any peer holding an Active replica: ${failures.join('; ')}`,
+      {
+        component,
+        retryable: true,
+        hint: 'A Qdrant peer is down or unreachable from here: check GET /cluster and the peer URLs (QDRANT_PEER_URLS / QDRANT_PEER_URL_TEMPLATE), then back up again. No backup set was written.',
+      },
     );
+  }
+
+  /** Cluster capture of one collection: every shard from a peer holding it, with the placement. */
+  async function backupShardedCollection(
+    ctx: SourceBackupContext,
+    name: string,
+    aliasesOf: (c: string) => string[],
+    version: string,
+    call: CallOptions,
+    warnings: string[],
+    peers: PeerDirectory,
+  ): Promise<RecordedCollection> {
+    const a = getApi();
+    const placement = await a.collectionCluster(name, call);
+    // Every shard needs an Active replica: refuse before any snapshot is made.
+    for (const shard of shardsOf(placement)) {
+      const { active, all } = captureCandidates(placement, shard.shardId);
+      if (active.length > 0) continue;
+      throw new BackupError(
+        'SOURCE_FAILED',
+        `${component}: ${shardLabel(shard)} of collection "${name}" has no Active replica to snapshot (${all.map((r) => `peer ${r.peerId}: ${r.state}`).join(', ') || 'no replica listed'})`,
+        {
+          component,
+          retryable: true,
+          hint: `Qdrant is recovering this shard or its peers are gone; wait until GET /collections/${enc(name)}/cluster lists an Active replica of shard ${shard.shardId}, then back up again. No backup set was written.`,
+        },
+      );
+    }
+    // Qdrant's collection info asks every shard (collection_ops.rs `info`) and fails while one is
+    // unreachable; the shard captures below then name the shard and the peers, so it may wait.
+    let before: CollectionInfo | undefined;
+    try {
+      before = await a.collection(name, call);
+    } catch (error) {
+      ctx.logger.warn(`${component}: could not read collection "${name}" before capturing its shards`, { error: BackupError.isInstance(error) ? error.message : String(error) });
+    }
+    if (placement.transfers > 0) {
+      warnings.push(`collection "${name}" had ${placement.transfers} shard transfer(s) running during the backup; each shard was captured from an Active replica`);
+    }
+    const shards = shardsOf(placement);
+    if (placement.shardCount !== shards.length) {
+      throw new BackupError('SOURCE_FAILED', `${component}: collection "${name}" reports ${placement.shardCount} shards but lists replicas of ${shards.length}`, {
+        component,
+        retryable: true,
+        hint: `Check GET /collections/${enc(name)}/cluster on ${a.target}; a peer may be joining or leaving. Back up again once it is stable.`,
+      });
+    }
+    ctx.logger.info(`${component}: collection "${name}" has ${shards.length} shard(s) on ${new Set(placement.replicas.map((r) => r.peerId)).size} peer(s)`, { collection: name });
+    const recordedShards: RecordedShard[] = [];
+    for (const shard of shards) {
+      if (ctx.signal.aborted) throw new BackupError('ABORTED', `${component}: backup aborted`, { component, retryable: true });
+      recordedShards.push(await captureShard(ctx, name, shard, placement, version, call, warnings, peers));
+    }
+    const after: CollectionInfo = await a.collection(name, call);
+    const pointsBefore = before?.points_count ?? null;
+    const pointsAfter = after.points_count ?? null;
+    const moved = pointsBefore !== null && pointsAfter !== null && pointsBefore !== pointsAfter;
+    if (moved) warnings.push(`collection "${name}" changed while its shards were captured (${pointsBefore} -> ${pointsAfter} points); each shard snapshot holds one moment`);
+    const params = after.config.params as typeof after.config.params & { sharding_method?: 'auto' | 'custom' };
+    return {
+      name,
+      pointsCount: pointsAfter,
+      ...(moved ? { pointsCountRange: [pointsBefore, pointsAfter] as [number, number] } : {}),
+      vectors: params.vectors ?? null,
+      ...(params.sparse_vectors ? { sparseVectors: params.sparse_vectors } : {}),
+      ...(typeof params.shard_number === 'number' ? { shardNumber: params.shard_number } : {}),
+      ...(typeof params.replication_factor === 'number' ? { replicationFactor: params.replication_factor } : {}),
+      aliases: aliasesOf(name),
+      shards: recordedShards,
+      create: {
+        shardingMethod: params.sharding_method === 'custom' ? 'custom' : 'auto',
+        ...(typeof params.write_consistency_factor === 'number' ? { writeConsistencyFactor: params.write_consistency_factor } : {}),
+        ...(typeof params.on_disk_payload === 'boolean' ? { onDiskPayload: params.on_disk_payload } : {}),
+        ...(after.config.hnsw_config ? { hnswConfig: after.config.hnsw_config } : {}),
+        ...(after.config.quantization_config ? { quantizationConfig: after.config.quantization_config } : {}),
+      },
+    };
+  }
+
+  /**
+   * Restores a cluster-captured collection shard by shard: creates it with the recorded layout
+   * when missing, uploads each shard snapshot to a peer holding that shard with
+   * `priority=snapshot`, waits for the other replicas to be re-synced, and returns the exact count.
+   */
+  async function restoreShards(
+    ctx: SourceRestoreContext,
+    item: {
+      recorded: RecordedCollection;
+      target: string;
+      shards?: { recorded: RecordedShard; artifact: ArtifactRecord; checksum: string }[] | undefined;
+    },
+    exists: boolean,
+    uploadTag: string,
+    serverChecksums: boolean,
+    call: CallOptions,
+    warnings: string[],
+    peers: PeerDirectory,
+  ): Promise<number> {
+    const a = getApi();
+    const shards = item.shards ?? [];
+    const target = item.target;
+    if (!exists) {
+      ctx.logger.info(`${component}: creating collection "${target}" with ${shards.length} shard(s)`, { collection: target });
+      await a.createCollection(target, createBody(item.recorded), call);
+      for (const k of shardKeysOf(shards.map((x) => x.recorded))) {
+        await a.createShardKey(
+          target,
+          { shard_key: k.key, shards_number: k.count, ...(item.recorded.replicationFactor !== undefined ? { replication_factor: item.recorded.replicationFactor } : {}) },
+          call,
+        );
+      }
+    }
+    const placement = await a.collectionCluster(target, call);
+    const { map, problems } = mapShards(
+      shards.map((x) => x.recorded),
+      shardsOf(placement),
+    );
+    if (problems.length > 0) {
+      throw new BackupError('RESTORE_FAILED', `${component}: collection "${target}" on ${a.target} does not have the backup's shard layout: ${problems.join('; ')}`, {
+        component,
+        hint: 'Restore into a fresh collection name (restoreAs or collectionSuffix); a different shard count cannot take shard snapshots.',
+      });
+    }
+    const done: string[] = [];
+    for (const sh of shards) {
+      const label = shardLabel(sh.recorded);
+      const targetShard = map.get(sh.recorded.shardId) as number;
+      const holders = captureCandidates(placement, targetShard);
+      const order = [...holders.active, ...holders.all.map((r) => r.peerId).filter((p) => !holders.active.includes(p))];
+      const uploadName = `${uploadTag}-${sh.artifact.name}`.replace(/[^A-Za-z0-9._-]/g, '_');
+      const failures: string[] = [];
+      let ok = false;
+      for (const peerId of order) {
+        let api: QdrantApi;
+        try {
+          api = peerId === placement.peerId && !peers.urls.has(peerId) ? a : peers.api(peerId);
+        } catch (error) {
+          failures.push((error as Error).message);
+          continue;
+        }
+        ctx.logger.info(`${component}: uploading ${sh.artifact.name} into ${shardLabel({ shardId: targetShard, shardKey: sh.recorded.shardKey })} of "${target}" on ${peers.describe(peerId)}`, {
+          collection: target,
+          shard: targetShard,
+          peer: peerId,
+        });
+        try {
+          await api.upload(
+            target,
+            async () => ({ stream: await ctx.open(sh.artifact.name), size: sh.artifact.rawSize, filename: uploadName }),
+            serverChecksums ? sh.checksum : undefined,
+            call,
+            targetShard,
+          );
+          ok = true;
+        } catch (error) {
+          const e = BackupError.isInstance(error) ? error : api.translate(error, `uploading ${label}`, 'RESTORE_FAILED');
+          // The artifact's own checksum failing, or Qdrant refusing the snapshot, will not get better on another peer.
+          if (!e.retryable) {
+            throw new BackupError(e.code, `${e.message}${done.length ? ` (already restored into "${target}": ${done.join(', ')}; the collection is incomplete until the restore is run again)` : ''}`, {
+              component,
+              cause: e,
+              ...(e.hint ? { hint: e.hint } : {}),
+            });
+          }
+          failures.push(`${peers.describe(peerId)}: ${e.message}`);
+          continue;
+        }
+        // Qdrant recovers an uploaded shard snapshot from a temp file and keeps no copy
+        // (snapshot_api.rs upload_shard_snapshot); should a version keep one, it is removed here.
+        try {
+          for (const d of await api.listShardSnapshots(target, targetShard, call)) {
+            if (d.name === uploadName) await api.deleteShardSnapshot(target, targetShard, d.name, call);
+          }
+        } catch (error) {
+          warnings.push(`could not check ${peers.describe(peerId)} for a kept copy of the uploaded "${uploadName}" (${api.translate(error, 'listing shard snapshots', 'RESTORE_FAILED').message})`);
+        }
+        break;
+      }
+      if (!ok) {
+        throw new BackupError(
+          'RESTORE_FAILED',
+          `${component}: could not upload ${label} of "${item.recorded.name}" into "${target}" on any peer holding it: ${failures.join('; ') || 'no peer holds it'}${
+            done.length ? ` (already restored: ${done.join(', ')}; the collection is incomplete until the restore is run again)` : ''
+          }`,
+          { component, retryable: true, hint: 'Check that every Qdrant peer is up and reachable (GET /cluster, QDRANT_PEER_URLS / QDRANT_PEER_URL_TEMPLATE), then run the restore again: it replaces every shard.' },
+        );
+      }
+      done.push(label);
+    }
+    const pending = await waitForActiveReplicas(a, target, opts.snapshotTimeoutMs, call, ctx.logger);
+    if (pending.length > 0) {
+      warnings.push(`not every replica of "${target}" was re-synced after the restore within ${Math.round(opts.snapshotTimeoutMs / 1000)} s (${pending.join('; ')}); Qdrant keeps re-syncing them from the restored replicas`);
+    }
+    return await a.settledCount(target, call);
   }
 
   const source: BackupSource = {
@@ -358,17 +719,22 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       } catch (error) {
         warnings.push(`could not read the cluster status (${a.translate(error, 'reading GET /cluster').message}); assuming a single node`);
       }
-      const cw = clusterWarning(cluster, a.target);
-      if (cw) {
-        warnings.push(cw);
-        ctx.logger.warn(`${component}: ${cw}`);
+      // A cluster of several peers: every shard from a peer holding it. One node: its collection snapshots, as always.
+      const sharded = cluster.enabled && cluster.peers.length > 1;
+      const peers = sharded ? peerDirectory(a, opts, cluster, component) : undefined;
+      if (peers) {
+        ctx.logger.info(`${component}: Qdrant runs as a cluster of ${cluster.peers.length} peers; capturing every shard from a peer holding it`, {
+          peers: Object.fromEntries(cluster.peers.map((p) => [p.id, peers.urls.get(p.id) ?? `p2p ${p.uri}`])),
+        });
       }
       if (selected.length === 0) warnings.push(`Qdrant at ${a.target} has no collections; nothing was backed up`);
 
       const collections: RecordedCollection[] = [];
       for (const name of selected) {
         if (ctx.signal.aborted) throw new BackupError('ABORTED', `${component}: backup aborted`, { component, retryable: true });
-        collections.push(await backupCollection(ctx, name, aliasesOf, version, call, warnings));
+        collections.push(
+          peers ? await backupShardedCollection(ctx, name, aliasesOf, version, call, warnings, peers) : await backupCollection(ctx, name, aliasesOf, version, call, warnings),
+        );
       }
       return {
         metadata: {
@@ -380,6 +746,8 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
             enabled: cluster.enabled,
             ...(cluster.peerId ? { peerId: cluster.peerId } : {}),
             peers: cluster.enabled ? cluster.peers.length : 1,
+            mode: peers ? 'shards' : 'node',
+            ...(peers ? { members: cluster.peers.map((p) => ({ peerId: p.id, uri: p.uri, url: peers.urls.get(p.id) ?? '' })) } : {}),
           },
           snapshotsKeptOnServer: opts.keepSnapshots,
           collections,
@@ -434,16 +802,24 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
             hint: 'Fix restoreAs or collectionSuffix.',
           });
         }
-        const artifact = ctx.component.artifacts.find((x) => x.name === c.artifact);
-        if (!artifact) {
-          throw new BackupError('MANIFEST_INVALID', `${component}: the manifest lists collection "${c.name}" but no artifact "${c.artifact}"`, {
-            component,
-            hint: 'The set is incomplete for this collection; restore it from another set.',
-          });
-        }
-        const checksum = (artifact.metadata?.checksum as string | undefined) ?? c.sha256;
+        const findArtifact = (name: string, what: string): ArtifactRecord => {
+          const found = ctx.component.artifacts.find((x) => x.name === name);
+          if (!found) {
+            throw new BackupError('MANIFEST_INVALID', `${component}: the manifest lists ${what} of collection "${c.name}" but no artifact "${name}"`, {
+              component,
+              hint: 'The set is incomplete for this collection; restore it from another set.',
+            });
+          }
+          return found;
+        };
+        const shards = c.shards?.map((sh) => {
+          const art = findArtifact(sh.artifact, shardLabel(sh));
+          return { recorded: sh, artifact: art, checksum: (art.metadata?.checksum as string | undefined) ?? sh.sha256 };
+        });
+        const artifact = shards ? undefined : findArtifact(c.artifact as string, 'the snapshot');
+        const checksum = artifact ? ((artifact.metadata?.checksum as string | undefined) ?? (c.sha256 as string)) : '';
         const withAliases = ropts.aliases ?? target === c.name;
-        return { recorded: c, target, artifact, checksum, withAliases, viaAlias: undefined as string | undefined };
+        return { recorded: c, target, artifact, shards, checksum, withAliases, viaAlias: undefined as string | undefined };
       });
       const targets = items.map((i) => i.target);
       const dup = targets.find((t, i) => targets.indexOf(t) !== i);
@@ -527,7 +903,11 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
             }`,
           );
         }
-        if (typeof i.recorded.shardNumber === 'number' && typeof live.shard_number === 'number' && live.shard_number !== i.recorded.shardNumber) {
+        if (i.shards) {
+          // Shards are restored one by one into the shard of the same id (or key): the layouts must match.
+          const { problems } = mapShards(i.shards.map((x) => x.recorded), shardsOf(await a.collectionCluster(i.target, call)));
+          for (const p of problems) incompatible.push(`collection "${i.target}" on ${a.target}: ${p}`);
+        } else if (typeof i.recorded.shardNumber === 'number' && typeof live.shard_number === 'number' && live.shard_number !== i.recorded.shardNumber) {
           incompatible.push(`collection "${i.target}" on ${a.target} has ${live.shard_number} shards, the backup recorded ${i.recorded.shardNumber}`);
         }
       }
@@ -545,8 +925,19 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       const plan: string[] = [];
       if (items.length === 0) plan.push('nothing to restore: the set holds no Qdrant collections');
       for (const i of items) {
-        const source = `${i.artifact.path} (${expectedCount(i.recorded)} points, ${describeVectors(i.recorded.vectors)}, from Qdrant ${recorded.qdrantVersion ?? '?'})`;
         const via = i.viaAlias ? ` (restore target "${i.viaAlias}" is an alias of "${i.target}")` : '';
+        if (i.shards) {
+          const n = i.shards.length;
+          const layout = `${n} shard${n === 1 ? '' : 's'}${i.recorded.replicationFactor ? `, replication factor ${i.recorded.replicationFactor}` : ''}`;
+          const from = `${n} shard snapshot${n === 1 ? '' : 's'} (${expectedCount(i.recorded)} points, ${describeVectors(i.recorded.vectors)}, from Qdrant ${recorded.qdrantVersion ?? '?'})`;
+          plan.push(
+            existing.has(i.target)
+              ? `replace the ${layout} of collection "${i.target}"${via} (exists, its data will be overwritten) with ${from}, each uploaded to a peer holding that shard`
+              : `create collection "${i.target}" (${layout}) and upload ${from}, each to a peer holding that shard`,
+          );
+          continue;
+        }
+        const source = `${(i.artifact as ArtifactRecord).path} (${expectedCount(i.recorded)} points, ${describeVectors(i.recorded.vectors)}, from Qdrant ${recorded.qdrantVersion ?? '?'})`;
         plan.push(
           existing.has(i.target)
             ? `replace collection "${i.target}"${via} (exists, its data will be overwritten) with ${source}`
@@ -584,14 +975,33 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       // The name Qdrant stores the upload under (snapshots/<target>/<name>): unique per run, so
       // it never replaces a snapshot of the user's, and deleted again below.
       const uploadTag = `scholaria-restore-${ctx.setId}-${randomBytes(4).toString('hex')}`;
+      let targetPeers: PeerDirectory | undefined;
+      const peersOfTarget = async (): Promise<PeerDirectory> => {
+        if (targetPeers) return targetPeers;
+        let cluster: ClusterInfo = { enabled: false, peers: [] };
+        try {
+          cluster = await a.cluster(call);
+        } catch (error) {
+          ctx.logger.warn(`${component}: could not read the cluster status (${a.translate(error, 'reading GET /cluster', 'RESTORE_FAILED').message}); assuming a single node`);
+        }
+        targetPeers = peerDirectory(a, opts, cluster, component);
+        return targetPeers;
+      };
       for (const i of items) {
-        ctx.logger.info(`${component}: uploading ${i.artifact.name} into collection "${i.target}"`, { collection: i.target });
-        const uploadName = `${uploadTag}-${i.artifact.name}`.replace(/[^A-Za-z0-9._-]/g, '_');
+        if (i.shards) {
+          const count = await restoreShards(ctx, i, existing.has(i.target), uploadTag, serverChecksums, call, warnings, await peersOfTarget());
+          restored.push({ collection: i.recorded.name, target: i.target, pointsCount: count });
+          if (!countMatches(i.recorded, count)) mismatches.push(`"${i.target}" has ${String(count)} points, the backup recorded ${expectedCount(i.recorded)}`);
+          continue;
+        }
+        const art = i.artifact as ArtifactRecord;
+        ctx.logger.info(`${component}: uploading ${art.name} into collection "${i.target}"`, { collection: i.target });
+        const uploadName = `${uploadTag}-${art.name}`.replace(/[^A-Za-z0-9._-]/g, '_');
         let uploaded = false;
         try {
           await a.upload(
             i.target,
-            async () => ({ stream: await ctx.open(i.artifact.name), size: i.artifact.rawSize, filename: uploadName }),
+            async () => ({ stream: await ctx.open(art.name), size: art.rawSize, filename: uploadName }),
             serverChecksums ? i.checksum : undefined,
             call,
           );
@@ -609,7 +1019,8 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       if (actions.length > 0) await a.updateAliases(actions, call);
 
       if (mismatches.length > 0) {
-        const multiPeer = (recorded.cluster?.peers ?? 1) > 1;
+        // Only a backup of one node of a cluster (before shard capture) may legitimately miss points.
+        const multiPeer = recorded.cluster?.mode !== 'shards' && (recorded.cluster?.peers ?? 1) > 1;
         const message = `${component}: points_count after restore differs from the backup: ${mismatches.join('; ')}`;
         if (multiPeer) {
           warnings.push(`${message} (expected: the backup came from one peer of a cluster)`);
@@ -654,8 +1065,21 @@ export function createQdrantSource(options: QdrantSourceOptions): BackupSource {
       try {
         const cluster = await a.cluster(call);
         details.cluster = { enabled: cluster.enabled, peers: cluster.enabled ? cluster.peers.length : 1, ...(cluster.peerId ? { peerId: cluster.peerId } : {}) };
-        const cw = clusterWarning(cluster, a.target);
-        if (cw) warnings.push(cw);
+        if (cluster.enabled && cluster.peers.length > 1) {
+          // Backups snapshot each shard on a peer holding it: every peer must be reachable here.
+          const peers = peerDirectory(a, opts, cluster, component);
+          (details.cluster as Record<string, unknown>).peerUrls = Object.fromEntries(cluster.peers.map((p) => [p.id, peers.urls.get(p.id) ?? null]));
+          for (const p of cluster.peers) {
+            try {
+              await peers.api(p.id).version(call);
+            } catch (e) {
+              const err = BackupError.isInstance(e) ? e : a.translate(e, `reaching peer ${p.id}`);
+              problems.push(
+                `Qdrant peer ${p.id} (p2p ${p.uri}) is not reachable at ${peers.urls.get(p.id) ?? '(no URL)'}: ${err.message}. Set QDRANT_PEER_URLS or QDRANT_PEER_URL_TEMPLATE so every peer's REST API is reachable; a backup snapshots each shard on a peer holding it`,
+              );
+            }
+          }
+        }
       } catch (e) {
         warnings.push(`could not read the cluster status: ${a.translate(e, 'reading GET /cluster').message}`);
       }

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBackupEngine, type BackupEngine } from '@scholaria/backup-core';
 import { createFsStorage } from '@scholaria/backup-fs';
-import { makeTempDir, startQdrantSimulator, type QdrantSimulator, type TempDir } from '@scholaria/backup-testkit';
+import { makeTempDir, startQdrantCluster, startQdrantSimulator, type QdrantClusterSimulator, type QdrantSimulator, type TempDir } from '@scholaria/backup-testkit';
 import { createQdrantSource } from '../src/index.js';
 import { aliasMap, clientFor, dropAll, readPoints, seed, seedNames } from './helpers/fixtures.js';
 
@@ -81,5 +81,59 @@ describe('Qdrant source through the engine and fs storage', () => {
     expect(component.error?.message).toMatch(/collection "(chunks|docs)"/);
     const files = await readdir(join(root.path, result.setId, 'qdrant')).catch(() => [] as string[]);
     expect(files.filter((f) => f.endsWith('.snapshot'))).toEqual([]);
+  });
+});
+
+describe('Qdrant cluster capture through the engine and fs storage', () => {
+  const clusters: QdrantClusterSimulator[] = [];
+  const engines: BackupEngine[] = [];
+  let root: TempDir;
+  const engineFor = (cluster: QdrantClusterSimulator) => {
+    const e = createBackupEngine({
+      sources: [createQdrantSource({ url: cluster.url, apiKey: API_KEY, peerUrls: cluster.peerUrls(), retries: 1, retryDelayMs: 5 })],
+      storage: createFsStorage({ root: root.path, fsync: false }),
+      secrets: [API_KEY],
+    });
+    engines.push(e);
+    return e;
+  };
+  beforeEach(async () => {
+    root = await makeTempDir('qdrant-engine-cluster-test-');
+  });
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close();
+    for (const c of clusters.splice(0)) await c.stop();
+    await root.remove();
+  });
+  const start = async (peers: number) => {
+    const c = await startQdrantCluster({ peers, apiKey: API_KEY });
+    clusters.push(c);
+    return c;
+  };
+
+  it('stores one artifact per shard that sha256sum -c accepts and restores it into a 2-peer cluster; a dead sole holder fails the component', async () => {
+    const from = await start(3);
+    const client = clientFor(from.url, API_KEY);
+    await client.createCollection('docs', { vectors: { size: 3, distance: 'Dot' }, shard_number: 3, replication_factor: 1 });
+    await client.upsert('docs', { wait: true, points: Array.from({ length: 40 }, (_, i) => ({ id: i + 1, vector: [i, 1, -i], payload: { i } })) });
+    const engine = engineFor(from);
+    const result = await engine.backup({ tier: 'daily' });
+    expect(result.status).toBe('complete');
+    const setDir = join(root.path, result.setId);
+    expect((await readdir(join(setDir, 'qdrant'))).sort()).toEqual(['docs.shard-0.snapshot', 'docs.shard-1.snapshot', 'docs.shard-2.snapshot']);
+    const sums = await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: setDir });
+    for (const s of [0, 1, 2]) expect(sums.stdout).toContain(`qdrant/docs.shard-${s}.snapshot: OK`);
+
+    const to = await start(2);
+    const restored = await engineFor(to).restore({ ref: result.setId });
+    expect(restored.components.map((c) => c.error?.message ?? c.status)).toEqual(['ok']);
+    expect(await readPoints(clientFor(to.url, API_KEY), 'docs')).toEqual(await readPoints(client, 'docs'));
+
+    await from.peers[2]!.stop();
+    const failed = await engine.backup({ tier: 'daily' });
+    expect(failed.status).not.toBe('complete');
+    const component = failed.components.find((c) => c.name === 'qdrant')!;
+    expect(component.status).toBe('failed');
+    expect(component.error?.message).toContain(`could not snapshot shard 2 of collection "docs" on any peer holding an Active replica`);
   });
 });

@@ -704,30 +704,3 @@ describe('Qdrant source against the simulator', () => {
     expect(res).toMatchObject({ ok: true, problems: [], details: { version: '1.13.2', collections: [names.chunks, names.docs], cluster: { enabled: false } } });
   });
 });
-
-describe('Qdrant source in a cluster', () => {
-  let sim: QdrantSimulator;
-  let tmp: TempDir;
-  beforeAll(async () => {
-    sim = await startQdrantSimulator({ peers: 3 });
-    tmp = await makeTempDir('qdrant-cluster-test-');
-    await seed(clientFor(sim.url), names);
-  });
-  afterAll(async () => {
-    await sim.stop();
-    await tmp.remove();
-  });
-
-  it('warns that snapshots are per node and names the captured peer', async () => {
-    const source = createQdrantSource({ url: sim.url });
-    const backup = await backupToDir(source, tmp.path);
-    expect(backup.error).toBeUndefined();
-    const warning = backup.result!.warnings!.find((w) => w.includes('cluster'));
-    expect(warning).toContain('cluster of 3 peers');
-    expect(warning).toContain(`captured only peer ${sim.peerId}`);
-    expect(warning).toContain('snapshots are per node');
-    expect(backup.component.metadata.cluster).toEqual({ enabled: true, peerId: sim.peerId, peers: 3 });
-    const check = await source.check();
-    expect(check.warnings?.some((w) => w.includes(sim.peerId))).toBe(true);
-  });
-});

@@ -115,3 +115,62 @@ describe.runIf(url)('Qdrant source against a real Qdrant (QDRANT_URL)', () => {
     expect(collections.map((c) => c.name)).not.toContain(target);
   });
 });
+
+/**
+ * Cluster mode against a REAL Qdrant cluster, opt-in like the suite above: QDRANT_CLUSTER_URL
+ * is the REST URL of one peer of a cluster of two or more peers, QDRANT_PEER_URLS (peer=url
+ * pairs) or QDRANT_PEER_URL_TEMPLATE reach the others when the default (the peer's p2p host with
+ * QDRANT_CLUSTER_URL's port) does not; QDRANT_API_KEY as above. It creates
+ * scholaria_backup_test_<random>_sharded with 4 shards and 2 replicas, backs it up shard by
+ * shard, restores it under another name and compares every point, then deletes both.
+ */
+const clusterUrl = process.env.QDRANT_CLUSTER_URL;
+describe.runIf(clusterUrl)('Qdrant source against a real Qdrant cluster (QDRANT_CLUSTER_URL)', () => {
+  const prefix = `scholaria_backup_test_${randomBytes(4).toString('hex')}_`;
+  const sharded = `${prefix}sharded`;
+  const restored = `${sharded}_restored`;
+  let tmp: TempDir;
+  let client: ReturnType<typeof clientFor>;
+  const peerUrls = process.env.QDRANT_PEER_URLS
+    ? Object.fromEntries(process.env.QDRANT_PEER_URLS.split(',').map((pair) => pair.trim().split(/=(.*)/s).slice(0, 2) as [string, string]))
+    : undefined;
+  const source = () =>
+    createQdrantSource({
+      url: clusterUrl!,
+      ...(apiKey ? { apiKey } : {}),
+      ...(peerUrls ? { peerUrls } : {}),
+      ...(process.env.QDRANT_PEER_URL_TEMPLATE ? { peerUrlTemplate: process.env.QDRANT_PEER_URL_TEMPLATE } : {}),
+      collections: [sharded],
+    });
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('qdrant-real-cluster-test-');
+    client = clientFor(clusterUrl!, apiKey);
+    await client.createCollection(sharded, { vectors: { size: 4, distance: 'Cosine' }, shard_number: 4, replication_factor: 2 });
+    await client.upsert(sharded, {
+      wait: true,
+      points: Array.from({ length: 200 }, (_, i) => ({ id: i + 1, vector: [Math.sin(i), Math.cos(i), i % 7, 1], payload: { n: i, tag: `t${i % 5}` } })),
+    });
+  });
+  afterAll(async () => {
+    if (client) await dropAll(client, [sharded, restored]).catch(() => undefined);
+    await tmp?.remove();
+  });
+
+  it('captures every shard from a peer holding it and restores them into a new collection with every point', async () => {
+    const src = source();
+    const check = await src.check();
+    expect(check.problems).toEqual([]);
+    const before = await readPoints(client, sharded);
+    const backup = await backupToDir(src, tmp.path);
+    expect(backup.error).toBeUndefined();
+    const meta = backup.component.metadata as { cluster: { mode: string }; collections: { shards: { shardId: number; peerId: string; replicas: { peerId: string }[] }[] }[] };
+    expect(meta.cluster.mode).toBe('shards');
+    const shards = meta.collections[0]!.shards;
+    expect(shards.map((s) => s.shardId)).toEqual([0, 1, 2, 3]);
+    for (const s of shards) expect(s.replicas.map((r) => r.peerId)).toContain(s.peerId);
+
+    await restoreFromDir(src, tmp.path, backup.component, { options: { restoreAs: { [sharded]: restored } } });
+    expect(await readPoints(client, restored)).toEqual(before);
+  });
+});

@@ -13,4 +13,5 @@ export * from './s3-server.js';
 export * from './smtp-server.js';
 export * from './http-capture.js';
 export * from './qdrant-simulator.js';
+export * from './qdrant-cluster-simulator.js';
 export { signQdrantJwt } from './qdrant-simulator/access.js';

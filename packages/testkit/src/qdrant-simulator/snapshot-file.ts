@@ -20,6 +20,8 @@ export interface SnapshotMeta {
   collection: string;
   createdAt: string;
   config: CollectionConfig;
+  /** Set in shard snapshots of the cluster simulator (../qdrant-cluster-simulator.ts). */
+  shardId?: number;
 }
 
 export interface SnapshotContent {
