@@ -18,7 +18,7 @@ import { drillCommand } from './commands/drill.js';
 import { walPushCommand } from './commands/wal-push.js';
 import { walFetchCommand } from './commands/wal-fetch.js';
 import { walReceiveCommand } from './commands/wal-receive.js';
-import { pitrRestoreCommand } from './commands/pitr-restore.js';
+import { pitrRestoreCommand, pitrRestoreOptionsOf, type PitrRestoreFlags } from './commands/pitr-restore.js';
 
 const TIERS = ['daily', 'weekly', 'monthly', 'manual'] as const;
 const RESTORE_MODES = ['swap', 'in-place', 'new-database'] as const;
@@ -195,27 +195,11 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
           targetRedisDb?: number;
           targetCollection: string[];
           targetCollectionSuffix?: string;
-          to?: string;
-          toLsn?: string;
-          dataDir?: string;
-          port?: number;
-          start: boolean;
-          restoreCommand?: string;
-          runAs?: string;
-        },
+        } & PitrRestoreFlags,
         command: Command,
       ) => {
         if (opts.to !== undefined || opts.toLsn !== undefined) {
-          exitCode = await pitrRestoreCommand(context(command), ref, {
-            dryRun: Boolean(opts.dryRun),
-            start: opts.start,
-            ...(opts.to !== undefined ? { to: opts.to } : {}),
-            ...(opts.toLsn !== undefined ? { toLsn: opts.toLsn } : {}),
-            ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-            ...(opts.port !== undefined ? { port: opts.port } : {}),
-            ...(opts.restoreCommand !== undefined ? { restoreCommand: opts.restoreCommand } : {}),
-            ...(opts.runAs !== undefined ? { runAs: opts.runAs } : {}),
-          });
+          exitCode = await pitrRestoreCommand(context(command), ref, pitrRestoreOptionsOf(opts));
           return;
         }
         if (ref === undefined) {

@@ -178,7 +178,8 @@ export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): P
       const parts = await engineOptionsFromEnv(lean ? { ...loaded, adapters: loaded.adapters.filter((a) => a.descriptor.kind === 'storage') } : loaded);
       const pitr = lean ? [] : await pitrSourcesFromEnv(env);
       const drillEnv = loaded.configOf(drillEnvGroup);
-      drill = await drillSettingsFromEnv(loaded, issues);
+      // Drill targets load each source's client (pg, redis): not for a lean runtime.
+      if (!lean) drill = await drillSettingsFromEnv(loaded, issues);
       engineOptions = {
         ...parts.options,
         sources: [...parts.options.sources, ...pitr],
