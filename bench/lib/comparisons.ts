@@ -105,6 +105,9 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
   ratio('s3-upload', 5, 'library backup to S3 vs bare lib-storage Upload of the same file: time ratio', 'lib.s3', 'raw.s3.lib-storage', 'time');
   ratio('s3-upload-rss', 5, 'library backup to S3 vs bare lib-storage Upload: peak RSS ratio', 'lib.s3', 'raw.s3.lib-storage', 'rss');
 
+  // Issue 21: point-in-time restore (base + replay) against the same done by hand with cp.
+  ratio('pitr-restore', 7, "restore --to vs by hand (zstd -d | tar -x, restore_command cp, same target): time ratio", 'lib.pitr.restore', 'raw.pitr.restore', 'time');
+
   // 6. memory against size
   const limit = 150 * MB;
   for (const p of scale) {
