@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startHttpCapture, type HttpCapture, type TempDir } from '@scholaria/backup-testkit';
+import { makeTempDir, startHttpCapture, startPostgres, type HttpCapture, type TempDir } from '@scholaria/backup-testkit';
 import { assertBuilt, runBin } from './helpers.js';
 
 // wal-push runs once per WAL segment: a failure is an alert (audit line + notification), once
@@ -125,4 +125,48 @@ describe('wal-push failures are audited and notified, successes are not', () => 
     expect(missingArg.code).toBe(2);
     expect(missingArg.stderr).toMatch(/missing required argument/);
   });
+});
+
+describe('health-check alerts on the WAL archive lag', () => {
+  it('sends health.failed when only the archive lag fails (the engine checks pass)', async () => {
+    const temp = await makeTempDir('scholaria-wal-lag-');
+    const hook = await startHttpCapture();
+    const server = await startPostgres({ version: 15 });
+    try {
+      const backupDir = join(temp.path, 'backup');
+      await mkdir(backupDir);
+      await mkdir(join(temp.path, 'pg_wal'));
+      const segment = join(temp.path, 'pg_wal', '000000010000000000000007');
+      await writeFile(segment, randomBytes(64 * 1024));
+      const env = {
+        BACKUP_DIR: backupDir,
+        BACKUP_LOG_DIR: join(temp.path, 'log'),
+        DATABASE_URL: server.url('postgres'),
+        BACKUP_PITR: 'on',
+        BACKUP_WAL_MAX_LAG: '1s',
+        BACKUP_NOTIFY_WEBHOOK: `${hook.url}/hook`,
+      };
+      expect((await runBin(['wal-push', segment], { env })).code).toBe(0);
+      await new Promise((r) => setTimeout(r, 2500));
+      const health = await runBin(['health-check', '--json'], { env });
+      const report = JSON.parse(health.stdout) as { status: string; checks: { name: string; status: string }[] };
+      expect(report.checks.filter((c) => c.status === 'fail').map((c) => c.name)).toEqual(['wal archive']);
+      expect(health.code).not.toBe(0);
+      const sent = hook.requests.map((r) => r.json as { type: string; details?: string[] });
+      expect(sent).toHaveLength(1);
+      expect(sent[0]!.type).toBe('health.failed');
+      expect(sent[0]!.details!.join('\n')).toMatch(/FAIL wal archive: newest archived WAL file 000000010000000000000007 is \d+ s old \(threshold 1 s\)/);
+
+      // Within the threshold: no alert.
+      await writeFile(join(temp.path, 'pg_wal', '000000010000000000000008'), randomBytes(1024));
+      expect((await runBin(['wal-push', join(temp.path, 'pg_wal', '000000010000000000000008')], { env: { ...env, BACKUP_WAL_MAX_LAG: '10m' } })).code).toBe(0);
+      const fine = await runBin(['health-check', '--json'], { env: { ...env, BACKUP_WAL_MAX_LAG: '10m' } });
+      expect((JSON.parse(fine.stdout) as { checks: { name: string; status: string }[] }).checks.find((c) => c.name === 'wal archive')?.status).toBe('ok');
+      expect(hook.requests).toHaveLength(1);
+    } finally {
+      await server.stop();
+      await hook.stop();
+      await temp.remove();
+    }
+  }, 120_000);
 });
