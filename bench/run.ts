@@ -292,7 +292,7 @@ async function main(): Promise<void> {
     // ---------------------------------------------------------------- PostgreSQL PITR
     if (o.only.has('pitr')) {
       log('\n[pitr] point-in-time restore: restore --to vs base + replay by hand (bench/lib/pitr-bench.ts)');
-      const pitr = await pitrBench({ size: o.size, restoreReps: o.restoreReps, bin: join(repo, 'packages', 'cli', 'dist', 'bin.js'), work: work.path, notes }, rec);
+      const pitr = await pitrBench({ size: o.size, reps: o.reps, restoreReps: o.restoreReps, bin: join(repo, 'packages', 'cli', 'dist', 'bin.js'), work: work.path, notes }, rec);
       if (pitr) data.pitr = pitr;
     }
 

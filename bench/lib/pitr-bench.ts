@@ -18,6 +18,7 @@ import { getFreePort, startPostgres, type PostgresServer } from '@scholaria/back
 import { log, measurePipeline, type Recorder, type Run } from './measure.js';
 import { GNU_TIME, parseTimeOutput, rusageFile, serverCpuMs } from './proc.js';
 import { MB } from './stats.js';
+import { measureWalPush } from './wal-push-bench.js';
 
 const SEGMENT = 16 * MB;
 const isRoot = process.getuid?.() === 0;
@@ -37,7 +38,15 @@ export interface PitrBenchData {
 }
 
 /** Runs the pitr group; returns what was restored (for the results file). */
-export async function pitrBench(o: { size: number; restoreReps: number; bin: string; work: string; notes: string[] }, rec: Recorder): Promise<PitrBenchData | undefined> {
+export async function pitrBench(o: { size: number; reps: number; restoreReps: number; bin: string; work: string; notes: string[] }, rec: Recorder): Promise<PitrBenchData | undefined> {
+  // archive_command's cost per segment: wal-push vs cp vs Node's start-up, in a PITR deployment's environment.
+  log(' wal-push per 16 MiB segment (DATABASE_URL + BACKUP_PITR=on set, fs storage, zstd)');
+  rec.define({ id: 'raw.wal-push.cp', group: 'pitr', kind: 'raw', label: 'cp %p ARCHIVE/%f (16 MiB segment)', command: "archive_command = 'cp %p /archive/%f'" });
+  rec.define({ id: 'raw.node-start', group: 'pitr', kind: 'raw', label: 'node -e 0 (Node start-up alone)', command: 'node -e 0' });
+  rec.define({ id: 'lib.wal-push', group: 'pitr', kind: 'library', label: 'scholaria-backup wal-push %p (16 MiB segment)', command: "archive_command = 'scholaria-backup wal-push %p'" });
+  const pushes = measureWalPush({ work: o.work, runs: Math.max(5, o.reps * 3), bins: [{ id: 'lib.wal-push', label: 'wal-push', bin: o.bin }], deployed: true });
+  for (const [id, runs] of pushes) for (const run of runs) rec.add(id, { ms: run.ms, ...(run.cpuMs !== undefined ? { cpuMs: run.cpuMs } : {}) });
+
   const work = join(o.work, 'pitr');
   const backupDir = join(work, 'backup');
   const logDir = join(work, 'log');
