@@ -243,7 +243,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
   L.push('```');
   L.push('');
   L.push(
-    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `scale`. `pnpm bench -- --help` lists every option.',
+    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `scale`, `pitr` (point-in-time restore and wal-push per segment). `pnpm bench -- --help` lists every option.',
   );
   L.push('');
   return L.join('\n');

@@ -94,7 +94,8 @@ describe('wal-push failures are audited and notified, successes are not', () => 
 
     const record = JSON.parse(readFileSync(join(backupDir, 'wal', '000000010000000000000002.json'), 'utf8')) as { key: string };
     const stored = readFileSync(join(backupDir, record.key));
-    stored[stored.length >> 1] ^= 0xff;
+    const middle = stored.length >> 1;
+    stored[middle] = stored[middle]! ^ 0xff;
     await writeFile(join(backupDir, record.key), stored);
     const damaged = await runBin(['wal-fetch', '000000010000000000000002', join(temp.path, 'y')], { env });
     expect(damaged.code).toBe(1);
