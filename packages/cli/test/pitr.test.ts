@@ -214,7 +214,7 @@ describe('point-in-time recovery (PostgreSQL 15)', () => {
     const broken = await runBin(['verify'], { env });
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(victim);
-  }, 150_000);
+  }, 480_000);
 
   it('a killed wal-push leaves nothing half-visible, and pushing again is idempotent', async () => {
     const spool = join(temp.path, 'spool');
