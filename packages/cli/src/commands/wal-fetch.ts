@@ -35,6 +35,8 @@ export async function walFetchCommand(ctx: CommandContext, name: string, dest: s
     {
       lean: true,
       onFailure: async (rt, error) => {
+        // Stopped by a signal (server shutdown, Ctrl-C): not a failure to alert on.
+        if (ctx.signal.aborted) return;
         const { reportWalFailure } = await import('../wal/wal-alerts.js');
         await reportWalFailure(rt, { action: 'wal-fetch', file: name, error, warn: (line) => ctx.out.note(line) });
       },

@@ -32,6 +32,8 @@ export async function walPushCommand(ctx: CommandContext, path: string): Promise
     {
       lean: true,
       onFailure: async (rt, error) => {
+        // Stopped by a signal (server shutdown, Ctrl-C): not a failure to alert on.
+        if (ctx.signal.aborted) return;
         const { reportWalFailure } = await import('../wal/wal-alerts.js');
         await reportWalFailure(rt, { action: 'wal-push', file, error, warn: (line) => ctx.out.note(line) });
       },
