@@ -111,7 +111,9 @@ export async function reportWalFailure(rt: CliRuntime, o: { action: WalAction; f
         `${o.action} ${o.file} failed${failures > 1 ? ` (${failures} times in a row since ${firstAt})` : ''}`,
         o.action === 'wal-push'
           ? 'PostgreSQL keeps the file in pg_wal and retries; pg_wal grows until archiving works again. Point-in-time recovery past this file is not possible until then.'
-          : 'Recovery cannot go past this file.',
+          : o.action === 'wal-receive'
+            ? 'WAL streaming stopped: the replication slot keeps the WAL on the server (pg_wal grows) until wal-receive runs again.'
+            : 'Recovery cannot go past this file.',
       ],
       storages: rt.storages.map((s) => s.name),
     },

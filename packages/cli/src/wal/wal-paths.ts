@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
-/** wal-push / wal-fetch: the commands that audit and alert per failure streak (wal-alerts.ts). */
-export type WalAction = 'wal-push' | 'wal-fetch';
+/** The commands that audit and alert per failure streak (wal-alerts.ts). */
+export type WalAction = 'wal-push' | 'wal-fetch' | 'wal-receive';
 
 /**
  * The file holding a running failure streak of `action` (wal-alerts.ts). Its own small module:
