@@ -22,6 +22,7 @@ import { redisLoadCommands } from './lib/redis-data.js';
 import { compare, type Comparison } from './lib/comparisons.js';
 import { renderMarkdown, type BenchResults, type ScalePoint } from './lib/report.js';
 import { drillSection, withDrillSection } from './lib/drill-report.js';
+import { pitrBench } from './lib/pitr-bench.js';
 import { GB, MB, fmtGB, fmtSeconds } from './lib/stats.js';
 import type { ChildTask, S3Target } from './lib/tasks.js';
 
@@ -290,6 +291,13 @@ async function main(): Promise<void> {
       pgServer = undefined;
       await rm(join(work.path, 'sets'), { recursive: true, force: true });
       await rm(rawFc, { force: true });
+    }
+
+    // ---------------------------------------------------------------- PostgreSQL PITR
+    if (o.only.has('pitr')) {
+      log('\n[pitr] point-in-time restore: restore --to vs base + replay by hand (bench/lib/pitr-bench.ts)');
+      const pitr = await pitrBench({ size: o.size, reps: o.reps, restoreReps: o.restoreReps, bin: join(repo, 'packages', 'cli', 'dist', 'bin.js'), work: work.path, notes }, rec);
+      if (pitr) data.pitr = pitr;
     }
 
     // ---------------------------------------------------------------- Redis

@@ -1,61 +1,45 @@
 /**
  * wal-push overhead per 16 MiB segment against `cp` (the archive_command of the PostgreSQL
- * docs), on a local fs storage with the default zstd codec. Run on its own:
- *   pnpm build && node --import tsx bench/wal-push.ts [--runs 10]
- * It prints the median and p90 wall time of each and the overhead per segment.
+ * docs), on a local fs storage with the default zstd codec (bench/lib/wal-push-bench.ts; the
+ * `pitr` group of `pnpm bench` runs the same). Run on its own:
+ *   pnpm build && node --import tsx bench/wal-push.ts [--runs 10] [--deployed] [--before OTHER/bin.js]
+ * --deployed sets DATABASE_URL and BACKUP_PITR=on as a PITR deployment does; --before times
+ * another build of the CLI in the same rounds (paired), e.g. main's packages/cli/dist/bin.js.
+ * It prints the median and p90 wall time and the median CPU of each, and the overhead per segment.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureWalPush, median, type WalPushVariant } from './lib/wal-push-bench.js';
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const bin = join(repo, 'packages/cli/dist/bin.js');
-const runsArg = process.argv.indexOf('--runs');
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 10;
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const runs = Number(arg('--runs') ?? 10);
+const before = arg('--before');
+const deployed = process.argv.includes('--deployed');
 const work = mkdtempSync(join(tmpdir(), 'bench-wal-'));
-
-// Half random, half zeros: WAL compresses, but not to nothing.
-const segment = Buffer.alloc(16 * 1024 * 1024);
-randomFillSync(segment, 0, segment.length / 2);
-
-function time(label: string, run: (i: number) => void): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    run(i);
-    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  out.sort((a, b) => a - b);
-  console.log(`${label.padEnd(34)} median ${out[Math.floor(runs / 2)]!.toFixed(0).padStart(5)} ms  p90 ${out[Math.floor(runs * 0.9)]!.toFixed(0).padStart(5)} ms`);
-  return out;
-}
-
+const bins: WalPushVariant[] = [
+  { id: 'lib.wal-push', label: 'scholaria-backup wal-push %p', bin: join(repo, 'packages/cli/dist/bin.js') },
+  ...(before ? [{ id: 'lib.wal-push.before', label: `wal-push, ${before}`, bin: resolve(before) }] : []),
+];
+const load0 = loadavg();
 try {
-  const pgWal = join(work, 'pg_wal');
-  mkdirSync(pgWal);
-  const names = Array.from({ length: runs }, (_, i) => `00000001000000000000${(0x10 + i).toString(16).toUpperCase().padStart(4, '0')}`);
-  for (const n of names) writeFileSync(join(pgWal, n), segment);
-  const cpDir = join(work, 'cp-archive');
-  mkdirSync(cpDir);
-  // wal-push never creates the storage root (a missing one is an unmounted volume).
-  mkdirSync(join(work, 'backup'));
-  const env = { ...process.env, BACKUP_DIR: join(work, 'backup'), BACKUP_LOG_DIR: join(work, 'log') };
-  console.log(`node ${process.version}, ${runs} segments of 16 MiB, ${execFileSync('nproc').toString().trim()} cores`);
-  const cp = time('cp %p archive/%f', (i) => execFileSync('cp', [join(pgWal, names[i]!), join(cpDir, names[i]!)]));
-  const start = time('node -e 0 (Node start alone)', () => execFileSync(process.execPath, ['-e', '0']));
-  const push = time('scholaria-backup wal-push %p', (i) => {
-    const r = spawnSync(process.execPath, [bin, 'wal-push', join(pgWal, names[i]!)], { env });
-    if (r.status !== 0) throw new Error(`wal-push failed: ${r.stderr}`);
-  });
-  const again = time('wal-push again (already archived)', (i) => {
-    const r = spawnSync(process.execPath, [bin, 'wal-push', join(pgWal, names[i]!)], { env });
-    if (r.status !== 0) throw new Error(`wal-push failed: ${r.stderr}`);
-  });
-  const med = (a: number[]) => a[Math.floor(a.length / 2)]!;
-  console.log(`overhead of wal-push over cp: ${(med(push) - med(cp)).toFixed(0)} ms per segment (Node start alone: ${med(start).toFixed(0)} ms; idempotent re-push ${med(again).toFixed(0)} ms)`);
+  console.log(`node ${process.version}, ${runs} segments of 16 MiB, ${execFileSync('nproc').toString().trim()} cores${deployed ? ', DATABASE_URL + BACKUP_PITR=on set' : ''}, load ${load0.map((l) => l.toFixed(1)).join(' / ')}`);
+  const out = measureWalPush({ work, runs, bins, deployed });
+  const labels: Record<string, string> = { 'raw.wal-push.cp': 'cp %p archive/%f', 'raw.node-start': 'node -e 0 (Node start alone)', ...Object.fromEntries(bins.map((b) => [b.id, b.label])) };
+  for (const [id, list] of out) {
+    const ms = list.map((r) => r.ms).sort((a, b) => a - b);
+    const cpu = list.flatMap((r) => (r.cpuMs !== undefined ? [r.cpuMs] : []));
+    console.log(`${labels[id]!.padEnd(40)} median ${median(ms).toFixed(0).padStart(5)} ms  p90 ${ms[Math.floor(ms.length * 0.9)]!.toFixed(0).padStart(5)} ms  CPU ${cpu.length ? `${median(cpu).toFixed(0).padStart(5)} ms` : '-'}`);
+  }
+  const med = (id: string) => median(out.get(id)!.map((r) => r.ms));
+  console.log(`overhead of wal-push over cp: ${(med('lib.wal-push') - med('raw.wal-push.cp')).toFixed(0)} ms per segment (Node start alone: ${med('raw.node-start').toFixed(0)} ms)${before ? `; before: ${(med('lib.wal-push.before') - med('raw.wal-push.cp')).toFixed(0)} ms` : ''}`);
+  console.log(`load at the end ${loadavg().map((l) => l.toFixed(1)).join(' / ')}`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

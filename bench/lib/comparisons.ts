@@ -113,6 +113,30 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
   wholeSet(by, out);
   nodeVariants(measurements, by, out);
 
+  // Issue 21: point-in-time restore (base + replay) against the same done by hand with cp.
+  ratio('pitr-restore', 7, "restore --to vs by hand (zstd -d | tar -x, restore_command cp, same target): time ratio", 'lib.pitr.restore', 'raw.pitr.restore', 'time');
+
+  // Issue 21: archive_command's overhead per segment: "well under a second".
+  const push = med(by.get('lib.wal-push'), 'time');
+  const cp = med(by.get('raw.wal-push.cp'), 'time');
+  if (push !== undefined && cp !== undefined) {
+    const node = med(by.get('raw.node-start'), 'time');
+    const pushCpu = med(by.get('lib.wal-push'), 'cpu');
+    const nodeCpu = med(by.get('raw.node-start'), 'cpu');
+    out.push({
+      id: 'wal-push-overhead',
+      item: 7,
+      label: 'wal-push overhead per 16 MiB segment over cp (ms)',
+      value: push - cp,
+      display: `${(push - cp).toFixed(0)} ms`,
+      target: '< 1000 ms',
+      pass: push - cp < 1000,
+      basis: `${push.toFixed(0)} ms - ${cp.toFixed(0)} ms${node !== undefined ? ` (node -e 0: ${node.toFixed(0)} ms)` : ''}`,
+      ...(pushCpu !== undefined && nodeCpu ? { cpuRatio: pushCpu / nodeCpu, cpuBasis: `wal-push / node -e 0: ${(pushCpu / 1000).toFixed(2)} s / ${(nodeCpu / 1000).toFixed(2)} s` } : {}),
+      measured: true,
+    });
+  } else out.push({ id: 'wal-push-overhead', item: 7, label: 'wal-push overhead per 16 MiB segment over cp (ms)', display: 'not measured', target: '< 1000 ms', measured: false });
+
   // 6. memory against size
   const limit = 150 * MB;
   for (const p of scale) {

@@ -28,6 +28,7 @@ export interface BenchResults {
     redis?: { keys: number; usedMemoryBytes: number; loadSeconds: number };
     s3?: { bytes: number; partSizeBytes: number; queueSize: number };
     set?: { databaseBytes: number; redisKeys: number; qdrantPoints: number; cores: number; defaultConcurrency: number };
+    pitr?: import('./pitr-bench.js').PitrBenchData;
   };
   measurements: Measurement[];
   comparisons: Comparison[];
@@ -249,7 +250,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
   L.push('```');
   L.push('');
   L.push(
-    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `set`, `scale`. `pnpm bench -- --help` lists every option.',
+    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `set`, `scale`, `pitr` (point-in-time restore and wal-push per segment). `pnpm bench -- --help` lists every option.',
   );
   L.push('');
   return L.join('\n');

@@ -1,56 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { identityProblem } from './age-key-format.js';
 
-/**
- * Why a recipient string is unusable, or undefined when it is an X25519 recipient (`age1...`).
- * Messages never repeat the value: a secret key pasted into the wrong field must not end up in a log.
- */
-export function recipientProblem(recipient: string): string | undefined {
-  if (/^AGE-(SECRET-KEY|PLUGIN)-/i.test(recipient)) {
-    return 'is a secret key, not a recipient; put its public recipient here (`age-keygen -y key.txt` prints it) and keep the secret key for decryption only';
-  }
-  if (/^age1(pq|tag|tagpq)1/.test(recipient)) {
-    return 'is a post-quantum hybrid (or tag) recipient; the age 1.1 command cannot decrypt files encrypted to it, so the backups would not be recoverable by hand. Use an X25519 recipient (`age-keygen` writes one)';
-  }
-  if (/^(ssh-|ecdsa-)/.test(recipient)) {
-    return 'is an SSH public key; this codec supports X25519 age recipients only (`age-keygen` writes one)';
-  }
-  if (!recipient.startsWith('age1')) {
-    return 'is not an age recipient; X25519 recipients start with "age1" (`age-keygen -y key.txt` prints it)';
-  }
-  try {
-    new Encrypter().addRecipient(recipient);
-  } catch {
-    // bech32 data never contains '1', so a second '1' means a plugin name in the prefix.
-    if (/^age1[a-z0-9]+1/.test(recipient)) {
-      return 'looks like an age plugin recipient; this codec supports X25519 age recipients only';
-    }
-    return 'is not a valid X25519 age recipient (wrong length or checksum)';
-  }
-  return undefined;
-}
-
-/** Why an identity string is unusable, or undefined when it is an X25519 identity. Never repeats the value. */
-export function identityProblem(identity: string): string | undefined {
-  if (identity.startsWith('AGE-SECRET-KEY-PQ-1')) {
-    return 'is a post-quantum hybrid identity; this codec uses X25519 keys only so that every artifact stays readable with the age 1.1 command';
-  }
-  if (identity.startsWith('AGE-PLUGIN-')) {
-    return 'is an age plugin identity; plugins are not supported, use an X25519 identity (`age-keygen` writes one)';
-  }
-  if (identity.startsWith('age1')) {
-    return 'is a recipient (public key), not an identity; decryption needs the AGE-SECRET-KEY-1... line of the key file';
-  }
-  if (!identity.startsWith('AGE-SECRET-KEY-1')) {
-    return 'is not an age identity; X25519 identities start with "AGE-SECRET-KEY-1"';
-  }
-  try {
-    new Decrypter().addIdentity(identity);
-  } catch {
-    return 'is not a valid X25519 age identity (wrong length or checksum)';
-  }
-  return undefined;
-}
+export { identityProblem, recipientProblem } from './age-key-format.js';
 
 /**
  * Reads identities from text in the format `age-keygen` writes: one key per line, blank lines

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '@scholaria/backup-core';
-import { identityProblem, recipientProblem } from './age-keys.js';
+import { identityProblem, recipientProblem } from './age-key-format.js';
 
 const envName = z
   .string()

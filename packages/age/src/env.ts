@@ -1,16 +1,8 @@
 import { z } from 'zod';
 import { commaList, defineAdapter, envIssue, envPath } from '@scholaria/backup-core';
-import { identityProblem, recipientProblem } from './age-keys.js';
+import { isAgeIdentity, isAgeRecipient } from './age-key-format.js';
 
-/** True for a usable age X25519 recipient (`age1...`, checksum verified): `recipientProblem` finds nothing. */
-export function isAgeRecipient(text: string): boolean {
-  return recipientProblem(text) === undefined;
-}
-
-/** True for a usable age X25519 identity (`AGE-SECRET-KEY-1...`): `identityProblem` finds nothing. */
-export function isAgeIdentity(text: string): boolean {
-  return identityProblem(text) === undefined;
-}
+export { isAgeIdentity, isAgeRecipient };
 
 export interface AgeEnvConfig {
   recipients: string[];

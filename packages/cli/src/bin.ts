@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCli } from './cli.js';
+import { walFastArgs } from './wal-args.js';
 
 const controller = new AbortController();
 let signals = 0;
@@ -23,11 +23,16 @@ for (const stream of [process.stdout, process.stderr]) {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-const code = await runCli(process.argv.slice(2), {
+const argv = process.argv.slice(2);
+const io = {
   signal: controller.signal,
   isTTY: Boolean(process.stdin.isTTY && process.stderr.isTTY),
   stdoutIsTTY: Boolean(process.stdout.isTTY),
-});
+};
+// archive_command / restore_command run once per WAL file: their slim entry skips commander,
+// pino and every other command (docs/benchmarks.md, "wal-push overhead per segment").
+const wal = walFastArgs(argv);
+const code = wal ? await (await import('./wal-main.js')).runWalCommand(wal, io) : await (await import('./cli.js')).runCli(argv, io);
 process.exitCode = code;
 // A client library that keeps a socket open must not keep a finished command alive.
 setTimeout(() => process.exit(code), 5_000).unref();

@@ -3,7 +3,7 @@ import { BackupError, ConfigError, LIBRARY_VERSION } from '@scholaria/backup-cor
 import { defaultIo, Output, type CliIo } from './cli-io.js';
 import { EXIT, exitCodeForError } from './exit-codes.js';
 import type { CommandContext } from './command-context.js';
-import { errorJson } from './format.js';
+import { printError } from './print-error.js';
 import { backupCommand } from './commands/backup.js';
 import { restoreCommand } from './commands/restore.js';
 import { listCommand } from './commands/list.js';
@@ -18,7 +18,7 @@ import { drillCommand } from './commands/drill.js';
 import { walPushCommand } from './commands/wal-push.js';
 import { walFetchCommand } from './commands/wal-fetch.js';
 import { walReceiveCommand } from './commands/wal-receive.js';
-import { pitrRestoreCommand } from './commands/pitr-restore.js';
+import { pitrRestoreCommand, pitrRestoreOptionsOf, type PitrRestoreFlags } from './commands/pitr-restore.js';
 
 const TIERS = ['daily', 'weekly', 'monthly', 'manual'] as const;
 const RESTORE_MODES = ['swap', 'in-place', 'new-database'] as const;
@@ -68,23 +68,6 @@ interface GlobalOptions {
   debug?: boolean;
   quiet?: boolean;
   progress?: boolean;
-}
-
-function printError(out: Output, error: unknown, options: { json: boolean; debug: boolean }): void {
-  const be = BackupError.isInstance(error) ? error : undefined;
-  const message = error instanceof Error ? error.message : String(error);
-  if (options.json) out.document({ ok: false, error: errorJson(error) });
-  out.note(`error: ${message}`);
-  const hint = be?.hint ?? (be ? undefined : 'This looks like a bug; run again with --debug and report the output.');
-  if (hint) out.note(`hint: ${hint}`);
-  if (options.debug && error instanceof Error && error.stack) {
-    out.note(error.stack);
-    let cause = (error as { cause?: unknown }).cause;
-    while (cause instanceof Error) {
-      out.note(`caused by: ${cause.stack ?? cause.message}`);
-      cause = (cause as { cause?: unknown }).cause;
-    }
-  }
 }
 
 /** The subcommands of `scheduler`, which people type without the group. */
@@ -212,27 +195,11 @@ export async function runCli(argv: string[], ioOverrides: Partial<CliIo> = {}): 
           targetRedisDb?: number;
           targetCollection: string[];
           targetCollectionSuffix?: string;
-          to?: string;
-          toLsn?: string;
-          dataDir?: string;
-          port?: number;
-          start: boolean;
-          restoreCommand?: string;
-          runAs?: string;
-        },
+        } & PitrRestoreFlags,
         command: Command,
       ) => {
         if (opts.to !== undefined || opts.toLsn !== undefined) {
-          exitCode = await pitrRestoreCommand(context(command), ref, {
-            dryRun: Boolean(opts.dryRun),
-            start: opts.start,
-            ...(opts.to !== undefined ? { to: opts.to } : {}),
-            ...(opts.toLsn !== undefined ? { toLsn: opts.toLsn } : {}),
-            ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir } : {}),
-            ...(opts.port !== undefined ? { port: opts.port } : {}),
-            ...(opts.restoreCommand !== undefined ? { restoreCommand: opts.restoreCommand } : {}),
-            ...(opts.runAs !== undefined ? { runAs: opts.runAs } : {}),
-          });
+          exitCode = await pitrRestoreCommand(context(command), ref, pitrRestoreOptionsOf(opts));
           return;
         }
         if (ref === undefined) {

@@ -2,8 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { BackupError, createRedactor, type Logger, type Storage } from '@scholaria/backup-core';
 import type { CliIo, Output } from './cli-io.js';
 import { createRuntime, type CliRuntime } from './runtime.js';
-import { consoleLogger, openRunLog, type RunLogFile } from './run-log.js';
-import { compactDate } from './format.js';
+import { consoleLogger } from './log-hub.js';
 import { withCliWording } from './cli-wording.js';
 
 export interface CommandContext {
@@ -31,45 +30,6 @@ export interface RunScope {
   fileLog: Logger;
   /** Path of the run's log file, once something was logged. */
   logPath(): string | undefined;
-}
-
-type Level = 'debug' | 'info' | 'warn' | 'error';
-
-/**
- * A Logger that opens `<logDir>/<name>-<YYYYMMDD>.log` on its first line, so that a command
- * refused before doing anything (unknown set, unknown component) leaves no file behind.
- */
-export function lazyFileLogger(rt: CliRuntime, name: string, onOpenError: (error: Error) => void): Logger & { file(): RunLogFile | undefined; close(): void } {
-  let file: RunLogFile | undefined;
-  let day = '';
-  let failed = false;
-  const at = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
-    const now = new Date();
-    const today = compactDate(now, rt.timeZone);
-    // A long-running scheduler moves on to the next day's file at midnight (in its zone).
-    if (file && today !== day) {
-      file.close();
-      file = undefined;
-    }
-    if (!file && !failed) {
-      try {
-        file = openRunLog({ logDir: rt.logDir, name, timeZone: rt.timeZone, redact: rt.redact, now, base: { command: name } });
-        day = today;
-      } catch (error) {
-        failed = true;
-        onOpenError(error as Error);
-      }
-    }
-    file?.logger[level](message, fields);
-  };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    file: () => file,
-    close: () => file?.close(),
-  };
 }
 
 /** What a command does about a storage folder that does not exist. */
@@ -114,9 +74,17 @@ export async function withRuntime(
   ctx: CommandContext,
   logName: string | undefined,
   run: (scope: RunScope) => Promise<number>,
-  options: { storageRoot?: StorageRootPolicy; extraSecrets?: string[]; skipComponentErrors?: boolean } = {},
+  options: {
+    storageRoot?: StorageRootPolicy;
+    extraSecrets?: string[];
+    skipComponentErrors?: boolean;
+    /** See CreateRuntimeOptions.lean (wal-push, wal-fetch). */
+    lean?: boolean;
+    /** Called with the error before it is thrown, once the configuration is loaded (a missing storage root included). */
+    onFailure?: (rt: CliRuntime, error: unknown) => Promise<void>;
+  } = {},
 ): Promise<number> {
-  const rt = await createRuntime(ctx.io, ctx.configPath !== undefined ? { configPath: ctx.configPath } : {});
+  const rt = await createRuntime(ctx.io, { ...(ctx.configPath !== undefined ? { configPath: ctx.configPath } : {}), ...(options.lean ? { lean: true } : {}) });
   if (options.extraSecrets?.length) {
     // Secrets given on the command line (a restore target's URL) are masked like configured ones.
     const configured = rt.redact;
@@ -129,15 +97,20 @@ export async function withRuntime(
       ctx.out.note(`note: created the backup folder ${root} (it did not exist)`),
     );
   } catch (error) {
-    await rt.close();
+    try {
+      await options.onFailure?.(rt, error);
+    } finally {
+      await rt.close();
+    }
     throw error;
   }
   for (const warning of rt.warnings) ctx.out.note(`warning: ${warning}`);
   const detach: (() => void)[] = [];
+  // The log file (pino) is loaded only by commands that write one: not wal-push/wal-fetch.
   const fileLog =
     logName === undefined
       ? undefined
-      : lazyFileLogger(rt, logName, (error) =>
+      : (await import('./run-log.js')).lazyFileLogger(rt, logName, (error) =>
           ctx.out.note(
             `warning: cannot write the log file in ${rt.logDir} (${error.message}); continuing without it. Set BACKUP_LOG_DIR (or logDir in the config file) to a writable folder.`,
           ),
@@ -151,6 +124,7 @@ export async function withRuntime(
   } catch (error) {
     // The terminal gets the error from runCli; an open log file keeps it with the run's lines.
     if (fileLog?.file()) fileLog.error((error as Error).message, { error });
+    await options.onFailure?.(rt, error);
     throw error;
   } finally {
     for (const d of detach) d();

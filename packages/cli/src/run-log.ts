@@ -3,6 +3,10 @@ import { join } from 'node:path';
 import { pino, type Logger as PinoLogger } from 'pino';
 import { BackupError, type Logger, type Redactor } from '@scholaria/backup-core';
 import { compactDate } from './format.js';
+import type { CliRuntime } from './runtime.js';
+
+// LogHub and consoleLogger live in log-hub.ts (no pino), so wal-push can log without loading pino.
+export { LogHub, consoleLogger } from './log-hub.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -86,49 +90,39 @@ export function openRunLog(options: { logDir: string; name: string; timeZone: st
   };
 }
 
-/** A Logger that forwards to whatever sinks are attached; the engine gets one before the files open. */
-export class LogHub implements Logger {
-  private readonly sinks = new Set<Logger>();
-
-  attach(sink: Logger): () => void {
-    this.sinks.add(sink);
-    return () => this.sinks.delete(sink);
-  }
-
-  private emit(level: Level, message: string, fields?: Record<string, unknown>): void {
-    for (const sink of this.sinks) {
+/**
+ * A Logger that opens `<logDir>/<name>-<YYYYMMDD>.log` on its first line, so that a command
+ * refused before doing anything (unknown set, unknown component) leaves no file behind.
+ */
+export function lazyFileLogger(rt: CliRuntime, name: string, onOpenError: (error: Error) => void): Logger & { file(): RunLogFile | undefined; close(): void } {
+  let file: RunLogFile | undefined;
+  let day = '';
+  let failed = false;
+  const at = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
+    const now = new Date();
+    const today = compactDate(now, rt.timeZone);
+    // A long-running scheduler moves on to the next day's file at midnight (in its zone).
+    if (file && today !== day) {
+      file.close();
+      file = undefined;
+    }
+    if (!file && !failed) {
       try {
-        sink[level](message, fields);
-      } catch {
-        // a broken sink must not break the run
+        file = openRunLog({ logDir: rt.logDir, name, timeZone: rt.timeZone, redact: rt.redact, now, base: { command: name } });
+        day = today;
+      } catch (error) {
+        failed = true;
+        onOpenError(error as Error);
       }
     }
-  }
-
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.emit('debug', message, fields);
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.emit('info', message, fields);
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.emit('warn', message, fields);
-  }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.emit('error', message, fields);
-  }
-}
-
-/** Plain lines on stderr for a terminal or a container log: `HH:MM:SS LEVEL message`. */
-export function consoleLogger(write: (line: string) => void, options: { debug: boolean; timeZone: string; skipComponentErrors?: boolean; quiet?: boolean }): Logger {
-  const stamp = () => new Intl.DateTimeFormat('en-GB', { timeZone: options.timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date());
-  const at = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
-    if (level === 'debug' && !options.debug) return;
-    if (level === 'info' && options.quiet) return;
-    // The command's result prints each component's error once; the log file keeps this line.
-    if (level === 'error' && options.skipComponentErrors && typeof fields?.component === 'string') return;
-    const component = typeof fields?.component === 'string' && !message.startsWith(fields.component) ? `${fields.component}: ` : '';
-    write(`${stamp()} ${level.toUpperCase().padEnd(5)} ${component}${message}`);
+    file?.logger[level](message, fields);
   };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    file: () => file,
+    close: () => file?.close(),
+  };
 }

@@ -4,6 +4,7 @@ import {
   ConfigError,
   DEFAULT_SCHEDULES,
   ENGINE_DEFAULTS,
+  createAdaptersFromEnv,
   createBackupEngine,
   createRedactor,
   drillEnvGroup,
@@ -15,6 +16,10 @@ import {
   type BackupEngine,
   type BackupEngineOptions,
   type BackupSource,
+  type Codec,
+  type LoadedAdapter,
+  type LoadedEnv,
+  type Notifier,
   type Redactor,
   type ScholariaBackupConfig,
   type Storage,
@@ -25,7 +30,7 @@ import { envDescriptorsOf, SHIPPED_ADAPTERS } from './adapters.js';
 import { cliEnvGroup, DEFAULT_LOG_DIR } from './cli-env.js';
 import { pitrSourcesFromEnv } from './wal/pitr-sources.js';
 import { findConfigFile, importConfigFile } from './load-config.js';
-import { LogHub } from './run-log.js';
+import { LogHub } from './log-hub.js';
 import { drillSettingsFromEnv, drillSettingsFromFile, type DrillSettings } from './drill-config.js';
 
 
@@ -51,7 +56,32 @@ export interface CliRuntime {
   hub: LogHub;
   /** The environment the configuration was read from (directories made absolute). */
   env: Record<string, string | undefined>;
+  /**
+   * The codecs (in order: compression, then encryption) and decode-only codecs. A lean runtime
+   * creates the `.env` codec adapters here, on first use, and only those `want` accepts
+   * (`name`: the adapter's codec name such as "age"; `decodeOnly`: an identity without recipients).
+   */
+  codecs(want?: (codec: { name: string; decodeOnly: boolean }) => boolean): Promise<{ codecs: Codec[]; decoders: Codec[] }>;
+  /** The configured notifiers; a lean runtime creates them here, on first use (wal-push, on failure). */
+  notifiers(): Promise<Notifier[]>;
   close(): Promise<void>;
+}
+
+export interface CreateRuntimeOptions {
+  configPath?: string;
+  adapters?: readonly AnyAdapterDescriptor[];
+  /**
+   * wal-push/wal-fetch (once per WAL segment): from `.env`, create only the storages up front;
+   * codecs and notifiers when `codecs()` / `notifiers()` ask for them, sources never (no pg
+   * client, no BACKUP_PITR base backup source). The whole environment is still validated.
+   * A config file is evaluated as it is (it is the user's code).
+   */
+  lean?: boolean;
+}
+
+/** Creates some of the adapters `loadEnv` chose (the rest of `loaded` unchanged). */
+async function createSome(loaded: LoadedEnv, keep: (adapter: LoadedAdapter) => boolean) {
+  return await createAdaptersFromEnv({ ...loaded, adapters: loaded.adapters.filter(keep) });
 }
 
 /** The environment with every `path` variable of the descriptors made absolute against `cwd`. */
@@ -88,7 +118,7 @@ function portProblem(value: unknown): string | undefined {
  * beyond reading the config file: invalid configuration throws one ConfigError listing every
  * problem before anything is written.
  */
-export async function createRuntime(io: CliIo, options: { configPath?: string; adapters?: readonly AnyAdapterDescriptor[] }): Promise<CliRuntime> {
+export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): Promise<CliRuntime> {
   const adapters = options.adapters ?? io.adapters ?? SHIPPED_ADAPTERS;
   const env = withAbsoluteDirs(io.env, io.cwd, adapters);
   const hub = new LogHub();
@@ -101,6 +131,8 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
   let metricsPort: number | undefined;
   let secrets: string[] = [];
   const warnings: string[] = [];
+  /** Lean `.env` runtime: the adapters left for `codecs()` and `notifiers()`. */
+  let deferred: LoadedEnv | undefined;
   let drill: DrillSettings = { schedule: undefined, targets: [], joins: [], maxMismatches: 10, maxAgeMs: undefined };
 
   if (file) {
@@ -141,10 +173,13 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
     logDir = cli.logDir;
     metricsPort = cli.metricsPort;
     try {
-      const parts = await engineOptionsFromEnv(loaded);
-      const pitr = await pitrSourcesFromEnv(env);
+      const lean = options.lean === true;
+      if (lean) deferred = loaded;
+      const parts = await engineOptionsFromEnv(lean ? { ...loaded, adapters: loaded.adapters.filter((a) => a.descriptor.kind === 'storage') } : loaded);
+      const pitr = lean ? [] : await pitrSourcesFromEnv(env);
       const drillEnv = loaded.configOf(drillEnvGroup);
-      drill = await drillSettingsFromEnv(loaded, issues);
+      // Drill targets load each source's client (pg, redis): not for a lean runtime.
+      if (!lean) drill = await drillSettingsFromEnv(loaded, issues);
       engineOptions = {
         ...parts.options,
         sources: [...parts.options.sources, ...pitr],
@@ -175,7 +210,11 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
   }
   const storages = Array.isArray(engineOptions.storage) ? engineOptions.storage : [engineOptions.storage];
   const built = engine;
-  const notifiers = engineOptions.notifiers ?? [];
+  const notifiers = [...(engineOptions.notifiers ?? [])];
+  const baseCodecs = [...(engineOptions.codecs ?? [])];
+  const baseDecoders = [...(engineOptions.decoders ?? [])];
+  const made = new Map<LoadedAdapter, Codec>();
+  let notifiersMade = false;
   return {
     engine: built,
     origin: file ?? 'environment',
@@ -190,6 +229,32 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
     warnings,
     hub,
     env,
+    async codecs(want) {
+      if (!deferred) return { codecs: baseCodecs, decoders: baseDecoders };
+      const loaded = deferred;
+      const chosen = loaded.adapters.filter(
+        (a) => a.descriptor.kind === 'codec' && !made.has(a) && (want?.({ name: a.descriptor.name, decodeOnly: a.descriptor.decodeOnly?.(a.config) ?? false }) ?? true),
+      );
+      for (const adapter of chosen) {
+        const created = await createSome(loaded, (a) => a === adapter);
+        made.set(adapter, [...created.codecs, ...created.decoders][0]!);
+      }
+      const codecs = [...baseCodecs];
+      const decoders = [...baseDecoders];
+      for (const adapter of loaded.adapters) {
+        const codec = made.get(adapter);
+        if (!codec || !(want?.({ name: adapter.descriptor.name, decodeOnly: adapter.descriptor.decodeOnly?.(adapter.config) ?? false }) ?? true)) continue;
+        (adapter.descriptor.decodeOnly?.(adapter.config) ? decoders : codecs).push(codec);
+      }
+      return { codecs, decoders };
+    },
+    async notifiers() {
+      if (deferred && !notifiersMade) {
+        notifiersMade = true;
+        notifiers.push(...(await createSome(deferred, (a) => a.descriptor.kind === 'notifier')).notifiers);
+      }
+      return notifiers;
+    },
     async close() {
       await built.close();
       for (const notifier of notifiers) {

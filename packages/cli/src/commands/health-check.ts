@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { createScheduler, zstdAvailable, type HealthCheckItem, type HealthReport, type HealthStatus, type SchedulerStatus } from '@scholaria/backup-core';
+import { createScheduler, dispatchNotification, zstdAvailable, type HealthCheckItem, type HealthReport, type HealthStatus, type SchedulerStatus } from '@scholaria/backup-core';
 import { EXIT } from '../exit-codes.js';
 import { withRuntime, type CommandContext } from '../command-context.js';
 import type { CliRuntime } from '../runtime.js';
@@ -90,8 +91,12 @@ export async function healthCheckCommand(ctx: CommandContext): Promise<number> {
       .then((v) => [...v.status.tiers.filter((t) => t.pending).map((t) => t.tier), ...(v.status.drill?.pending ? ['drill'] : [])])
       .catch(() => []);
     const report: HealthReport = await rt.engine.health({ signal: ctx.signal, pendingTiers });
-    const checks = [...report.checks, ...(await cliHealthChecks(rt, schedule))];
+    const cliChecks = await cliHealthChecks(rt, schedule);
+    const checks = [...report.checks, ...cliChecks];
     const status = worst(checks);
+    // The engine alerted on its own failed checks; a failure only the CLI sees (the WAL archive
+    // lag past BACKUP_WAL_MAX_LAG, a missing zstd) is an alert as well.
+    if (report.status !== 'fail' && cliChecks.some((c) => c.status === 'fail')) await notifyHealthFailed(rt, checks);
     fileLog[status === 'ok' ? 'info' : status === 'warn' ? 'warn' : 'error'](`health-check: ${status}`, { checks });
     if (ctx.json) {
       ctx.out.document({ status, checks });
@@ -101,4 +106,21 @@ export async function healthCheckCommand(ctx: CommandContext): Promise<number> {
     }
     return healthExitCode(status);
   });
+}
+
+async function notifyHealthFailed(rt: CliRuntime, checks: HealthCheckItem[]): Promise<void> {
+  const notifiers = await rt.notifiers();
+  if (notifiers.length === 0) return;
+  await dispatchNotification(
+    notifiers,
+    {
+      type: 'health.failed',
+      outcome: 'failure',
+      time: new Date().toISOString(),
+      host: rt.engine.options.host ?? hostname(),
+      details: checks.filter((c) => c.status !== 'ok').map((c) => `${c.status.toUpperCase()} ${c.name}: ${c.message}`),
+      error: { code: 'HEALTH_FAILED', message: checks.filter((c) => c.status === 'fail').map((c) => `${c.name}: ${c.message}`).join('; ') },
+    },
+    { logger: rt.hub, redact: rt.redact, ...(rt.engine.options.notify ?? {}) },
+  );
 }

@@ -18,6 +18,17 @@ export interface PitrRestoreCommandOptions {
   dryRun: boolean;
 }
 
+/** The `restore` flags that are point-in-time options (cli.ts passes these through as they are). */
+export const PITR_RESTORE_FLAGS = ['to', 'toLsn', 'dataDir', 'port', 'start', 'restoreCommand', 'runAs'] as const satisfies readonly (keyof PitrRestoreCommandOptions)[];
+export type PitrRestoreFlags = Pick<PitrRestoreCommandOptions, (typeof PITR_RESTORE_FLAGS)[number]>;
+
+/** The point-in-time options out of the parsed `restore` flags (unset ones left out). */
+export function pitrRestoreOptionsOf(flags: PitrRestoreFlags & { dryRun?: boolean }): PitrRestoreCommandOptions {
+  const out: Record<string, unknown> = { dryRun: Boolean(flags.dryRun) };
+  for (const key of PITR_RESTORE_FLAGS) if (flags[key] !== undefined) out[key] = flags[key];
+  return out as unknown as PitrRestoreCommandOptions;
+}
+
 /** '2026-12-02 14:05:00+09' / ISO 8601; an offset (or Z) is required so the moment is not ambiguous. */
 export function parseTargetTime(text: string): Date {
   const t = text.trim();

@@ -29,5 +29,12 @@ export async function walReceiveCommand(ctx: CommandContext, options: { slot?: s
       },
     });
     return EXIT.OK;
+  }, {
+    // The service stopped on an error (pg_receivewal died, a push failed): an alert, as for wal-push.
+    onFailure: async (rt, error) => {
+      if (ctx.signal.aborted) return;
+      const { reportWalFailure } = await import('../wal/wal-alerts.js');
+      await reportWalFailure(rt, { action: 'wal-receive', file: 'stream', error, warn: (line) => ctx.out.note(line) });
+    },
   });
 }

@@ -1,10 +1,11 @@
-import { ConfigError, parseDurationMs } from '@scholaria/backup-core';
+import { ConfigError, loadEnv } from '@scholaria/backup-core';
+import { postgresPitrEnvGroup } from '@scholaria/backup-postgres/env';
 
 /**
  * Point-in-time recovery settings as the wal-* commands, health-check and prune read them
- * (also with a config file). The variables are declared (docs, did-you-mean, loadEnv
- * validation) by `postgresPitrEnvGroup` in @scholaria/backup-postgres; this reader adds the
- * DATABASE_URL fallback and the spool default.
+ * (also with a config file). The variables and their checks are `postgresPitrEnvGroup` in
+ * @scholaria/backup-postgres (the one place: docs, did-you-mean, validation); this reader only
+ * adds the DATABASE_URL fallback, the spool default and PG_BIN_DIR.
  *
  * | variable | default | meaning |
  * | --- | --- | --- |
@@ -23,42 +24,26 @@ export interface PitrEnv {
   binDir?: string;
 }
 
+export const DEFAULT_WAL_SPOOL_DIR = '/var/lib/scholaria-backup/wal-spool';
+
 export function readPitrEnv(env: Record<string, string | undefined>): PitrEnv {
-  const issues: string[] = [];
-  const get = (name: string) => {
-    const v = env[name]?.trim();
-    return v ? v : undefined;
-  };
-  const flag = get('BACKUP_PITR')?.toLowerCase();
-  let enabled = false;
-  if (flag !== undefined) {
-    if (['on', 'true', '1', 'yes'].includes(flag)) enabled = true;
-    else if (!['off', 'false', '0', 'no'].includes(flag)) issues.push(`BACKUP_PITR: expected on or off, got "${flag}"`);
-  }
-  let maxLagMs = 15 * 60_000;
-  const lag = get('BACKUP_WAL_MAX_LAG');
-  if (lag !== undefined) {
-    try {
-      maxLagMs = parseDurationMs(lag, "BACKUP_WAL_MAX_LAG");
-    } catch {
-      issues.push(`BACKUP_WAL_MAX_LAG: expected a duration such as 15m, 1h or 90s, got "${lag}"`);
-    }
-  }
-  const slot = get('BACKUP_WAL_SLOT') ?? 'scholaria_backup';
-  if (!/^[a-z0-9_]{1,63}$/.test(slot)) issues.push(`BACKUP_WAL_SLOT: a replication slot name is lower-case letters, digits and _ (at most 63), got "${slot}"`);
-  if (issues.length > 0) {
-    throw new ConfigError(`Invalid point-in-time recovery configuration: ${issues.length} problem${issues.length === 1 ? '' : 's'} to fix`, issues, {
+  let settings;
+  try {
+    settings = loadEnv([postgresPitrEnvGroup], env, { withoutEngine: true }).configOf(postgresPitrEnvGroup)!;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(`Invalid point-in-time recovery configuration: ${error.issues.length} problem${error.issues.length === 1 ? '' : 's'} to fix`, error.issues, {
       hint: 'See docs/point-in-time-recovery.md for the BACKUP_PITR and BACKUP_WAL_* variables.',
     });
   }
-  const url = get('BACKUP_PITR_URL') ?? get('DATABASE_URL');
-  const binDir = get('PG_BIN_DIR');
+  const url = settings.url ?? (env.DATABASE_URL?.trim() || undefined);
+  const binDir = env.PG_BIN_DIR?.trim() || undefined;
   return {
-    enabled,
+    enabled: settings.enabled,
     ...(url ? { url } : {}),
-    maxLagMs,
-    slot,
-    spoolDir: get('BACKUP_WAL_SPOOL_DIR') ?? '/var/lib/scholaria-backup/wal-spool',
+    maxLagMs: settings.maxLagMs,
+    slot: settings.slot,
+    spoolDir: settings.spoolDir ?? DEFAULT_WAL_SPOOL_DIR,
     ...(binDir ? { binDir } : {}),
   };
 }

@@ -11,14 +11,19 @@ export async function postgresModule(): Promise<PostgresModule> {
   return await import('@scholaria/backup-postgres');
 }
 
-/** The WAL archive on the runtime's storages with the engine's codecs (zstd, age). */
-export async function walArchiveOf(rt: CliRuntime, signal?: AbortSignal): Promise<WalArchive> {
+/**
+ * The WAL archive on the runtime's storages with the engine's codecs (zstd, age). `want`
+ * narrows the codecs a lean runtime creates (wal-push: the encoding ones; wal-fetch: those the
+ * file's record names), so that age is loaded only when a file needs it.
+ */
+export async function walArchiveOf(rt: CliRuntime, signal?: AbortSignal, want?: (codec: { name: string; decodeOnly: boolean }) => boolean): Promise<WalArchive> {
   // The light entry: wal-push runs once per segment and must not load the pg client.
   const { WalArchive } = await import('@scholaria/backup-postgres/wal-archive');
+  const { codecs, decoders } = await rt.codecs(want);
   return new WalArchive({
     storages: rt.storages,
-    codecs: [...(rt.engine.options.codecs ?? [])],
-    decoders: [...(rt.engine.options.decoders ?? [])],
+    codecs: [...codecs],
+    decoders: [...decoders],
     ...(signal ? { signal } : {}),
   });
 }

@@ -14,7 +14,11 @@ export type BackupEventType =
   | 'verify.failed'
   | 'health.failed'
   | 'drill.succeeded'
-  | 'drill.failed';
+  | 'drill.failed'
+  /** wal-push/wal-fetch failed (PostgreSQL keeps the WAL file and retries; docs/point-in-time-recovery.md). */
+  | 'wal.failed'
+  /** wal-push archived again after a reported failure. */
+  | 'wal.recovered';
 
 export type NotifyOutcome = 'start' | 'success' | 'partial' | 'failure';
 

@@ -29,6 +29,8 @@ const TITLES: Record<BackupEventType, string> = {
   'health.failed': 'Health check failed',
   'drill.succeeded': 'Restore drill passed',
   'drill.failed': 'Restore drill failed',
+  'wal.failed': 'WAL archiving failed',
+  'wal.recovered': 'WAL archiving recovered',
 };
 
 const OUTCOME_LABELS: Record<NotifyOutcome, string> = {
