@@ -210,6 +210,7 @@ export {
   zstdCodecOptionsSchema,
   zstdInputBytes,
 } from './codecs/zstd-codec.js';
+export { ChildProcessDuplex, type ChildProcessDuplexOptions } from './codecs/child-process-duplex.js';
 export {
   type RunningExternalEncoder,
   startExternalEncoder,
