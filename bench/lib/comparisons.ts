@@ -105,6 +105,10 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
   ratio('s3-upload', 5, 'library backup to S3 vs bare lib-storage Upload of the same file: time ratio', 'lib.s3', 'raw.s3.lib-storage', 'time');
   ratio('s3-upload-rss', 5, 'library backup to S3 vs bare lib-storage Upload: peak RSS ratio', 'lib.s3', 'raw.s3.lib-storage', 'rss');
 
+  // Issue 22: full verify of a set against sha256sum -c (and openssl, the same SHA-256 code as Node's).
+  ratio('verify-vs-sha256sum', 7, 'library full verify of a set vs sha256sum -c SHA256SUMS: time ratio', 'lib.verify', 'raw.sha256sum.c', 'time', { op: '<=', value: 1.05 });
+  ratio('verify-vs-openssl', 7, 'library full verify of a set vs openssl dgst -sha256 of its artifacts: time ratio', 'lib.verify', 'raw.openssl.sha256', 'time');
+
   // 6. memory against size
   const limit = 150 * MB;
   for (const p of scale) {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const GROUPS = ['pg-backup', 'pg-age', 'pg-restore', 'redis', 's3', 'scale'] as const;
+export const GROUPS = ['pg-backup', 'pg-age', 'pg-restore', 'redis', 's3', 'scale', 'verify'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {

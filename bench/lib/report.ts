@@ -27,6 +27,7 @@ export interface BenchResults {
     postgres?: DataShape & { generateSeconds: number } & Record<string, unknown>;
     redis?: { keys: number; usedMemoryBytes: number; loadSeconds: number };
     s3?: { bytes: number; partSizeBytes: number; queueSize: number };
+    verify?: { bytes: number; artifacts: number };
   };
   measurements: Measurement[];
   comparisons: Comparison[];

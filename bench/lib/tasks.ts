@@ -13,7 +13,11 @@ export type ChildTask =
   | { kind: 'pg-restore'; url: string; root: string; ref: string; mode: 'in-place' | 'swap'; ageRecipient?: string }
   | { kind: 'redis-backup'; url: string; root: string; mode: 'logical' | 'rdb' }
   | { kind: 's3-library'; s3: S3Target; prefix: string; file: string }
-  | { kind: 's3-bare'; s3: S3Target; prefix: string; file: string; partSize: number; queueSize: number };
+  | { kind: 's3-bare'; s3: S3Target; prefix: string; file: string; partSize: number; queueSize: number }
+  /** A set of the given files (one artifact each, no codec) in an fs storage: the verify group's input. */
+  | { kind: 'fs-files-backup'; root: string; files: string[] }
+  /** engine.verify() of one set in an fs storage (every artifact re-hashed). */
+  | { kind: 'fs-verify'; root: string; ref: string };
 
 export interface ChildReport {
   /** Time of the operation inside the child, without Node's start-up. */
