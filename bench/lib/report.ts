@@ -235,6 +235,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
       '- Redis: `redis-cli --rdb` vs the library in `rdb` mode (the same replication stream) and in `logical` mode (SCAN + DUMP, a RESP file of RESTORE commands), and vs `redis-dump` (npm) run as its CLI. keys/s = keys / time.',
       '- S3: the library backs up a file through a minimal source (the file streamed as one artifact, no compression) to `createS3Storage`; the bare baseline is one `Upload` of `createReadStream(file)` with the same part size and queue size.',
       '- Memory against size: the database is grown in place (more chunks) to each size and backed up once more with the library defaults.',
+      '- Verify: four artifacts of random bytes, `--size` GiB in all, backed up once to an fs storage; then `engine.verify()` of that set against `sha256sum -c SHA256SUMS` run in the set folder and `openssl dgst -sha256` of the same files, all reading from the page cache.',
     ].join('\n'),
   );
   L.push('');
@@ -247,7 +248,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
   L.push('```');
   L.push('');
   L.push(
-    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `scale`. `pnpm bench -- --help` lists every option.',
+    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `scale`, `verify`. `pnpm bench -- --help` lists every option.',
   );
   L.push('');
   return L.join('\n');
