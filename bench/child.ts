@@ -28,12 +28,15 @@ async function s3Client(t: S3Target): Promise<S3Client> {
 }
 
 /** Streams a file as one artifact: what a source does, minus any database. */
-function fileSource(path: string): BackupSource {
+function fileSource(path: string | string[]): BackupSource {
+  const paths = Array.isArray(path) ? path : [path];
   return {
     specVersion: 'v1',
     name: 'blob',
     async backup(ctx) {
-      await ctx.writeArtifact('blob.bin', createReadStream(path, { highWaterMark: 1 << 20 }), { compression: false });
+      for (const [i, p] of paths.entries()) {
+        await ctx.writeArtifact(paths.length === 1 ? 'blob.bin' : `blob-${i}.bin`, createReadStream(p, { highWaterMark: 1 << 20 }), { compression: false });
+      }
       return { metadata: {} };
     },
     async restore() {
@@ -127,10 +130,19 @@ async function run(task: ChildTask): Promise<Omit<ChildReport, 'maxRssBytes' | '
       if (task.redisUrl) sources.push((await import('@scholaria/backup-redis')).createRedisSource({ url: task.redisUrl }));
       if (task.qdrantUrl) sources.push((await import('@scholaria/backup-qdrant')).createQdrantSource({ url: task.qdrantUrl }));
       const engine = createBackupEngine({ sources, storage: createFsStorage({ root: task.root }), logger: silent, ...(task.concurrency ? { concurrency: task.concurrency } : {}) });
+    case 'fs-files-backup': {
+      const engine = createBackupEngine({ sources: [fileSource(task.files)], storage: createFsStorage({ root: task.root }), logger: silent });
       const result = await engine.backup({ tier: 'manual' });
       await engine.close();
       if (result.status !== 'complete') throw result.error ?? result.components.find((c) => c.error)?.error ?? new Error(`backup ${result.status}`);
       return { setId: result.setId, bytes: result.bytes, totalBytes: result.bytes };
+    }
+    case 'fs-verify': {
+      const engine = createBackupEngine({ sources: [fileSource([])], storage: createFsStorage({ root: task.root }), logger: silent });
+      const result = await engine.verify({ ref: task.ref });
+      await engine.close();
+      if (!result.ok) throw new Error(`verify failed: ${result.sets.flatMap((x) => x.problems).join('; ')}`);
+      return { setId: result.sets[0]?.id };
     }
     case 's3-bare': {
       const { Upload } = await import('@aws-sdk/lib-storage');
@@ -163,6 +175,8 @@ async function preload(task: ChildTask): Promise<void> {
       ...('redisUrl' in task && task.redisUrl ? ['@scholaria/backup-redis'] : []),
       ...('qdrantUrl' in task && task.qdrantUrl ? ['@scholaria/backup-qdrant'] : []),
     ],
+    'fs-files-backup': [],
+    'fs-verify': [],
   };
   for (const m of modules[task.kind]) await import(m);
   if ('ageRecipient' in task && task.ageRecipient) await import('@scholaria/backup-age');

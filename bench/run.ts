@@ -298,6 +298,39 @@ async function main(): Promise<void> {
       log('\n[pitr] point-in-time restore: restore --to vs base + replay by hand (bench/lib/pitr-bench.ts)');
       const pitr = await pitrBench({ size: o.size, reps: o.reps, restoreReps: o.restoreReps, bin: join(repo, 'packages', 'cli', 'dist', 'bin.js'), work: work.path, notes }, rec);
       if (pitr) data.pitr = pitr;
+    // ---------------------------------------------------------------- verify (issue 22)
+    if (o.only.has('verify')) {
+      // Four artifacts of random bytes (what compressed or encrypted artifacts look like), in
+      // all --size GiB, backed up once to an fs storage; then the library's full verify of the
+      // set against `sha256sum -c SHA256SUMS` in its folder (both read the files from the page
+      // cache, one after another), and `openssl dgst -sha256` of the same files for reference.
+      log(`\n[verify] full verify of a ${o.size} GiB set vs sha256sum -c`);
+      const root = join(work.path, 'sets', 'verify');
+      const parts = 4;
+      const files: string[] = [];
+      for (let i = 0; i < parts; i++) {
+        const file = join(work.path, `verify-${i}.bin`);
+        await writeRandomFile(file, Math.round((o.size * GB) / parts));
+        files.push(file);
+      }
+      const made = await runChild(childJs, { kind: 'fs-files-backup', root, files });
+      await Promise.all(files.map((f) => rm(f, { force: true })));
+      const setDir = join(root, made.setId!);
+      const stored = readdirSync(join(setDir, 'blob')).map((f) => join(setDir, 'blob', f));
+      data.verify = { bytes: made.totalBytes ?? 0, artifacts: parts };
+      rec.define({ id: 'raw.sha256sum.c', group: 'verify', kind: 'raw', label: 'sha256sum -c SHA256SUMS in the set folder (GNU coreutils)', command: 'cd SET && sha256sum --quiet -c SHA256SUMS' });
+      rec.define({ id: 'raw.openssl.sha256', group: 'verify', kind: 'raw', label: 'openssl dgst -sha256 of the same artifacts (OpenSSL, as Node hashes)', command: 'openssl dgst -sha256 SET/blob/*' });
+      rec.define({ id: 'lib.verify', group: 'verify', kind: 'library', label: 'library full verify of the set (every artifact re-hashed, manifest and SHA256SUMS cross-checked)', command: 'engine.verify({ ref })' });
+      for (let i = 0; i < o.reps; i++) {
+        log(` rep ${i + 1}/${o.reps}`);
+        await rec.run('raw.sha256sum.c', () => measurePipeline([{ cmd: 'sh', args: ['-c', 'cd "$1" && exec sha256sum --quiet -c SHA256SUMS', 'sh', setDir] }], {}));
+        await rec.run('raw.openssl.sha256', () => measurePipeline([{ cmd: 'openssl', args: ['dgst', '-sha256', ...stored] }], {}));
+        await rec.run('lib.verify', async () => {
+          const r = await runChild(childJs, { kind: 'fs-verify', root, ref: made.setId! });
+          return { ms: r.ms, wallMs: r.wallMs, maxRssBytes: r.maxRssBytes, ...(r.cpuMs !== undefined ? { cpuMs: r.cpuMs } : {}) };
+        });
+      }
+      await rm(root, { recursive: true, force: true });
     }
 
     // ---------------------------------------------------------------- Redis
@@ -506,6 +539,26 @@ async function main(): Promise<void> {
     log(`${verdict.padEnd(5)} ${c.label}: ${c.display}${c.target ? ` (target ${c.target})` : ''}`);
   }
   log(`\ntotal ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+}
+
+/** A file of `bytes` random bytes, written in 8 MiB blocks. */
+async function writeRandomFile(file: string, bytes: number): Promise<void> {
+  await new Promise<void>((resolveWrite, reject) => {
+    const ws = createWriteStream(file, { mode: 0o600 });
+    ws.on('error', reject);
+    const block = Buffer.alloc(8 * MB);
+    let left = bytes;
+    const pump = () => {
+      while (left > 0) {
+        randomFillSync(block);
+        const n = Math.min(left, block.length);
+        left -= n;
+        if (!ws.write(Buffer.from(block.subarray(0, n)))) return void ws.once('drain', pump);
+      }
+      ws.end(resolveWrite);
+    };
+    pump();
+  });
 }
 
 /** docs/benchmarks.md and its chart, from a results file (also `--render FILE`). */

@@ -137,6 +137,10 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
     });
   } else out.push({ id: 'wal-push-overhead', item: 7, label: 'wal-push overhead per 16 MiB segment over cp (ms)', display: 'not measured', target: '< 1000 ms', measured: false });
 
+  // Issue 22: full verify of a set against sha256sum -c (and openssl, the same SHA-256 code as Node's).
+  ratio('verify-vs-sha256sum', 7, 'library full verify of a set vs sha256sum -c SHA256SUMS: time ratio', 'lib.verify', 'raw.sha256sum.c', 'time', { op: '<=', value: 1.05 });
+  ratio('verify-vs-openssl', 7, 'library full verify of a set vs openssl dgst -sha256 of its artifacts: time ratio', 'lib.verify', 'raw.openssl.sha256', 'time');
+
   // 6. memory against size
   const limit = 150 * MB;
   for (const p of scale) {

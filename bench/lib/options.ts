@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const GROUPS = ['pg-backup', 'pg-age', 'pg-restore', 'redis', 's3', 'set', 'scale', 'pitr'] as const;
+export const GROUPS = ['pg-backup', 'pg-age', 'pg-restore', 'redis', 's3', 'set', 'scale', 'pitr', 'verify'] as const;
 export type Group = (typeof GROUPS)[number];
 
 export interface BenchOptions {

@@ -29,6 +29,7 @@ export interface BenchResults {
     s3?: { bytes: number; partSizeBytes: number; queueSize: number };
     set?: { databaseBytes: number; redisKeys: number; qdrantPoints: number; cores: number; defaultConcurrency: number };
     pitr?: import('./pitr-bench.js').PitrBenchData;
+    verify?: { bytes: number; artifacts: number };
   };
   measurements: Measurement[];
   comparisons: Comparison[];
@@ -59,7 +60,7 @@ export const FINDINGS: Record<string, (c: Comparison, r: BenchResults) => string
     if (c.value === undefined || c.value <= 1.1) return undefined;
     return [
       `the library used ${sec(med(r, 'lib.pg.default', 'cpu'))} CPU-s against ${sec(med(r, 'raw.pg_dump.z0.zstd', 'cpu'))} for the pipe; on 2 cores the backend (COPY out, float formatting), pg_dump, zstd's threads and Node all compete, so each CPU-second Node adds shows as wall time.`,
-      'The uncompressed dump no longer passes through Node: the source starts the zstd program with pg_dump\'s output as its input (an OS pipe between the two, as in the shell) and Node reads only zstd\'s output (0.4 of the dump) for the sha256 and the file; before that change Node read the whole 1.8 GB dump and wrote it into zstd (6-10 CPU-s at 1 GiB; in paired runs at 0.5 GiB its CPU went from about 3 to 1.5 s). What is left on top of the pipe: those reads and writes of the compressed stream, the row counts (`count(*)` in the dump\'s snapshot, ~1.5 CPU-s on the server, run concurrently with the dump once its table of contents is read), a `zstd -d | pg_restore --list` of the dump\'s head for those counts, and the fs storage\'s fsync, SHA256SUMS, manifest and audit log (~0.1 s), where the shell pipe leaves the file in the page cache.',
+      'The uncompressed dump no longer passes through Node: the source starts the zstd program with pg_dump\'s output as its input (an OS pipe between the two, as in the shell) and Node reads only zstd\'s output (0.4 of the dump) for the sha256 and the file; before that change Node read the whole 1.8 GB dump and wrote it into zstd (6-10 CPU-s at 1 GiB; in paired runs at 0.5 GiB its CPU went from about 3 to 1.5 s). What is left on top of the pipe: those reads and writes of the compressed stream, the row counts (`count(*)` in the dump\'s snapshot, ~1.5 CPU-s on the server, run concurrently with the dump once its table of contents is read), a `zstd -d | pg_restore --list` of the dump\'s head for those counts, and the fs storage\'s fsync, SHA256SUMS, manifest and audit log (~0.1 s), where the shell pipe leaves the file in the page cache. The fs storage now starts writing the file back every 32 MiB while the dump runs (an fdatasync on the thread pool, not awaited), so the final fsync has only the last few MiB left instead of the whole artifact (~1 s per 600 MB on this disk).',
     ].join(' ');
   },
   'pg-pg-time': (c, r) =>
@@ -71,15 +72,19 @@ export const FINDINGS: Record<string, (c: Comparison, r: BenchResults) => string
       ? undefined
       : 'as for compression \'pg\' above, plus age encryption in JavaScript (age-encryption, ChaCha20-Poly1305) on the Node process instead of the Go `age` binary.',
   'pg-default-age-vs-pipe': (c) =>
-    c.value !== undefined && c.value > 1.1
-      ? 'pg_dump writes into the zstd program directly as in item 1, but the compressed stream then goes through Node for age encryption in JavaScript (age-encryption, ChaCha20-Poly1305), where the `age` CLI in the pipe is Go with assembly ChaCha20; both run on the same 2 cores as the database and zstd.'
+    c.value !== undefined && c.value > 1.05
+      ? 'pg_dump writes into the zstd program directly as in item 1, and where the `age` program is installed the age codec runs it (`implementation: \'auto\'`; Go with assembly ChaCha20, as in the shell pipe) instead of encrypting in JavaScript. The compressed stream still passes through Node once more than in the shell: Node reads zstd\'s output (the head also feeds `pg_restore --list` for the row counts), writes it into age and reads age\'s output for the sha256 and the file. Joining zstd and age by an OS pipe would save that copy but leave the table-of-contents reader without its input, so it is not done.'
       : undefined,
   'pg-restore-inplace': (c, r) =>
     c.pass
       ? undefined
       : `the restore is the same \`pg_restore --clean --if-exists --single-transaction\` of the same archive, and pg_restore now reads the verified file itself (fs storage, no codec: the engine hashes it with direct 2 MiB reads, then hands pg_restore a descriptor of the same inode as stdin), so no byte passes through Node during the restore. What the library still adds: the sha256 pass over the whole archive before anything changes (verify before overwrite, invariant 3; ~0.5 CPU-s per GB in Node), \`pg_restore --list\` and the catalog checks (~0.3 s), and after the restore the exact row counts (\`count(*)\` of every table, a full scan of the chunks table that also sets hint bits, on the server). CPU ${sec(med(r, 'lib.restore.inplace', 'cpu'))} s against ${sec(med(r, 'raw.pg_restore.inplace', 'cpu'))} s. The row comparison can be switched off per restore (\`verifyRowCounts: false\`) where the time matters more.`,
   'pg-restore-swap': () =>
-    'swap restores into a new database, checks row counts, then renames, and drops the replaced database (keepPrevious: false here). Its zstd artifact is read twice: once to verify (sha256, and `zstd -t` so the decompressed bytes no longer flow back through Node) and once decoded into pg_restore\'s stdin, checked again as it flows; a set stored without codecs (`compression: \'pg\'`) is read directly like the in-place one.',
+    'swap restores into a new database, checks row counts, then renames, and drops the replaced database (keepPrevious: false here). On an fs storage its zstd artifact is no longer read through Node: before anything changes the engine hashes the file with direct reads while `zstd -t` reads it by itself (both at once), and the restore then runs `zstd -d -c` on the verified file with its output joined to pg_restore\'s stdin by an OS pipe (the file is checked to be the same version, inode and times, as with the un-coded archive). Before, Node read the file twice and carried the whole decoded archive from zstd into pg_restore. What remains on top of pg_restore: the two reads of the compressed file, the decompression (which pg_restore of a `-Fc` archive does in-process), the row counts and the rename.',
+  'verify-vs-sha256sum': (c, r) => {
+    const openssl = med(r, 'raw.openssl.sha256', 'time');
+    return `both read every artifact once, one after another, from the page cache. Node hashes with OpenSSL, which uses the CPU's SHA extensions (SHA-NI) where there are some; GNU coreutils ${'9.1'} \`sha256sum\` is plain C without them, so on this machine the library is faster than the tool the target names, and the fairer floor is \`openssl dgst -sha256\` of the same files (${sec(openssl)} s, next row). The library reads a file-backed storage with direct 2 MiB positional reads, two in flight, so the next read runs while the current block is hashed (\`verifyLocalFile\`), and cross-checks manifest.json and SHA256SUMS; artifacts are verified one at a time (in parallel they would compete for the same cores as the hashing itself).`;
+  },
   'redis-logical-vs-redis-dump': (c, r) => {
     if (c.pass) return undefined;
     const lib = r.measurements.find((m) => m.id === 'lib.redis.logical');
@@ -238,6 +243,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
       "- Redis CPU floor (issue 22): a minimal client (`bench/lib/redis-floor.ts`) pipelines SCAN (COUNT 2000) with DUMP + PEXPIRETIME of every key, as the logical mode does, and discards the replies; its row counts the Redis server's CPU only (`/proc/<pid>/stat`). The logical mode's CPU (Node + Redis) is compared with it.",
       '- Whole set (issue 22): PostgreSQL, Redis and a Qdrant simulator collection backed up by one engine (default concurrency, and concurrency 1) and each component alone by a one-component engine, in fresh processes; CPU is the child (with pg_dump and zstd), the PostgreSQL backends, the Redis server and the orchestrator (where the Qdrant simulator runs).',
       '- Node versions (`--node 22,24`, issue 22): every library run is repeated right after under each pinned Node, installed from the npm registry (`node` package) into `node_modules/.cache/scholaria-node/<major>`; rows `<id>@node22` etc. Node >= 22.15 has zstd in zlib, which the zstd codec\'s `auto` uses instead of the `zstd` program.',
+      '- Verify: four artifacts of random bytes, `--size` GiB in all, backed up once to an fs storage; then `engine.verify()` of that set against `sha256sum -c SHA256SUMS` run in the set folder and `openssl dgst -sha256` of the same files, all reading from the page cache.',
     ].join('\n'),
   );
   L.push('');
@@ -250,7 +256,7 @@ export function renderMarkdown(r: BenchResults, extra: { chart?: string; results
   L.push('```');
   L.push('');
   L.push(
-    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `set`, `scale`, `pitr` (point-in-time restore and wal-push per segment). `pnpm bench -- --help` lists every option.',
+    'It needs what the tests need (PostgreSQL server and client tools, `redis-server`/`redis-cli`, `zstd`, `age`/`age-keygen`) and GNU `time` for the raw tools\' memory figures; free disk of about 4 × the database size. Groups: `pg-backup`, `pg-age`, `pg-restore`, `redis`, `s3`, `set`, `scale`, `pitr` (point-in-time restore and wal-push per segment), `verify`. `pnpm bench -- --help` lists every option.',
   );
   L.push('');
   return L.join('\n');

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { Decrypter, Encrypter } from 'age-encryption';
-import { BackupError, type Codec, type CodecRecord } from '@scholaria/backup-core';
+import { BackupError, type Codec, type CodecRecord, type ExternalEncoder } from '@scholaria/backup-core';
 import { PASSPHRASE_KEY_ID, ageKeyId, ageRecipientOf, parseIdentityText } from './age-keys.js';
 import { parseAgeCodecOptions, type AgeCodecOptions, type ResolvedAgeCodecOptions } from './age-options.js';
 import { webTransformDuplex, type StreamPhase } from './web-stream-duplex.js';
+import { ageBinaryEncoder, ageBinaryEncrypts, ageBinaryMissing, ageExternalEncoder } from './age-binary.js';
 
 export interface AgeCodec extends Codec {
   readonly name: 'age';
@@ -32,6 +33,16 @@ export function createAgeCodec(options: AgeCodecOptions): AgeCodec {
   const opts = parseAgeCodecOptions(options);
   const encryptsWithPassphrase = opts.passphrase !== undefined || opts.passphraseEnv !== undefined;
   const keyIds = encryptsWithPassphrase && opts.recipients.length === 0 ? [PASSPHRASE_KEY_ID] : opts.recipients.map(ageKeyId);
+  /**
+   * Whether the `age` program encrypts here (recipients only; feature-detected once, see
+   * `ageBinaryEncrypts`). 'binary' without a working program is an error, 'auto' falls back.
+   */
+  const useBinary = (): boolean => {
+    if (encryptsWithPassphrase || opts.implementation === 'js' || opts.recipients.length === 0) return false;
+    if (ageBinaryEncrypts(opts.binary, opts.recipients)) return true;
+    if (opts.implementation === 'binary') throw ageBinaryMissing(opts.binary);
+    return false;
+  };
 
   return {
     specVersion: 'v1',
@@ -56,6 +67,7 @@ export function createAgeCodec(options: AgeCodecOptions): AgeCodec {
           hint: "Set recipients (the 'age1...' public keys) on the codec in `codecs`; a codec that only decrypts old sets belongs in the engine's `decoders`.",
         });
       }
+      if (useBinary()) return ageBinaryEncoder(opts.binary, opts.recipients);
       return webTransformDuplex(
         async (input) => {
           const encrypter = new Encrypter();
@@ -72,6 +84,12 @@ export function createAgeCodec(options: AgeCodecOptions): AgeCodec {
             ? error
             : new BackupError('CODEC_FAILED', `age: encryption failed: ${messageOf(error)}`, { component: 'age', cause: error }),
       );
+    },
+
+    // The `age` program on its own, for a producer that joins programs with OS pipes
+    // (pg_dump | zstd | age); undefined where encode() would run JavaScript.
+    async externalEncoder(): Promise<ExternalEncoder | undefined> {
+      return useBinary() ? ageExternalEncoder(opts.binary, opts.recipients) : undefined;
     },
 
     decode(record?: CodecRecord): Duplex {

@@ -22,6 +22,15 @@ export const ageCodecOptionsSchema = z
     passphraseEnv: envName.optional(),
     /** log2 of the scrypt work factor used when encrypting with a passphrase (age's default is 18). */
     scryptWorkFactor: z.number().int().min(10).max(20).default(18),
+    /**
+     * Who encrypts to recipients: 'auto' runs the `age` program where it works here (Go, several
+     * times faster than JavaScript) and falls back to JavaScript; 'js' never runs a program;
+     * 'binary' requires it. Passphrase encryption is always JavaScript (the age program reads a
+     * passphrase only from a terminal). Decryption is JavaScript. Either way the files are the same format.
+     */
+    implementation: z.enum(['auto', 'js', 'binary']).default('auto'),
+    /** The `age` program used by the binary implementation. */
+    binary: z.string().min(1).default('age'),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -36,6 +45,13 @@ export const ageCodecOptionsSchema = z
     const passphrase = o.passphrase !== undefined || o.passphraseEnv !== undefined;
     if (o.passphrase !== undefined && o.passphraseEnv !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['passphraseEnv'], message: 'set either passphrase or passphraseEnv, not both' });
+    }
+    if (passphrase && o.implementation === 'binary') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['implementation'],
+        message: "'binary' cannot encrypt with a passphrase (the age program reads one only from a terminal); use 'auto' or 'js'",
+      });
     }
     if (passphrase && o.recipients.length > 0) {
       ctx.addIssue({

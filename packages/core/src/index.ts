@@ -22,6 +22,7 @@ export {
   type CodecKind,
   type CodecRecord,
   type ExternalEncoder,
+  type ExternalDecoder,
 } from './interfaces/codec.js';
 export {
   type DeleteManyCapability,
@@ -211,6 +212,7 @@ export {
   zstdCodecOptionsSchema,
   zstdInputBytes,
 } from './codecs/zstd-codec.js';
+export { ChildProcessDuplex, type ChildProcessDuplexOptions } from './codecs/child-process-duplex.js';
 export {
   type RunningExternalEncoder,
   startExternalEncoder,
@@ -337,6 +339,7 @@ export {
 export { openArtifactSink, manualRestoreCommand, codecsForArtifact, codecsToApply } from './pipeline/artifact-sink.js';
 export { openArtifact } from './pipeline/open-artifact.js';
 export type { VerifiedLocalFile } from './pipeline/local-file.js';
+export { startFileDecoder, type LocalDecodedFile, type RunningFileDecoder } from './pipeline/local-decoder.js';
 export {
   assertTimeZone,
   compactStamp,

@@ -64,15 +64,43 @@ const DELETE_CONCURRENCY = 8;
 const O_NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
 
 /**
+ * Dirty bytes after which the sink starts writing the file back (an `fdatasync` on the thread
+ * pool, without waiting for it): the disk then works while the source still produces, and the
+ * final fsync only has the last few MiB left, where otherwise a whole artifact would wait in
+ * the page cache and be written back at the end (about 1 s per 600 MB on the bench machine).
+ */
+const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
+
+/**
  * A Writable over a FileHandle that leaves closing to the caller (who fsyncs first).
  * fs.WriteStream with autoClose: false never emits 'close', so pipeline() would wait forever.
+ * With `writeBehind`, it also starts writing back every WRITE_BEHIND_BYTES; `settle()` waits for
+ * the write-back in flight and rethrows its error (an I/O error must fail the put).
  */
-function fileHandleSink(handle: FileHandle): Writable & { bytesWritten: number } {
+function fileHandleSink(handle: FileHandle, writeBehind = false): Writable & { bytesWritten: number; settle(): Promise<void> } {
+  let dirty = 0;
+  let flushing: Promise<void> | undefined;
+  let flushError: unknown;
   const writeAll = async (chunk: Buffer) => {
     let offset = 0;
     while (offset < chunk.length) {
       const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
       offset += bytesWritten;
+    }
+    if (!writeBehind) return;
+    if (flushError !== undefined) throw flushError;
+    dirty += chunk.length;
+    if (dirty >= WRITE_BEHIND_BYTES && !flushing) {
+      dirty = 0;
+      flushing = handle.datasync().then(
+        () => {
+          flushing = undefined;
+        },
+        (error: unknown) => {
+          flushError = error;
+          flushing = undefined;
+        },
+      );
     }
   };
   const sink = new Writable({
@@ -84,8 +112,12 @@ function fileHandleSink(handle: FileHandle): Writable & { bytesWritten: number }
         callback();
       }, callback);
     },
-  }) as Writable & { bytesWritten: number };
+  }) as Writable & { bytesWritten: number; settle(): Promise<void> };
   sink.bytesWritten = 0;
+  sink.settle = async () => {
+    await flushing;
+    if (flushError !== undefined) throw flushError;
+  };
   return sink;
 }
 
@@ -245,8 +277,14 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
         await handle.writeFile(body);
         size = body.length;
       } else {
-        const out = fileHandleSink(handle);
-        await pipeline(body, out, signal ? { signal } : {});
+        const out = fileHandleSink(handle, opts.fsync);
+        try {
+          await pipeline(body, out, signal ? { signal } : {});
+        } finally {
+          // Never close the handle under a write-back still in flight.
+          await out.settle().catch(() => undefined);
+        }
+        await out.settle();
         size = out.bytesWritten;
       }
       if (opts.fsync) await handle.sync();

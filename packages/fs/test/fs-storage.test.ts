@@ -358,6 +358,38 @@ describe('fs storage', () => {
     });
   });
 
+  it('a body larger than the write-back step (32 MiB) is stored whole, with and without fsync, and fails whole when it breaks', async () => {
+    const block = randomBytes(1024 * 1024);
+    const blocks = 75;
+    const expected = createHash('sha256');
+    for (let i = 0; i < blocks; i++) expected.update(block);
+    const digest = expected.digest('hex');
+    for (const fsync of [true, false]) {
+      const s = createFsStorage({ root, fsync });
+      const key = `big/${fsync ? 'synced' : 'unsynced'}.bin`;
+      let sent = 0;
+      const source = new Readable({
+        read() {
+          this.push(sent++ < blocks ? block : null);
+        },
+      });
+      const { size } = await s.put(key, source);
+      expect(size).toBe(blocks * block.length);
+      const stored = await readFile(path.join(root, key));
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(digest);
+    }
+    // Broken after several write-backs: nothing is left under the key, no temp file either.
+    let sent = 0;
+    const breaking = new Readable({
+      read() {
+        if (sent++ < 70) this.push(block);
+        else this.destroy(new Error('source died'));
+      },
+    });
+    await expect(storage.put('big/broken.bin', breaking)).rejects.toThrow();
+    expect((await tree(path.join(root, 'big'))).filter((f) => f.includes('broken') || f.startsWith('.'))).toEqual([]);
+  });
+
   it('a set written through the storage passes the real `sha256sum -c SHA256SUMS`', async () => {
     const setId = 'scholaria_backup_20261126_020000';
     const artifacts: Record<string, Buffer> = {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { BackupError, childProcessEnv } from '@scholaria/backup-core';
 import { redactText } from './redact.js';
 
@@ -131,8 +131,11 @@ export interface SpawnedTool {
 
 export interface SpawnToolOptions {
   env: NodeJS.ProcessEnv;
-  /** A number is a file descriptor the child reads as its stdin (a verified local artifact). */
-  stdin?: 'pipe' | 'ignore' | number;
+  /**
+   * A number is a file descriptor the child reads as its stdin (a verified local artifact); a
+   * Readable backed by a descriptor (another child's stdout) connects the two by an OS pipe.
+   */
+  stdin?: 'pipe' | 'ignore' | number | Readable;
   /** A Writable backed by a file descriptor (another child's stdin) connects the two by an OS pipe. */
   stdout?: 'pipe' | 'ignore' | Writable;
   signal?: AbortSignal;

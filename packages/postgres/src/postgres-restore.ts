@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BackupError, isoWithOffset, type SourceRestoreContext, type SourceRestoreResult } from '@scholaria/backup-core';
+import { BackupError, isoWithOffset, startFileDecoder, type RunningFileDecoder, type SourceRestoreContext, type SourceRestoreResult } from '@scholaria/backup-core';
 import type pg from 'pg';
 import { parseBackupMetadata, type DatabaseMetadata, type PostgresBackupMetadata } from './backup-metadata.js';
 import { childEnv, quoteIdent, type DbSession } from './connection.js';
@@ -15,6 +15,7 @@ import { buildPgRestoreArgs } from './pg-dump-args.js';
 import { describeExit, findTool, majorFromVersionNum, spawnTool, toolVersion, type PgVersion } from './pg-tools.js';
 import { parseRestoreOverrides, type RestoreMode } from './postgres-options.js';
 import type { Runtime } from './runtime.js';
+import { redactText } from './redact.js';
 
 /** The restore settings in force: factory defaults overridden by the engine's component options. */
 export interface EffectiveRestoreOptions {
@@ -110,12 +111,23 @@ function targetName(rt: Runtime, meta: PostgresBackupMetadata, db: DatabaseMetad
  * Reads only the head of an archive with `pg_restore --list`: proves this pg_restore can read it.
  * `direct` is true when the archive is a verified local file that pg_restore reads itself.
  */
-async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools, db: DatabaseMetadata, env: NodeJS.ProcessEnv): Promise<{ direct: boolean }> {
-  /** Runs `pg_restore --list` on `source` (a file descriptor, a stream to feed, or a directory); only its exit matters. */
-  const list = async (source: { fd: number } | { stream: Readable } | { dir: string }): Promise<void> => {
+async function listArchive(
+  rt: Runtime,
+  ctx: SourceRestoreContext,
+  tools: Tools,
+  db: DatabaseMetadata,
+  env: NodeJS.ProcessEnv,
+): Promise<{ direct: boolean; decoded?: string }> {
+  /** Runs `pg_restore --list` on `source` (a file descriptor, a stream to feed, a decoder's output or a directory); only its exit matters. */
+  const list = async (source: { fd: number } | { stream: Readable } | { dir: string } | { decoder: RunningFileDecoder }): Promise<void> => {
     const args = 'dir' in source ? ['--list', source.dir] : ['--list'];
-    const stdin = 'fd' in source ? source.fd : 'stream' in source ? 'pipe' : 'ignore';
-    const tool = spawnTool(tools.pgRestore.path, args, { env, stdin, stdout: 'ignore', signal: ctx.signal });
+    const stdin = 'fd' in source ? source.fd : 'stream' in source ? 'pipe' : 'decoder' in source ? source.decoder.output : 'ignore';
+    let tool: ReturnType<typeof spawnTool>;
+    try {
+      tool = spawnTool(tools.pgRestore.path, args, { env, stdin, stdout: 'ignore', signal: ctx.signal });
+    } finally {
+      if ('decoder' in source) source.decoder.release();
+    }
     // pg_restore --list stops reading after the table of contents; the rest of the stream is dropped.
     const feeding = 'stream' in source ? pipeline(source.stream, tool.child.stdin!).catch(() => undefined) : undefined;
     const r = await tool.exited;
@@ -132,6 +144,19 @@ async function listArchive(rt: Runtime, ctx: SourceRestoreContext, tools: Tools,
       } finally {
         await local.close();
       }
+    }
+    const encoded = await ctx.localDecodedFile?.(db.artifact);
+    if (encoded) {
+      // pg_restore --list reads only the head; the decoder then loses its reader (expected).
+      const decoder = startFileDecoder(encoded, { signal: ctx.signal, name: db.artifact });
+      try {
+        await list({ decoder });
+      } finally {
+        decoder.kill();
+        await decoder.done.catch(() => undefined);
+        await encoded.file.close();
+      }
+      return { direct: false, decoded: [encoded.decoder.command, ...encoded.decoder.args].join(' ') };
     }
     await list({ stream: await ctx.open(db.artifact) });
     return { direct: false };
@@ -280,7 +305,9 @@ export async function runRestore(rt: Runtime, ctx: SourceRestoreContext): Promis
             plan.push(
               listed.direct
                 ? `pg_restore reads ${db.artifact} directly from the verified local file (no copy through Node)`
-                : `pg_restore reads ${db.artifact} as a stream, checked against its sha256 again as it flows`,
+                : listed.decoded && ((ro.mode === 'in-place' && targetExists) || ro.jobs <= 1)
+                  ? `pg_restore reads ${db.artifact} from the verified local file through \`${listed.decoded}\` (an OS pipe, no copy through Node)`
+                  : `pg_restore reads ${db.artifact} as a stream, checked against its sha256 again as it flows`,
             );
           }
         } catch (error) {
@@ -473,11 +500,18 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
   const needsFile = db.format === 'directory-tar' || jobs > 1;
   // A verified local file (fs storage, no codec) is read by pg_restore itself: no temp copy, no pipe.
   const local = db.format === 'custom' ? await ctx.localFile?.(db.artifact) : undefined;
+  // A verified local file with a decoding program (fs storage, zstd): `zstd -d -c < file |
+  // pg_restore`, joined by an OS pipe, so the decoded archive never passes through Node.
+  const encoded = !local && !needsFile && db.format === 'custom' ? await ctx.localDecodedFile?.(db.artifact) : undefined;
+  let decoder: RunningFileDecoder | undefined;
   let work: string | undefined;
   try {
     let args: string[];
     let input: Readable | number | undefined;
-    if (local && !needsFile) {
+    if (encoded) {
+      args = buildPgRestoreArgs(common);
+      decoder = startFileDecoder(encoded, { signal: ctx.signal, redact: (text) => redactText(text, rt.secrets()), name: db.artifact });
+    } else if (local && !needsFile) {
       args = buildPgRestoreArgs(common);
       input = local.fd;
     } else if (local) {
@@ -500,11 +534,18 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
       }
     }
     ctx.logger.info('pg_restore started', { database: target, args });
-    const tool = spawnTool(tools.pgRestore.path, args, {
-      env,
-      stdin: typeof input === 'number' ? input : input ? 'pipe' : 'ignore',
-      signal: ctx.signal,
-    });
+    let tool: ReturnType<typeof spawnTool>;
+    try {
+      tool = spawnTool(tools.pgRestore.path, args, {
+        env,
+        stdin: decoder ? decoder.output : typeof input === 'number' ? input : input ? 'pipe' : 'ignore',
+        signal: ctx.signal,
+      });
+    } finally {
+      // pg_restore holds its own copy of the pipe now; ours would keep zstd writing into a
+      // pipe nobody reads if pg_restore quit early.
+      decoder?.release();
+    }
     let feedError: unknown;
     const feeding =
       input && typeof input !== 'number'
@@ -512,7 +553,13 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
             feedError = error;
           })
         : Promise.resolve();
-    const [r] = await Promise.all([tool.exited, feeding]);
+    let decodeError: unknown;
+    const decoded = decoder
+      ? decoder.done.catch((error: unknown) => {
+          decodeError = error;
+        })
+      : Promise.resolve();
+    const [r] = await Promise.all([tool.exited, feeding, decoded]);
     const code = (feedError as NodeJS.ErrnoException | undefined)?.code;
     // A checksum or decoding error upstream is the real cause, not pg_restore's complaint about a cut-off archive.
     if (feedError && code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') {
@@ -520,6 +567,10 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
         ? feedError
         : restoreFailed(rt, `reading ${db.artifact} failed: ${(feedError as Error).message}`, 'check the artifact with verify', undefined, feedError);
     }
+    // A decoder that lost its reader (SIGPIPE, broken pipe: pg_restore quit, or left trailing
+    // bytes unread) says nothing of its own; any other decoder failure is the cause of whatever
+    // pg_restore says about a cut-off archive.
+    if (decodeError && !/SIGPIPE|Broken pipe/i.test((decodeError as Error).message)) throw decodeError;
     if (r.code !== 0) {
       throw restoreFailed(
         rt,
@@ -531,7 +582,9 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
     // Proves the file pg_restore -j opened by name was still the verified one (throws if not).
     if (local && needsFile) await (await ctx.localFile!(db.artifact))?.close();
   } finally {
+    decoder?.kill();
     await local?.close();
+    await encoded?.file.close();
     if (work) await rm(work, { recursive: true, force: true });
   }
 }

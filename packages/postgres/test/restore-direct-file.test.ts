@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { createRichFixture, databaseNames, tableChecksums } from './helpers/fixt
 const DB = 'scholaria';
 const DIRECT = /pg_restore reads scholaria\.dump directly from the verified local file/;
 const STREAMED = /pg_restore reads scholaria\.dump as a stream/;
+const DECODED = /pg_restore reads scholaria\.dump from the verified local file through `zstd -q -d -c` \(an OS pipe/;
 
 /** Records the arguments of every pg_restore the source starts. */
 function argsLogger(): Logger & { runs: string[][] } {
@@ -92,9 +94,56 @@ describe('postgres restore: a verified local archive is read by pg_restore itsel
     await engine.close();
   });
 
-  it('a coded (zstd) artifact and an S3 one are streamed through the checksum check as before', async () => {
+  it('a zstd artifact on fs is decoded by `zstd -d` from the verified file straight into pg_restore (in-place and swap)', async () => {
+    for (const mode of ['in-place', 'swap'] as const) {
+      await drift();
+      const logger = argsLogger();
+      const engine = engineOn(createFsStorage({ root: root('zstd') }), logger);
+      const res = await engine.restore({ ref: 'latest', componentOptions: { postgres: { mode, ...(mode === 'swap' ? { keepPrevious: false } : {}) } } });
+      expect([mode, ...res.components.map((c) => c.error?.message ?? c.status)]).toEqual([mode, 'ok']);
+      expect(res.components[0]!.plan.join('\n')).toMatch(DECODED);
+      expect(res.components[0]!.plan.join('\n')).toMatch(/verify \d+ table row counts/);
+      // The archive comes on stdin (zstd's output): no file argument.
+      expect(logger.runs).toHaveLength(1);
+      expect(logger.runs[0]!.some((a) => a.includes('.dump'))).toBe(false);
+      if (mode === 'in-place') await pg.query(DB, 'DROP TABLE public.drift');
+      expect(await tableChecksums(pg, DB)).toEqual(original);
+      await engine.close();
+    }
+  });
+
+  it('a zstd file whose checksum matches but which does not decode is refused before the target is touched', async () => {
+    await cp(root('zstd'), root('zstd-bad'), { recursive: true });
+    const engine = engineOn(createFsStorage({ root: root('zstd-bad') }));
+    const [set] = await engine.list();
+    const artifact = set!.manifest!.components[0]!.artifacts.find((a) => a.name === 'scholaria.dump')!;
+    const file = join(root('zstd-bad'), set!.id, artifact.path);
+    const bytes = await readFile(file);
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = bytes[middle]! ^ 0xff;
+    await writeFile(file, bytes);
+    // Record the damaged bytes as if they had been stored so: only the decoder can tell.
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    const manifestPath = join(root('zstd-bad'), set!.id, 'manifest.json');
+    await writeFile(manifestPath, (await readFile(manifestPath, 'utf8')).replaceAll(artifact.sha256, sha));
+    const sumsPath = join(root('zstd-bad'), set!.id, 'SHA256SUMS');
+    await writeFile(sumsPath, (await readFile(sumsPath, 'utf8')).replaceAll(artifact.sha256, sha));
+
+    const live = await drift();
+    const names = await databaseNames(pg);
+    const res = await engine.restore({ ref: 'latest', componentOptions: { postgres: { mode: 'in-place' } } });
+    expect(res.status).toBe('failed');
+    expect(res.verified).toContainEqual(expect.objectContaining({ path: artifact.path, ok: false, code: 'CODEC_FAILED' }));
+    expect(res.verified.find((v) => v.path === artifact.path)?.error).toMatch(/zstd decompression failed/);
+    expect(res.components[0]!.error?.message).toMatch(/failed verification, nothing was restored/);
+    expect(await tableChecksums(pg, DB)).toEqual(live);
+    expect(await databaseNames(pg)).toEqual(names);
+    await pg.query(DB, 'DROP TABLE public.drift');
+    await engine.close();
+  });
+
+  it('an artifact on S3 (no local file) is streamed through the checksum check as before', async () => {
     const cases: [string, Storage][] = [
-      ['zstd on fs', createFsStorage({ root: root('zstd') })],
       ['no codec on S3', createS3Storage({ bucket: s3.bucket, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, forcePathStyle: true, prefix: 'plain' })],
     ];
     for (const [what, storage] of cases) {

@@ -39,8 +39,14 @@ function keyMatches(pattern: string, key: string): boolean {
 export function freezingStorage(inner: Storage, point: FreezePoint | undefined): Storage {
   if (!point || point.at === 'progress') return inner;
   let armed = true;
+  // A `get` freeze point needs the reads to go through get(): without this, the engine reads a
+  // plain local file directly (capabilities.localFiles: verify, and restore of un-coded or zstd
+  // files) and the process would never reach the point.
+  const capabilities =
+    point.at === 'get' && inner.capabilities ? (({ localFiles: _direct, ...rest }) => rest)(inner.capabilities) : inner.capabilities;
   return {
     ...inner,
+    ...(capabilities ? { capabilities } : {}),
     specVersion: 'v1',
     name: inner.name,
     async get(key, options) {

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { z } from 'zod';
 import { ConfigError } from '../errors/backup-error.js';
-import type { Codec, CodecRecord, ExternalEncoder } from '../interfaces/codec.js';
+import type { Codec, CodecRecord, ExternalDecoder, ExternalEncoder } from '../interfaces/codec.js';
 import { ChildProcessDuplex } from './child-process-duplex.js';
 import { ZstdFrameScanner } from './zstd-frame-scanner.js';
 import { assertRecordFor, codecFailure, isZlibError, mapStreamErrors, parseCodecOptions } from './codec-support.js';
@@ -190,6 +190,20 @@ export function createZstdCodec(options: ZstdCodecOptions = {}): Codec {
         failureHint: 'check that the zstd program works (zstd --version) and that memory is available',
         inputBytes: zstdInputBytes,
         errorText: zstdErrorText,
+      };
+    },
+    // The `zstd` program also decodes where Node's zlib would (a restore then pipes it into
+    // pg_restore without Node in between); it checks the frames' content checksums as `decode()` does.
+    externalDecoder: async (record?: CodecRecord): Promise<ExternalDecoder | undefined> => {
+      assertRecordFor('zstd', record);
+      if (implementation === 'zlib' || !(await reportsInputBytes(binary))) return undefined;
+      return {
+        command: binary,
+        args: ['-q', '-d', '-c'],
+        checkArgs: ['-q', '-t'],
+        label: 'zstd decompression',
+        missingHint: INSTALL_HINT,
+        failureHint: 'the data is not valid zstd or is damaged; run verify on the set to check its checksums',
       };
     },
   };

@@ -4,6 +4,8 @@ import type { ComponentManifest } from '../manifest/manifest-schema.js';
 import { BackupError } from '../errors/backup-error.js';
 import { chooseDecoders, openArtifact } from '../pipeline/open-artifact.js';
 import { openVerifiedFile, verifyLocalFile, type FileIdentity } from '../pipeline/local-file.js';
+import { checkLocalFile } from '../pipeline/local-decoder.js';
+import type { ExternalDecoder } from '../interfaces/codec.js';
 import { createGzipCodec } from '../codecs/gzip-codec.js';
 import { createZstdCodec } from '../codecs/zstd-codec.js';
 import type { RestoreComponentOutcome, RestoreOptions, RestoreResult } from './types.js';
@@ -94,7 +96,7 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions, mo
       return await finish(ctx, { setId, dryRun, status: 'failed', verified, components: outcomes, durationMs: Date.now() - t0 }, held?.live ?? [], manifest.tier, error);
     }
     const decoders = new Map<string, Codec[]>();
-    const localFiles = new Map<string, { path: string; identity: FileIdentity }>();
+    const localFiles = new Map<string, { path: string; identity: FileIdentity; decoder?: ExternalDecoder }>();
     // A source may pick its own compression per artifact (postgres: zstd), so the stateless
     // built-in codecs can always decode, even when the engine is configured with others.
     const candidates = (name: string) => {
@@ -113,6 +115,25 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions, mo
           if (path) {
             localFiles.set(artifact.path, { path, identity: await verifyLocalFile(path, artifact, { signal, onBytes }) });
             decoders.set(artifact.path, []);
+            verified.push({ path: artifact.path, ok: true });
+            continue;
+          }
+          // A plain local file with one codec that has a decoding program (zstd): hashed with
+          // direct reads while the program checks that it decodes (`zstd -t`, reading the file
+          // itself), both at once; the source can later run the decoder on the verified file.
+          const only = artifact.codecs.length === 1 ? candidates(artifact.codecs[0]!.name) : [];
+          const external = only.length === 1 ? await only[0]!.externalDecoder?.(artifact.codecs[0]) : undefined;
+          const encodedPath = external ? await storage.capabilities?.localFiles?.localPath(`${setId}/${artifact.path}`) : undefined;
+          if (external && encodedPath) {
+            const [hashed, checked] = await Promise.allSettled([
+              verifyLocalFile(encodedPath, artifact, { signal, onBytes }),
+              checkLocalFile(encodedPath, artifact, external, signal),
+            ]);
+            // A checksum mismatch says more than the decoder's complaint about the same bytes.
+            if (hashed.status === 'rejected') throw hashed.reason;
+            if (checked.status === 'rejected') throw checked.reason;
+            localFiles.set(artifact.path, { path: encodedPath, identity: hashed.value, decoder: external });
+            decoders.set(artifact.path, [only[0]!]);
             verified.push({ path: artifact.path, ok: true });
             continue;
           }
@@ -178,7 +199,13 @@ export async function runRestore(ctx: EngineContext, options: RestoreOptions, mo
         async localFile(name) {
           const artifact = artifactNamed(name);
           const local = localFiles.get(artifact.path);
-          return local ? await openVerifiedFile(local.path, local.identity, artifact) : undefined;
+          return local && !local.decoder ? await openVerifiedFile(local.path, local.identity, artifact) : undefined;
+        },
+        async localDecodedFile(name) {
+          const artifact = artifactNamed(name);
+          const local = localFiles.get(artifact.path);
+          if (!local?.decoder) return undefined;
+          return { file: await openVerifiedFile(local.path, local.identity, artifact), decoder: local.decoder };
         },
         async open(name) {
           const artifact = artifactNamed(name);

@@ -41,6 +41,26 @@ export interface Codec {
    * Its output must be exactly what `encode()` produces in format: `decode()` reads either.
    */
   externalEncoder?(): Promise<ExternalEncoder | undefined>;
+  /**
+   * Optional: the decoder as a separate program (stdin to stdout, `zstd -d -c`), or undefined
+   * where there is none. The restore of a local file then runs it on the verified file with an
+   * OS pipe into the consuming program (pg_restore), so the decoded bytes never pass through
+   * Node. It must fail (exit non-zero) on input that `decode()` would refuse.
+   */
+  externalDecoder?(record?: CodecRecord): Promise<ExternalDecoder | undefined>;
+}
+
+/** A codec's decoder run as its own program (`zstd -d -c`), spawned without a shell. */
+export interface ExternalDecoder {
+  command: string;
+  /** Reads the encoded bytes on stdin, writes the decoded bytes on stdout. */
+  args: string[];
+  /** Reads the encoded bytes on stdin, writes nothing and exits non-zero when they do not decode (`zstd -t`). */
+  checkArgs: string[];
+  /** Names the work in messages, e.g. 'zstd decompression'. */
+  label: string;
+  missingHint: string;
+  failureHint: string;
 }
 
 /** A codec's encoder run as its own program (`zstd -3 -T0`), spawned without a shell. */

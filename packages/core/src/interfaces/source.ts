@@ -4,6 +4,7 @@ import type { Logger } from './logger.js';
 import type { Tier } from './events.js';
 import type { ComponentManifest, ArtifactRecord } from '../manifest/manifest-schema.js';
 import type { VerifiedLocalFile } from '../pipeline/local-file.js';
+import type { LocalDecodedFile } from '../pipeline/local-decoder.js';
 
 export interface ArtifactOptions {
   /** MIME-like type recorded in the manifest, e.g. 'application/x-postgresql-custom-dump'. */
@@ -72,6 +73,14 @@ export interface SourceRestoreContext {
    * ctime); the caller closes what it gets.
    */
   localFile?(name: string): Promise<VerifiedLocalFile | undefined>;
+  /**
+   * The artifact as a verified local file when the storage keeps it as a plain file and its one
+   * codec has a decoding program (zstd: `zstd -d -c`), with that program; undefined otherwise.
+   * Run it with `startFileDecoder` and hand its output to the consumer as stdin, so the decoded
+   * bytes never pass through Node. The engine checked the file's checksum and that it decodes
+   * (`zstd -t`) before the restore. Optional: older cores do not provide it. The caller closes `file`.
+   */
+  localDecodedFile?(name: string): Promise<LocalDecodedFile | undefined>;
   /** Restore-time options for this component passed to engine.restore({ componentOptions }). */
   options: Record<string, unknown>;
   /** The engine's IANA time zone, for names and messages a person reads (set ids use it too). */
