@@ -130,6 +130,11 @@ async function run(task: ChildTask): Promise<Omit<ChildReport, 'maxRssBytes' | '
       if (task.redisUrl) sources.push((await import('@scholaria/backup-redis')).createRedisSource({ url: task.redisUrl }));
       if (task.qdrantUrl) sources.push((await import('@scholaria/backup-qdrant')).createQdrantSource({ url: task.qdrantUrl }));
       const engine = createBackupEngine({ sources, storage: createFsStorage({ root: task.root }), logger: silent, ...(task.concurrency ? { concurrency: task.concurrency } : {}) });
+      const result = await engine.backup({ tier: 'manual' });
+      await engine.close();
+      if (result.status !== 'complete') throw result.error ?? result.components.find((c) => c.error)?.error ?? new Error(`backup ${result.status}`);
+      return { setId: result.setId, bytes: result.bytes, totalBytes: result.bytes };
+    }
     case 'fs-files-backup': {
       const engine = createBackupEngine({ sources: [fileSource(task.files)], storage: createFsStorage({ root: task.root }), logger: silent });
       const result = await engine.backup({ tier: 'manual' });

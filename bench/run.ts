@@ -21,7 +21,7 @@ import { findPid, GNU_TIME, runPipeline, serverCpuMs, settle, type Step } from '
 import { redisLoadCommands } from './lib/redis-data.js';
 import { compare, type Comparison } from './lib/comparisons.js';
 import { renderMarkdown, type BenchResults, type ScalePoint } from './lib/report.js';
-import { drillSection, withDrillSection } from './lib/drill-report.js';
+import { drillSection, handWrittenTail, withDrillSection } from './lib/drill-report.js';
 import { pitrBench } from './lib/pitr-bench.js';
 import { GB, MB, fmtGB, fmtSeconds } from './lib/stats.js';
 import type { ChildTask, S3Target } from './lib/tasks.js';
@@ -298,6 +298,8 @@ async function main(): Promise<void> {
       log('\n[pitr] point-in-time restore: restore --to vs base + replay by hand (bench/lib/pitr-bench.ts)');
       const pitr = await pitrBench({ size: o.size, reps: o.reps, restoreReps: o.restoreReps, bin: join(repo, 'packages', 'cli', 'dist', 'bin.js'), work: work.path, notes }, rec);
       if (pitr) data.pitr = pitr;
+    }
+
     // ---------------------------------------------------------------- verify (issue 22)
     if (o.only.has('verify')) {
       // Four artifacts of random bytes (what compressed or encrypted artifacts look like), in
@@ -601,8 +603,12 @@ async function writeDocs(results: BenchResults, resultsFile: string): Promise<vo
     }
   }
   const rel = resultsFile.startsWith(`${repo}/`) ? resultsFile.slice(repo.length + 1) : resultsFile;
-  // The drill RTO section comes from `pnpm bench:drill`'s newest results and survives a full run.
-  await writeFile(join(repo, 'docs', 'benchmarks.md'), withDrillSection(renderMarkdown(results, { ...(chart ? { chart } : {}), resultsFile: rel }), drillSection(join(repo, 'bench', 'results'))));
+  // The drill RTO section comes from `pnpm bench:drill`'s newest results; the findings written by
+  // hand after it survive a full run unchanged.
+  const page = join(repo, 'docs', 'benchmarks.md');
+  const tail = existsSync(page) ? handWrittenTail(readFileSync(page, 'utf8')) : '';
+  const generated = withDrillSection(renderMarkdown(results, { ...(chart ? { chart } : {}), resultsFile: rel }), drillSection(join(repo, 'bench', 'results')));
+  await writeFile(page, tail ? `${generated}${tail}` : generated);
   log('docs: docs/benchmarks.md');
 }
 

@@ -41,3 +41,12 @@ export function withDrillSection(page: string, section: string): string {
   if (a >= 0 && b > a) return `${page.slice(0, a)}${section}${page.slice(b + DRILL_END.length + 1)}`;
   return `${page.trimEnd()}\n\n${section}`;
 }
+
+/**
+ * What follows the drill section of a benchmarks page: the findings written by hand (wal-push,
+ * PITR, performance rounds), which a full `pnpm bench` keeps as they are.
+ */
+export function handWrittenTail(page: string): string {
+  const b = page.indexOf(DRILL_END);
+  return b < 0 ? '' : page.slice(b + DRILL_END.length + 1);
+}

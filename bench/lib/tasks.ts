@@ -18,9 +18,7 @@ export type ChildTask =
   /** SCAN + DUMP + PEXPIRETIME by a minimal client, for the Redis server's CPU floor. */
   | { kind: 'redis-floor'; url: string }
   /** A whole set (the components whose URL is given) in one engine run; default concurrency when unset. */
-  | { kind: 'set-backup'; root: string; pgUrl?: string; redisUrl?: string; qdrantUrl?: string; concurrency?: number };
-  | { kind: 's3-library'; s3: S3Target; prefix: string; file: string }
-  | { kind: 's3-bare'; s3: S3Target; prefix: string; file: string; partSize: number; queueSize: number }
+  | { kind: 'set-backup'; root: string; pgUrl?: string; redisUrl?: string; qdrantUrl?: string; concurrency?: number }
   /** A set of the given files (one artifact each, no codec) in an fs storage: the verify group's input. */
   | { kind: 'fs-files-backup'; root: string; files: string[] }
   /** engine.verify() of one set in an fs storage (every artifact re-hashed). */
