@@ -79,6 +79,8 @@ export interface SchedulerRun {
   error?: Error;
   /** The slot was not run here: another replica leads (leader election). */
   skipped?: { reason: string; leader?: LeaseHolder };
+  /** The replica lost its lease during the run, which was aborted (nothing of it published). */
+  leaseLost?: boolean;
 }
 
 export interface TierStatus {
@@ -218,7 +220,11 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
     }
     // Losing the lease mid-run aborts it like SIGTERM does: the set is not published.
     const tenure = leadership?.signal;
-    const onLost = () => controller.abort(tenure!.reason);
+    const onLost = () => {
+      run.leaseLost = true;
+      logger.error(`${tier} run aborted: ${(tenure!.reason as Error)?.message ?? 'the leader lease was lost'}`, { tier });
+      controller.abort(tenure!.reason);
+    };
     if (tenure?.aborted) onLost();
     tenure?.addEventListener('abort', onLost, { once: true });
     const done = (async () => {
