@@ -169,9 +169,17 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
     engineOptions = { ...rest, logger: hub, ...(drill.maxAgeMs !== undefined && rest.drillMaxAgeMs === undefined ? { drillMaxAgeMs: drill.maxAgeMs } : {}) };
     // Connection strings the file read from the environment are masked as well.
     try {
-      secrets = loadEnv(envDescriptorsOf(adapters), env).secrets;
-    } catch {
-      // the environment is not this run's configuration; its problems are not ours to report
+      const loadedEnv = loadEnv(envDescriptorsOf(adapters), env);
+      secrets = loadedEnv.secrets;
+      // BACKUP_LEADER_ELECTION applies to config files too, unless the file names an elector.
+      if (!leaderElector) leaderPlan = leaderPlanFromEnv(loadedEnv, adapters, issues);
+    } catch (error) {
+      // the environment is not this run's configuration; its problems are not ours to report,
+      // unless it asks for leader election, which then cannot be set up
+      const asked = env.BACKUP_LEADER_ELECTION?.trim().toLowerCase();
+      if (!leaderElector && asked && asked !== 'off') {
+        issues.push(`BACKUP_LEADER_ELECTION=${asked}: the environment it reads its settings from has problems: ${(error as Error).message}${error instanceof ConfigError && error.issues.length ? ` (${error.issues.join('; ')})` : ''}`);
+      }
     }
     secrets.push(...(rest.secrets ?? []));
   } else {
@@ -223,7 +231,7 @@ export async function createRuntime(io: CliIo, options: { configPath?: string; a
       leaderElector = await leaderPlan.descriptor.leaderElector!(leaderPlan.config, { name: leaderPlan.name ?? storages[0]!.name, ttlMs: leaderPlan.ttlMs });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      throw new ConfigError(`Invalid configuration (environment): BACKUP_LEADER_ELECTION=${leaderPlan.descriptor.name}`, error.issues.length ? error.issues : [error.message], {
+      throw new ConfigError(`Invalid configuration (${file ?? 'environment'}): BACKUP_LEADER_ELECTION=${leaderPlan.descriptor.name}`, error.issues.length ? error.issues : [error.message], {
         hint: 'Fix the variables listed above; see docs/scaling.md.',
       });
     }

@@ -54,8 +54,10 @@ interface SkippedEvent {
 type Event = RunEvent | SkippedEvent | { event: string };
 
 function events(p: LongRun): Event[] {
-  return p
-    .stdout()
+  // Complete lines only: the last one may still be being written.
+  const out = p.stdout();
+  return out
+    .slice(0, out.lastIndexOf('\n') + 1)
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => parseJson<Event>(l));
@@ -121,6 +123,27 @@ export default defineConfig({
   );
 }
 
+/** The set a backup is writing now (its first artifact stored, no manifest yet) and the pid holding the storage lock. */
+function runningBackup(backupDir: string): { setId: string; pid: number } | undefined {
+  const locks = join(backupDir, '.scholaria-backup', 'locks');
+  if (!existsSync(locks)) return undefined;
+  const lock = readdirSync(locks)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => {
+      try {
+        return JSON.parse(readFileSync(join(locks, f), 'utf8')) as { action: string; pid: number; acquired?: boolean };
+      } catch {
+        return undefined; // being written
+      }
+    })
+    .find((l) => l?.action === 'backup' && l.acquired);
+  if (!lock) return undefined;
+  const setId = readdirSync(backupDir).find(
+    (d) => d.startsWith('scholaria_backup_') && existsSync(join(backupDir, d, 'slow', 'notes.txt')) && !existsSync(join(backupDir, d, 'manifest.json')),
+  );
+  return setId ? { setId, pid: lock.pid } : undefined;
+}
+
 const completeSets = (dir: string) =>
   existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith('scholaria_backup_') && existsSync(join(dir, d, 'manifest.json'))) : [];
 
@@ -179,15 +202,10 @@ describe('leader election on PostgreSQL (session advisory lock)', () => {
     let leader: LongRun | undefined;
     let killedSet = '';
     await waitUntil('a run under way', () => {
-      for (const p of replicas) {
-        const m = /backup (scholaria_backup_\d{8}_\d{6}(?:-\d+)?) started/.exec(p.stderr());
-        if (m && existsSync(join(backupDir, m[1]!, 'slow', 'notes.txt'))) {
-          leader = p;
-          killedSet = m[1]!;
-          return true;
-        }
-      }
-      return false;
+      const now = runningBackup(backupDir);
+      leader = replicas.find((p) => p.child.pid === now?.pid);
+      killedSet = now?.setId ?? '';
+      return leader !== undefined;
     });
     leader!.child.kill('SIGKILL');
     await leader!.exited;
@@ -210,9 +228,8 @@ describe('leader election on PostgreSQL (session advisory lock)', () => {
     const backupDir = join(dir, 'backup');
     writeConfig(dir, { elector: `createPostgresLeaderElector({ connection: { url: ${JSON.stringify(pg.url('scholaria'))} }, name: 'lost-test', ttlMs: 3000 })`, backupDir, chunks: 400, cron: '0 0 0 1 1 *' });
     const p = start(['--run-now', 'daily'], {}, dir);
-    await p.waitFor(/backup scholaria_backup_\d{8}_\d{6}(-\d+)? started/, 60_000);
-    const setId = /backup (scholaria_backup_\d{8}_\d{6}(?:-\d+)?) started/.exec(p.stderr())![1]!;
-    await waitUntil('the first artifact', () => existsSync(join(backupDir, setId, 'slow', 'notes.txt')));
+    await waitUntil('a run under way', () => runningBackup(backupDir)?.pid === p.child.pid);
+    const setId = runningBackup(backupDir)!.setId;
     const killed = await pg.query('scholaria', "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name like 'scholaria-backup leader %'");
     expect(killed.rows).toHaveLength(1);
     await waitUntil('the aborted run', () => runs(p).length > 0);
@@ -301,9 +318,8 @@ describe('leader election on S3 (conditional writes on a lease object)', () => {
       cron: '0 0 0 1 1 *',
     });
     const p = start(['--run-now', 'daily'], {}, dir);
-    await p.waitFor(/backup scholaria_backup_\d{8}_\d{6}(-\d+)? started/, 60_000);
-    const setId = /backup (scholaria_backup_\d{8}_\d{6}(?:-\d+)?) started/.exec(p.stderr())![1]!;
-    await waitUntil('the first artifact', () => existsSync(join(backupDir, setId, 'slow', 'notes.txt')));
+    await waitUntil('a run under way', () => runningBackup(backupDir)?.pid === p.child.pid);
+    const setId = runningBackup(backupDir)!.setId;
     // Someone else writes the lease (as a replica that took it over would): the leader's next
     // renewal, conditional on the ETag it wrote, is refused with 412.
     const key = 'lost/.scholaria-backup/leader/lost.json';
