@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   BackupError,
+  ConfigError,
   DEFAULT_LEADER_TTL_MS,
   type Lease,
   type LeaderElector,
@@ -58,6 +59,12 @@ const slug = (name: string) => name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^
  */
 export function createS3LeaderElector(options: S3LeaderElectorOptions): LeaderElector {
   const o = parseS3StorageOptions(options.storage);
+  if (!o.conditionalWrites) {
+    throw new ConfigError('createS3LeaderElector: the S3 service does not support conditional writes', ['conditionalWrites: off (the default for provider b2)'], {
+      component: 's3',
+      hint: 'A lease needs If-None-Match / If-Match on PutObject (AWS S3, MinIO, R2); elect the leader on PostgreSQL instead (BACKUP_LEADER_ELECTION=postgres).',
+    });
+  }
   const ttlMs = options.ttlMs ?? DEFAULT_LEADER_TTL_MS;
   const now = options.now ?? (() => performance.now());
   const key = toObjectKey(o.prefix, `${LEADER_LEASE_PREFIX}${slug(options.name)}.json`);

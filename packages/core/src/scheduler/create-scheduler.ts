@@ -250,6 +250,8 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
         logger.error(`scheduled ${tier} backup failed: ${(error as Error).message}`, { tier });
       } finally {
         tenure?.removeEventListener('abort', onLost);
+        // Say why it was aborted: the engine only knows that it was.
+        if (run.leaseLost && !run.error && run.result?.status !== 'complete') run.error = tenure!.reason as Error;
         run.finishedAt = clock();
         lastRuns.unshift(run);
         lastRuns.splice(20);
