@@ -147,6 +147,25 @@ function runningBackup(backupDir: string): { setId: string; pid: number } | unde
 const completeSets = (dir: string) =>
   existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith('scholaria_backup_') && existsSync(join(dir, d, 'manifest.json'))) : [];
 
+describe('BACKUP_LEADER_ELECTION settings', () => {
+  it('names what is wrong: an engine no adapter offers, postgres without DATABASE_URL, auto with nothing to elect on', async () => {
+    const dir = join(work.path, 'settings');
+    mkdirSync(dir, { recursive: true });
+    const base = { BACKUP_DIR: join(dir, 'backup'), BACKUP_LOG_DIR: join(dir, 'logs'), REDIS_URL: 'redis://127.0.0.1:1' };
+    for (const [value, message] of [
+      ['etcd', /BACKUP_LEADER_ELECTION: "etcd" is not one of off, auto, s3, postgres/],
+      ['postgres', /BACKUP_LEADER_ELECTION: postgres needs DATABASE_URL to be set/],
+      ['auto', /BACKUP_LEADER_ELECTION: auto found nothing to elect a leader on: set DATABASE_URL or BACKUP_S3_\*/],
+    ] as const) {
+      const r = await runBin(['scheduler', 'status'], { env: { ...base, BACKUP_LEADER_ELECTION: value }, cwd: dir });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+    const off = await runBin(['scheduler', 'status'], { env: base, cwd: dir });
+    expect(off.stdout).toContain('leader election: off');
+  }, 120_000);
+});
+
 describe('leader election on PostgreSQL (session advisory lock)', () => {
   it('three replicas: exactly one runs each slot, the others skip it, and status names the leader', async () => {
     const dir = join(work.path, 'pg-three');
