@@ -150,12 +150,12 @@ const completeSets = (dir: string) =>
 describe('BACKUP_LEADER_ELECTION settings', () => {
   it('names what is wrong: an engine no adapter offers, postgres without DATABASE_URL, auto with nothing to elect on', async () => {
     const dir = join(work.path, 'settings');
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(join(dir, 'backup'), { recursive: true });
     const base = { BACKUP_DIR: join(dir, 'backup'), BACKUP_LOG_DIR: join(dir, 'logs'), REDIS_URL: 'redis://127.0.0.1:1' };
     for (const [value, message] of [
       ['etcd', /BACKUP_LEADER_ELECTION: "etcd" is not one of off, auto, s3, postgres/],
       ['postgres', /BACKUP_LEADER_ELECTION: postgres needs DATABASE_URL to be set/],
-      ['auto', /BACKUP_LEADER_ELECTION: auto found nothing to elect a leader on: set DATABASE_URL or BACKUP_S3_\*/],
+      ['auto', /BACKUP_LEADER_ELECTION: auto found nothing to elect a leader on: set BACKUP_S3_\* or DATABASE_URL/],
     ] as const) {
       const r = await runBin(['scheduler', 'status'], { env: { ...base, BACKUP_LEADER_ELECTION: value }, cwd: dir });
       expect(r.code, r.stderr).toBe(2);
