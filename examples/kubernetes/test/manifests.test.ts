@@ -151,7 +151,7 @@ describe('examples/kubernetes manifests (static checks; not applied: no cluster 
 
       if (name !== 'cronjobs') {
         it('the scheduler Deployment: 2+ replicas electing a leader, scrape annotations on the metrics port, probes, a grace period', () => {
-          const [deployment] = of('Deployment');
+          const deployment = of('Deployment')[0]!;
           expect(deployment.spec.replicas).toBeGreaterThanOrEqual(2);
           const spec = podSpec(deployment);
           const c = spec.containers[0];
@@ -171,11 +171,11 @@ describe('examples/kubernetes manifests (static checks; not applied: no cluster 
             Object.fromEntries(Object.entries(deployment.spec.template.metadata.labels).filter(([k]) => k in deployment.spec.selector.matchLabels)),
           );
           // Several replicas on one folder need a volume they can all mount.
-          for (const v of spec.volumes) if (v.persistentVolumeClaim) expect(pvcs.get(v.persistentVolumeClaim.claimName).spec.accessModes).toContain('ReadWriteMany');
+          for (const v of spec.volumes) if (v.persistentVolumeClaim) expect(pvcs.get(v.persistentVolumeClaim.claimName)!.spec.accessModes).toContain('ReadWriteMany');
         });
 
         it('the restore Job is created suspended and restores with --yes only when let go', () => {
-          const [job] = of('Job');
+          const job = of('Job')[0]!;
           expect(job.spec.suspend).toBe(true);
           expect(job.spec.backoffLimit).toBe(0);
           const c = podSpec(job).containers[0];
