@@ -6,7 +6,7 @@ import { qdrantSourceEnv } from '@scholaria/backup-qdrant/env';
 import { redisSourceEnv } from '@scholaria/backup-redis/env';
 import { s3StorageEnv } from '@scholaria/backup-s3/env';
 import { webhookNotifierEnv } from '@scholaria/backup-webhook/env';
-import { drillEnvGroup, type AnyAdapterDescriptor } from '@scholaria/backup-core';
+import { drillEnvGroup, leaderEnvGroup, type AnyAdapterDescriptor } from '@scholaria/backup-core';
 import { cliEnvGroup } from './cli-env.js';
 
 /**
@@ -27,4 +27,4 @@ export const SHIPPED_ADAPTERS: readonly AnyAdapterDescriptor[] = Object.freeze([
 ] as AnyAdapterDescriptor[]);
 
 /** Everything the CLI reads from the environment: its own settings, then the adapters. */
-export const envDescriptorsOf = (adapters: readonly AnyAdapterDescriptor[] = SHIPPED_ADAPTERS) => [cliEnvGroup, drillEnvGroup, postgresPitrEnvGroup, ...adapters];
+export const envDescriptorsOf = (adapters: readonly AnyAdapterDescriptor[] = SHIPPED_ADAPTERS) => [cliEnvGroup, drillEnvGroup, leaderEnvGroup, postgresPitrEnvGroup, ...adapters];

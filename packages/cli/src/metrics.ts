@@ -44,6 +44,7 @@ export class SchedulerMetrics {
   private readonly failures = new Map<string, number>();
   private readonly componentFailures = new Map<string, number>();
   private readonly pruneFailures = new Map<string, number>();
+  private readonly skipped = new Map<string, number>();
   private readonly started = Date.now() / 1000;
   /** Restore drill gauges (drill_last_success_timestamp, drill_rto_seconds). */
   readonly drill = new DrillMetrics();
@@ -69,17 +70,24 @@ export class SchedulerMetrics {
   }
 
   record(run: SchedulerRun): void {
+    if (run.skipped) {
+      // Another replica leads: not a run of this process, not a failure.
+      this.skipped.set(run.tier, (this.skipped.get(run.tier) ?? 0) + 1);
+      return;
+    }
     if (run.tier === 'drill') {
       if (run.drill) this.drill.record(run.drill);
       return;
     }
     const tier = run.tier;
-    const status = run.result?.status ?? 'failed';
+    // Aborted because another replica took the lease over: that replica runs the next slot.
+    const status = run.leaseLost && run.result?.status !== 'complete' ? 'aborted' : (run.result?.status ?? 'failed');
     const finished = (run.finishedAt ?? new Date()).getTime() / 1000;
     const durationSeconds = run.result ? run.result.durationMs / 1000 : finished - run.startedAt.getTime() / 1000;
     this.runs.set(key(tier, status), (this.runs.get(key(tier, status)) ?? 0) + 1);
     this.lastRun.set(tier, { time: finished, status, durationSeconds, bytes: run.result?.bytes ?? 0 });
     if (status === 'complete') this.lastSuccess.set(tier, { time: finished, durationSeconds, bytes: run.result!.bytes });
+    else if (status === 'aborted') return;
     else this.failures.set(tier, (this.failures.get(tier) ?? 0) + 1);
     for (const c of run.result?.components ?? []) {
       if (c.status === 'ok' && status !== 'failed') {
@@ -107,6 +115,15 @@ export class SchedulerMetrics {
     };
     const tiers = status.tiers.map((t) => t.tier);
     metric('scholaria_backup_up', 'gauge', 'The scheduler service is running.', [[{}, 1]]);
+    if (status.leadership) {
+      metric('scholaria_backup_leader', 'gauge', 'This replica holds the scheduler lease (leader election on): 1, else 0.', [[{}, status.leadership.leader ? 1 : 0]]);
+      metric(
+        'scholaria_backup_skipped_slots_total',
+        'counter',
+        'Scheduled slots this replica skipped because another replica leads.',
+        [...new Set([...tiers, ...this.skipped.keys()])].map((t) => [{ tier: t }, this.skipped.get(t) ?? 0]),
+      );
+    }
     metric('scholaria_backup_start_time_seconds', 'gauge', 'When this scheduler process started (unix seconds).', [[{}, this.started]]);
     metric(
       'scholaria_backup_last_success_timestamp_seconds',

@@ -9,6 +9,8 @@ import {
   createRedactor,
   drillEnvGroup,
   envGroupsOf,
+  leaderEnvGroup,
+  type LeaderElector,
   loadEnv,
   validateCron,
   type AnyAdapterDescriptor,
@@ -49,6 +51,8 @@ export interface CliRuntime {
   metricsPort?: number;
   /** Restore drill schedule, targets and joins (docs/drills.md). */
   drill: DrillSettings;
+  /** Leader election among `scheduler run` replicas (BACKUP_LEADER_ELECTION, docs/scaling.md). */
+  leaderElector?: LeaderElector;
   redact: Redactor;
   /** Valid but probably unintended settings, printed as `warning:` lines. */
   warnings: string[];
@@ -109,6 +113,37 @@ function checkSchedules(schedules: Record<string, string>, timeZone: string, lab
   }
 }
 
+/**
+ * Which adapter provides the lease for BACKUP_LEADER_ELECTION: the named one, or with `auto`
+ * the first configured source offering one (the database being backed up), else the first
+ * configured storage offering one. Core knows none of them by name.
+ */
+function leaderPlanFromEnv(loaded: ReturnType<typeof loadEnv>, adapters: readonly AnyAdapterDescriptor[], issues: string[]) {
+  const settings = loaded.configOf(leaderEnvGroup);
+  if (!settings || settings.mode === 'off') return undefined;
+  const offering = adapters.filter((a) => typeof a.leaderElector === 'function');
+  const configured = (a: AnyAdapterDescriptor) => loaded.configOf(a) !== undefined;
+  let descriptor: AnyAdapterDescriptor | undefined;
+  if (settings.mode === 'auto') {
+    descriptor = offering.find((a) => a.kind === 'source' && configured(a)) ?? offering.find((a) => a.kind === 'storage' && configured(a));
+    if (!descriptor) {
+      issues.push(`BACKUP_LEADER_ELECTION: auto found nothing to elect a leader on: set ${offering.map((a) => a.enabledBy ?? a.label ?? a.name).join(' or ')} (or BACKUP_LEADER_ELECTION=off)`);
+      return undefined;
+    }
+  } else {
+    descriptor = offering.find((a) => a.name === settings.mode);
+    if (!descriptor) {
+      issues.push(`BACKUP_LEADER_ELECTION: "${settings.mode}" is not one of off, auto${offering.map((a) => `, ${a.name}`).join('')}`);
+      return undefined;
+    }
+    if (!configured(descriptor)) {
+      issues.push(`BACKUP_LEADER_ELECTION: ${descriptor.name} needs ${descriptor.enabledBy ?? descriptor.label ?? `the ${descriptor.name} settings`} to be set`);
+      return undefined;
+    }
+  }
+  return { descriptor, config: loaded.configOf(descriptor), ...(settings.name ? { name: settings.name } : {}), ttlMs: settings.ttlMs };
+}
+
 function portProblem(value: unknown): string | undefined {
   return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65_535 ? undefined : 'expected a port number from 1 to 65535';
 }
@@ -133,11 +168,19 @@ export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): P
   const warnings: string[] = [];
   /** Lean `.env` runtime: the adapters left for `codecs()` and `notifiers()`. */
   let deferred: LoadedEnv | undefined;
+  let leaderElector: LeaderElector | undefined;
+  let leaderPlan: { descriptor: AnyAdapterDescriptor; config: unknown; name?: string; ttlMs: number } | undefined;
   let drill: DrillSettings = { schedule: undefined, targets: [], joins: [], maxMismatches: 10, maxAgeMs: undefined };
 
   if (file) {
     const config: ScholariaBackupConfig = await importConfigFile(file, io.env);
-    const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, drill: fileDrill, ...rest } = config;
+    const { schedules: fileSchedules, logDir: fileLogDir, metricsPort: filePort, logger: fileLogger, drill: fileDrill, leaderElection: fileLeader, ...rest } = config;
+    if (fileLeader !== undefined) {
+      const e = fileLeader as Partial<LeaderElector> | null;
+      if (!e || e.specVersion !== 'v1' || typeof e.acquire !== 'function' || typeof e.holder !== 'function' || !(Number(e.ttlMs) > 0)) {
+        issues.push('leaderElection: expected a leader elector (createPostgresLeaderElector or createS3LeaderElector)');
+      } else leaderElector = fileLeader;
+    }
     timeZone = rest.timeZone ?? ENGINE_DEFAULTS.timeZone;
     drill = drillSettingsFromFile(fileDrill, timeZone, issues);
     // Given schedules replace the defaults, so a deployment can run fewer (or other) tiers.
@@ -158,9 +201,17 @@ export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): P
     engineOptions = { ...rest, logger: hub, ...(drill.maxAgeMs !== undefined && rest.drillMaxAgeMs === undefined ? { drillMaxAgeMs: drill.maxAgeMs } : {}) };
     // Connection strings the file read from the environment are masked as well.
     try {
-      secrets = loadEnv(envDescriptorsOf(adapters), env).secrets;
-    } catch {
-      // the environment is not this run's configuration; its problems are not ours to report
+      const loadedEnv = loadEnv(envDescriptorsOf(adapters), env);
+      secrets = loadedEnv.secrets;
+      // BACKUP_LEADER_ELECTION applies to config files too, unless the file names an elector.
+      if (!leaderElector) leaderPlan = leaderPlanFromEnv(loadedEnv, adapters, issues);
+    } catch (error) {
+      // the environment is not this run's configuration; its problems are not ours to report,
+      // unless it asks for leader election, which then cannot be set up
+      const asked = env.BACKUP_LEADER_ELECTION?.trim().toLowerCase();
+      if (!leaderElector && asked && asked !== 'off') {
+        issues.push(`BACKUP_LEADER_ELECTION=${asked}: the environment it reads its settings from has problems: ${(error as Error).message}${error instanceof ConfigError && error.issues.length ? ` (${error.issues.join('; ')})` : ''}`);
+      }
     }
     secrets.push(...(rest.secrets ?? []));
   } else {
@@ -178,8 +229,11 @@ export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): P
       const parts = await engineOptionsFromEnv(lean ? { ...loaded, adapters: loaded.adapters.filter((a) => a.descriptor.kind === 'storage') } : loaded);
       const pitr = lean ? [] : await pitrSourcesFromEnv(env);
       const drillEnv = loaded.configOf(drillEnvGroup);
-      // Drill targets load each source's client (pg, redis): not for a lean runtime.
-      if (!lean) drill = await drillSettingsFromEnv(loaded, issues);
+      // Drill targets and the leader elector load each source's client (pg, redis): not for a lean runtime.
+      if (!lean) {
+        drill = await drillSettingsFromEnv(loaded, issues);
+        leaderPlan = leaderPlanFromEnv(loaded, adapters, issues);
+      }
       engineOptions = {
         ...parts.options,
         sources: [...parts.options.sources, ...pitr],
@@ -209,6 +263,16 @@ export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): P
     });
   }
   const storages = Array.isArray(engineOptions.storage) ? engineOptions.storage : [engineOptions.storage];
+  if (leaderPlan) {
+    try {
+      leaderElector = await leaderPlan.descriptor.leaderElector!(leaderPlan.config, { name: leaderPlan.name ?? storages[0]!.name, ttlMs: leaderPlan.ttlMs });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new ConfigError(`Invalid configuration (${file ?? 'environment'}): BACKUP_LEADER_ELECTION=${leaderPlan.descriptor.name}`, error.issues.length ? error.issues : [error.message], {
+        hint: 'Fix the variables listed above; see docs/scaling.md.',
+      });
+    }
+  }
   const built = engine;
   const notifiers = [...(engineOptions.notifiers ?? [])];
   const baseCodecs = [...(engineOptions.codecs ?? [])];
@@ -225,6 +289,7 @@ export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): P
     logDir,
     ...(metricsPort !== undefined ? { metricsPort } : {}),
     drill,
+    ...(leaderElector ? { leaderElector } : {}),
     redact: createRedactor([...new Set(secrets)]),
     warnings,
     hub,
@@ -257,6 +322,7 @@ export async function createRuntime(io: CliIo, options: CreateRuntimeOptions): P
     },
     async close() {
       await built.close();
+      await leaderElector?.close?.().catch(() => undefined);
       for (const notifier of notifiers) {
         try {
           (notifier as { close?: () => unknown }).close?.();

@@ -320,6 +320,9 @@ const BAD: [string, string, RegExp, Record<string, string>?][] = [
   ['BACKUP_WAL_MAX_LAG', 'soon', /duration/],
   ['BACKUP_WAL_SLOT', 'Bad-Slot', /replication slot name/],
   ['BACKUP_WAL_SPOOL_DIR', 'a\0b', /without NUL/],
+  ['BACKUP_LEADER_ELECTION', 'on/off', /expected off, auto, postgres or s3/],
+  ['BACKUP_LEADER_TTL', '1s', /from 3s to 1h/],
+  ['BACKUP_LEADER_NAME', 'my lease', /letters, digits/],
 ];
 const SECRET_VALUES = ['hunter2-secret', 'db-secret', 'redis-secret', 'api secret', 'smtp-secret', 'AGE-SECRET-KEY-1NOTREAL'];
 const HIDDEN = ['SMTP_PASSWORD', 'BACKUP_ENCRYPTION_PASSPHRASE', 'BACKUP_ENCRYPTION_IDENTITY', 'BACKUP_NOTIFY_WEBHOOK', 'QDRANT_API_KEY'];

@@ -138,6 +138,7 @@ export {
 } from './audit/audit-log.js';
 export {
   type AdapterContext,
+  type LeaderElectorSettings,
   type AdapterDescriptor,
   type AdapterInstances,
   type AdapterKind,
@@ -275,6 +276,9 @@ export {
   type SchedulerDrillOptions,
   type DrillJobStatus,
 } from './scheduler/create-scheduler.js';
+export { describeHolder, leaderIdentity, type Lease, type LeaderElector, type LeaderIdentity, type LeaseHolder } from './scheduler/leader-elector.js';
+export { createLeadership, type Leadership, type LeadershipOptions, type LeadershipStatus } from './scheduler/leadership.js';
+export { DEFAULT_LEADER_TTL_MS, leaderEnvGroup, type LeaderElectionMode, type LeaderEnvSettings } from './scheduler/leader-env.js';
 export {
   type CrossStoreJoin,
   type DrillCheck,

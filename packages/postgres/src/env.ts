@@ -29,6 +29,11 @@ export const postgresSourceEnv = defineAdapter({
       ...(values.PG_BIN_DIR !== undefined ? { pgBinDir: values.PG_BIN_DIR } : {}),
     };
   },
+  // BACKUP_LEADER_ELECTION=postgres: a session advisory lock on the database being backed up.
+  async leaderElector(config, settings) {
+    const { createPostgresLeaderElector } = await import('./leader-lock.js');
+    return createPostgresLeaderElector({ connection: { url: config.url }, name: settings.name, ttlMs: settings.ttlMs });
+  },
   async create(config) {
     const { createPostgresSource } = await import('./postgres-source.js');
     return createPostgresSource({

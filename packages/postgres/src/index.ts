@@ -44,3 +44,4 @@ export { checkWalContinuity, walToKeep, type WalContinuity } from './wal/wal-con
 export { receiveWal, buildPgReceivewalArgs, type ReceiveWalOptions } from './wal/wal-receive.js';
 export { postgresSourceEnv, type PostgresEnvConfig } from './env.js';
 export { postgresPitrEnvGroup, type PitrEnvSettings } from './wal/pitr-env-group.js';
+export { createPostgresLeaderElector, advisoryLockKey, LEADER_APPLICATION_NAME, type PostgresLeaderElectorOptions } from './leader-lock.js';

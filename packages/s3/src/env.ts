@@ -89,6 +89,11 @@ export const s3StorageEnv = defineAdapter({
       ...(values.BACKUP_S3_QUEUE_SIZE !== undefined ? { queueSize: values.BACKUP_S3_QUEUE_SIZE } : {}),
     };
   },
+  // BACKUP_LEADER_ELECTION=s3: a lease object in the bucket, written with conditional writes.
+  async leaderElector(config, settings) {
+    const { createS3LeaderElector } = await import('./s3-leader-lease.js');
+    return createS3LeaderElector({ storage: config, name: settings.name, ttlMs: settings.ttlMs });
+  },
   async create(config) {
     const { createS3Storage } = await import('./s3-storage.js');
     return createS3Storage(config);

@@ -18,3 +18,4 @@ export {
 export { choosePartSize, maxObjectBytes } from './part-size.js';
 export { validateKey as validateS3Key, MAX_S3_KEY_BYTES } from './s3-keys.js';
 export { s3StorageEnv, type S3EnvConfig, type S3EnvProvider } from './env.js';
+export { createS3LeaderElector, LEADER_LEASE_PREFIX, type S3LeaderElectorOptions, type S3LeaseBody } from './s3-leader-lease.js';

@@ -65,7 +65,11 @@ const require = createRequire(import.meta.url);
 
 interface S3rverInstance {
   middleware: KoaMiddleware[];
-  store: { existsObject(bucket: string, key: string): Promise<boolean>; deleteObject(bucket: string, key: string): Promise<void> };
+  store: {
+    existsObject(bucket: string, key: string): Promise<boolean>;
+    deleteObject(bucket: string, key: string): Promise<void>;
+    getMetadata(bucket: string, key: string): Promise<{ etag?: string }>;
+  };
   httpServer?: Server;
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
@@ -104,7 +108,7 @@ const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
  * `bucket` created. s3rver itself supports single and multipart uploads (initiate, upload part,
  * complete), GetObject with Range, HeadObject, ListObjects, DeleteObject and DeleteObjects. It
  * lacks AbortMultipartUpload, ListMultipartUploads, ListObjectVersions and conditional PUT
- * (`If-None-Match: *`), does not check SigV4 signatures (only the access key id), parses
+ * (`If-None-Match: *`, `If-Match: <etag>`), does not check SigV4 signatures (only the access key id), parses
  * DeleteObjects keys as XML values (so '0012' turns into 12) and fails every truncated
  * ListObjectsV2 on Node >= 17 (its continuation tokens use DES, which OpenSSL 3 refuses). A
  * small middleware in front of it fills these gaps the way S3 answers (unversioned-bucket
@@ -496,6 +500,41 @@ function extensionsMiddleware(
           throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
             Condition: 'If-None-Match',
           });
+        }
+        await next();
+      } finally {
+        inFlightExclusive.delete(id);
+      }
+      return;
+    }
+
+    // Conditional overwrite (PutObject with If-Match: <etag>), used for the scheduler's leader
+    // lease. As documented for S3 (PutObject API reference, "If-Match"; User Guide "How to prevent
+    // object overwrites with conditional writes",
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html): the write
+    // succeeds only when the current object's ETag equals the given one, else 412
+    // PreconditionFailed; no object under the key is 404 NoSuchKey; a conditional write racing
+    // another one on the same key is 409 ConditionalRequestConflict.
+    const ifMatch = headerValue(ctx.headers['if-match']);
+    if (ctx.method === 'PUT' && key !== undefined && query.uploadId === undefined && ifMatch !== undefined) {
+      requireKnownKey(ctx);
+      requireBucket(bucket);
+      const id = `${bucket}/${key}`;
+      if (inFlightExclusive.has(id)) {
+        throw Object.assign(
+          new S3Error('ConditionalRequestConflict', 'A conflicting conditional operation is currently in progress against this resource.'),
+          { status: 409 },
+        );
+      }
+      inFlightExclusive.add(id);
+      try {
+        if (!(await s3rver.store.existsObject(bucket, key))) {
+          throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
+        }
+        const current = String((await s3rver.store.getMetadata(bucket, key)).etag ?? '').replace(/^W\//, '').replace(/"/g, '');
+        const wanted = ifMatch.split(',').map((t) => t.trim().replace(/^W\//, '').replace(/"/g, ''));
+        if (!wanted.includes('*') && !wanted.includes(current)) {
+          throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
         }
         await next();
       } finally {

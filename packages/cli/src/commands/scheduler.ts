@@ -8,7 +8,7 @@ import { lazyFileLogger } from '../run-log.js';
 import { errorJson, formatBytes, formatDuration, formatTime, table } from '../format.js';
 import { SchedulerMetrics, startMetricsServer, type MetricsServer } from '../metrics.js';
 import { markServiceStarted, serviceSince } from '../service-marker.js';
-import type { Logger } from '@scholaria/backup-core';
+import { describeHolder, type LeaseHolder, type Logger } from '@scholaria/backup-core';
 import { pitrConfigured, pruneWal, walMetrics } from '../wal/wal-runtime.js';
 
 export interface SchedulerRunOptions {
@@ -51,7 +51,19 @@ function runJson(run: SchedulerRun) {
     durationMs: run.result?.durationMs ?? null,
     components: (run.result?.components ?? []).map((c) => ({ name: c.name, status: c.status, bytes: c.bytes, error: errorJson(c.error) })),
     pruned: run.prune ? run.prune.remove.map((r) => r.id) : [],
+    ...(run.leaseLost ? { leaseLost: true } : {}),
     error: errorJson(run.error ?? run.result?.error),
+  };
+}
+
+function skippedJson(run: SchedulerRun) {
+  const leader = run.skipped?.leader;
+  return {
+    event: 'skipped',
+    tier: run.tier,
+    scheduledFor: run.scheduledFor.toISOString(),
+    reason: run.skipped?.reason ?? '',
+    leader: leader ? { owner: leader.owner, host: leader.host, pid: leader.pid } : null,
   };
 }
 
@@ -101,11 +113,16 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
       serviceSince: since,
       logger: rt.hub,
       ...drillJob(rt),
+      ...(rt.leaderElector ? { leaderElection: rt.leaderElector } : {}),
       onRunStart: (tier) => {
         jobLog = lazyFileLogger(rt, tier === 'drill' ? 'drill' : `backup-${tier}`, warnOpen);
       },
       onRunEnd: (run) => {
         metrics.record(run);
+        if (run.skipped) {
+          if (ctx.json) out.jsonLine(skippedJson(run));
+          return;
+        }
         if (run.tier === 'drill') {
           if (run.drill) for (const line of drillLines(run.drill)) rt.hub[run.drill.status === 'passed' ? 'info' : 'error'](line.trim());
           else rt.hub.error(`restore drill failed: ${run.error?.message ?? 'unknown error'}`);
@@ -163,12 +180,13 @@ export async function schedulerRunCommand(ctx: CommandContext, options: Schedule
           nextRuns: Object.fromEntries(next.map((n) => [n.tier, n.next?.toISOString() ?? null])),
           metricsPort: server?.port ?? null,
           pid: process.pid,
+          leaderElection: rt.leaderElector?.name ?? null,
         });
       }
       rt.hub.info(
         `scheduler started (${rt.timeZone}): ${next.map((n) => `${n.tier} "${n.tier === 'drill' ? rt.drill.schedule : rt.schedules[n.tier]}" next ${formatTime(n.next, rt.timeZone)}`).join('; ')}${
           server ? `; metrics on ${options.metricsHost}:${server.port}` : ''
-        }`,
+        }${rt.leaderElector ? `; leader election: ${rt.leaderElector.name}` : ''}`,
         { pid: process.pid, ...(server ? { metricsPort: server.port } : {}) },
       );
       if (options.runNow) {
@@ -200,8 +218,16 @@ export interface KeptDatabaseRow {
   bytes: number;
 }
 
-export function statusJson(status: SchedulerStatus, running: RunningJob[], keptDatabases: KeptDatabaseRow[] = []) {
+export interface LeaderRow {
+  elector: string;
+  ttlMs: number;
+  holder: LeaseHolder | null;
+  error?: string;
+}
+
+export function statusJson(status: SchedulerStatus, running: RunningJob[], keptDatabases: KeptDatabaseRow[] = [], leader?: LeaderRow) {
   return {
+    leader: leader ?? null,
     timeZone: status.timeZone,
     tiers: status.tiers.map((t) => ({
       tier: t.tier,
@@ -269,9 +295,18 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
     // The databases swap restores kept use the server's disk until someone drops them. A source
     // that cannot be reached is health-check's business, not a reason for status to fail.
     const kept: KeptDatabaseRow[] = (await findKeptDatabases(rt.sources as unknown[]).catch(() => [])).map((f) => ({ component: f.source.name, ...f.db }));
+    let leader: LeaderRow | undefined;
+    if (rt.leaderElector) {
+      leader = { elector: rt.leaderElector.name, ttlMs: rt.leaderElector.ttlMs, holder: null };
+      try {
+        leader.holder = (await rt.leaderElector.holder()) ?? null;
+      } catch (error) {
+        leader.error = rt.redact((error as Error).message);
+      }
+    }
     const missed = status.tiers.some((t) => t.missed) || Boolean(status.drill?.missed);
     if (ctx.json) {
-      ctx.out.document(statusJson(status, running, kept));
+      ctx.out.document(statusJson(status, running, kept, leader));
       return missed ? EXIT.WARNING : EXIT.OK;
     }
     ctx.out.line(`schedule (${status.timeZone}):`);
@@ -296,6 +331,11 @@ export async function schedulerStatusCommand(ctx: CommandContext): Promise<numbe
           : 'none yet';
       ctx.out.line(`drill: "${d.cron}" next ${formatTime(d.nextRun, rt.timeZone)}; last ${last}${d.missed ? `; MISSED (due ${formatTime(d.previousScheduled, rt.timeZone)})` : ''}`);
     } else ctx.out.line('drill: off');
+    if (leader) {
+      ctx.out.line(
+        `leader: ${leader.error ? `cannot tell (${leader.error})` : leader.holder ? describeHolder(leader.holder) : 'none (the next replica to campaign takes it)'}; ${leader.elector}; the other replicas skip each slot`,
+      );
+    } else ctx.out.line('leader election: off (every replica runs every slot)');
     const live = running.filter((r) => !r.stale);
     if (live.length === 0) ctx.out.line('running: nothing');
     for (const r of live) ctx.out.line(`running: ${r.action} on ${r.storage} by ${r.actor} (pid ${r.pid} on ${r.host}) since ${formatTime(r.since, rt.timeZone)}`);

@@ -15,6 +15,11 @@ export type ScholariaBackupConfig = BackupEngineOptions & {
     joins?: import('../drill/drill-types.js').CrossStoreJoin[];
     maxMismatches?: number;
   };
+  /**
+   * Several `scheduler run` replicas: only the holder of this elector's lease runs a slot
+   * (docs/scaling.md), e.g. `createPostgresLeaderElector({ connection: { url }, name: 'scholaria' })`.
+   */
+  leaderElection?: import('../scheduler/leader-elector.js').LeaderElector;
 };
 
 /** Identity function that gives a config file type checking and editor completion. */

@@ -4,6 +4,7 @@ import type { Storage } from '../interfaces/storage.js';
 import type { Notifier } from '../interfaces/notifier.js';
 import type { Codec } from '../interfaces/codec.js';
 import type { EngineEnvSettings } from './engine-env.js';
+import type { LeaderElector } from '../scheduler/leader-elector.js';
 
 /**
  * One environment variable: how to parse it and how to document it. The loader trims the value
@@ -89,8 +90,19 @@ export interface AdapterDescriptor<V extends EnvVariables = EnvVariables, C = an
   decodeOnly?(config: C): boolean;
   /** Prefix of the problems `create` reports, e.g. `DATABASE_URL`; default the variable names. */
   label?: string;
+  /**
+   * Optional: a LeaderElector on the same server or bucket, for `BACKUP_LEADER_ELECTION=<name>`
+   * (docs/scaling.md). `settings.name` is the lease's name, `settings.ttlMs` its lifetime.
+   */
+  leaderElector?(config: C, settings: LeaderElectorSettings): LeaderElector | Promise<LeaderElector>;
   /** Builds the adapter; may load its implementation on demand. Throws ConfigError for bad options. */
   create(config: C, context: AdapterContext): AdapterInstances[K] | Promise<AdapterInstances[K]>;
+}
+
+/** What `leaderElector` gets: the lease's name (stable across replicas) and lifetime. */
+export interface LeaderElectorSettings {
+  name: string;
+  ttlMs: number;
 }
 
 /** What `create` gets besides its own settings: the engine's settings from the same environment. */

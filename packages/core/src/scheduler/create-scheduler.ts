@@ -8,6 +8,8 @@ import { ENGINE_DEFAULTS } from '../engine/defaults.js';
 import type { DrillResult } from '../drill/drill-types.js';
 import { readLatestDrills } from '../drill/drill-record.js';
 import { slotStatus } from './slot-status.js';
+import type { LeaderElector, LeaseHolder } from './leader-elector.js';
+import { createLeadership, describeHolder, type LeadershipStatus } from './leadership.js';
 
 /** The job name of the restore drill in the scheduler (not a tier: it makes no set). */
 export const DRILL_JOB = 'drill';
@@ -56,6 +58,12 @@ export interface SchedulerOptions {
   serviceSince?: Date | null;
   /** A restore drill on its own schedule (docs/drills.md); it runs one at a time with the backups. */
   drill?: SchedulerDrillOptions;
+  /**
+   * Several replicas, one run per slot: only the replica holding this elector's lease runs a
+   * slot; the others skip it (a run with `skipped`). A leader that loses its lease aborts its
+   * run the way `stop({ abort: true })` does. Default: none (every slot runs here).
+   */
+  leaderElection?: LeaderElector;
   onRunStart?: (tier: string) => void;
   onRunEnd?: (run: SchedulerRun) => void;
 }
@@ -70,6 +78,10 @@ export interface SchedulerRun {
   /** Set when the run was the restore drill (tier 'drill'). */
   drill?: DrillResult;
   error?: Error;
+  /** The slot was not run here: another replica leads (leader election). */
+  skipped?: { reason: string; leader?: LeaseHolder };
+  /** The replica lost its lease during the run, which was aborted (nothing of it published). */
+  leaseLost?: boolean;
 }
 
 export interface TierStatus {
@@ -92,6 +104,8 @@ export interface SchedulerStatus {
   /** The restore drill job, when one is scheduled. */
   drill?: DrillJobStatus;
   lastRuns: SchedulerRun[];
+  /** With leader election: whether this replica leads and who does. */
+  leadership?: LeadershipStatus;
 }
 
 export interface Scheduler {
@@ -165,6 +179,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
   const clock = options.clock ?? (() => new Date());
   const missedGraceMs = options.missedGraceMs ?? 3_600_000;
   const lastRuns: SchedulerRun[] = [];
+  const leadership = options.leaderElection ? createLeadership(options.leaderElection, { logger }) : undefined;
   /** When start() was called; the default `serviceSince`. */
   let startedAt: Date | undefined;
   const queue: { tier: string; scheduledFor: Date }[] = [];
@@ -173,9 +188,46 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
+  /** Not the leader: the slot is recorded as skipped and nothing runs. */
+  async function skipUnlessLeader(tier: string, scheduledFor: Date): Promise<SchedulerRun | undefined> {
+    if (!leadership || (await leadership.ensure())) return undefined;
+    const leader = leadership.status().holder;
+    const reason = `another replica leads (${leader ? describeHolder(leader) : 'the lease holder could not be read'})`;
+    const run: SchedulerRun = { tier, scheduledFor, startedAt: clock(), finishedAt: clock(), skipped: { reason, ...(leader ? { leader } : {}) } };
+    logger.info(`${tier === DRILL_JOB ? 'restore drill' : `${tier} backup`} slot ${scheduledFor.toISOString()} skipped: ${reason}`, { tier, scheduledFor: scheduledFor.toISOString(), skipped: true });
+    lastRuns.unshift(run);
+    lastRuns.splice(20);
+    options.onRunEnd?.(run);
+    return run;
+  }
+
   async function execute(tier: string, scheduledFor: Date): Promise<SchedulerRun> {
     const controller = new AbortController();
     const run: SchedulerRun = { tier, scheduledFor, startedAt: clock() };
+    // Claimed before the first await, so a tick meanwhile queues instead of starting a second run.
+    let release: () => void = () => undefined;
+    const claimed = new Promise<SchedulerRun>((resolve) => (release = () => resolve(run)));
+    running = { tier, startedAt: run.startedAt, controller, done: claimed };
+    const skipped = await skipUnlessLeader(tier, scheduledFor).catch((error: Error) => {
+      logger.error(`leader election failed, ${tier} slot skipped: ${error.message}`, { tier });
+      return { tier, scheduledFor, startedAt: run.startedAt, finishedAt: clock(), skipped: { reason: `leader election failed: ${error.message}` } } as SchedulerRun;
+    });
+    if (skipped) {
+      running = undefined;
+      release();
+      const next = queue.shift();
+      if (next && !stopped) void execute(next.tier, next.scheduledFor);
+      return skipped;
+    }
+    // Losing the lease mid-run aborts it like SIGTERM does: the set is not published.
+    const tenure = leadership?.signal;
+    const onLost = () => {
+      run.leaseLost = true;
+      logger.error(`${tier} run aborted: ${(tenure!.reason as Error)?.message ?? 'the leader lease was lost'}`, { tier });
+      controller.abort(tenure!.reason);
+    };
+    if (tenure?.aborted) onLost();
+    tenure?.addEventListener('abort', onLost, { once: true });
     const done = (async () => {
       options.onRunStart?.(tier);
       logger.info(`scheduled ${tier === DRILL_JOB ? 'restore drill' : `${tier} backup`} started`, { tier, scheduledFor: scheduledFor.toISOString() });
@@ -198,6 +250,9 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
         run.error = error as Error;
         logger.error(`scheduled ${tier} backup failed: ${(error as Error).message}`, { tier });
       } finally {
+        tenure?.removeEventListener('abort', onLost);
+        // Say why it was aborted: the engine only knows that it was.
+        if (run.leaseLost && !run.error && run.result?.status !== 'complete') run.error = tenure!.reason as Error;
         run.finishedAt = clock();
         lastRuns.unshift(run);
         lastRuns.splice(20);
@@ -207,6 +262,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       return run;
     })();
     running = { tier, startedAt: run.startedAt, controller, done };
+    void done.then(release);
     const finished = await done;
     // Tiers that came due while this one ran go next, one at a time.
     const next = queue.shift();
@@ -297,6 +353,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
       startedAt ??= clock();
       stopped = false;
       lastTick = clock();
+      leadership?.start();
       schedule();
     },
     async stop(stopOptions = {}) {
@@ -307,6 +364,8 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
         if (stopOptions.abort) running.controller.abort(new BackupError('ABORTED', 'the scheduler is stopping'));
         await running.done;
       }
+      // After the run ended: a successor cannot start while this replica still writes.
+      await leadership?.stop();
     },
     tick,
     async runNow(tier) {
@@ -354,6 +413,7 @@ export function createScheduler(engine: BackupEngine, options: SchedulerOptions 
         queued: queue.map((q) => q.tier),
         tiers: tierStatus,
         lastRuns: [...lastRuns],
+        ...(leadership ? { leadership: leadership.status() } : {}),
       };
     },
     get running() {
