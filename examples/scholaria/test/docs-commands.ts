@@ -52,9 +52,9 @@ function shellBlocks(text: string): { lang: string; startLine: number; lines: st
   return blocks;
 }
 
-/** Synopsis lines (`scholaria-backup restore <latest|SET_ID> [--dry-run]`) document syntax; they are not commands. */
+/** Synopsis lines (`scholaria-backup restore <latest|SET_ID> [--dry-run]`, also with Korean placeholders such as `<폴더>`) document syntax; they are not commands. */
 function isSynopsis(source: string): boolean {
-  return /\[-|\[[a-z]+\||<[A-Za-z_|.-]+>|\.\.\.|\|\s*--/.test(source) || /\b[A-Z][A-Z_]{2,}\b(?!=)/.test(source.replace(/\$[A-Z_]+|"[^"]*"|'[^']*'/g, ''));
+  return /\[-|\[[a-z]+\||<[\p{L}\p{N}_|.-]+>|\.\.\.|\|\s*--/u.test(source) || /\b[A-Z][A-Z_]{2,}\b(?!=)/.test(source.replace(/\$[A-Z_]+|"[^"]*"|'[^']*'/g, ''));
 }
 
 const WRAPPERS: Record<string, (args: string[]) => string[] | undefined> = {
