@@ -2,42 +2,22 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, mkdirSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getFreePort, makeTempDir, startPostgres, startRedis, type PostgresServer, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
-import { assertBuilt, parseJson, runBin, type RunResult } from './helpers.js';
+import { getFreePort, type PostgresServer, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
+import { cliRunner, setDirs as listSetDirs, startCliStack, stopCliStack, topicCount as countTopics } from './cli-harness.js';
+import { parseJson } from './helpers.js';
 
 // The CLI as operators use it: the built binary, configured through environment variables,
 // against a real PostgreSQL and Redis and a backup folder on disk.
 
-let pg: PostgresServer;
-let redis: RedisServer;
-let work: TempDir;
-let backupDir: string;
-let logDir: string;
-const outputs: RunResult[] = [];
+let pg: PostgresServer, redis: RedisServer, work: TempDir, backupDir: string, logDir: string;
+const { cli, outputs } = cliRunner(() => ({ pg, redis, backupDir, logDir }));
 
-const env = (extra: Record<string, string | undefined> = {}) => ({
-  BACKUP_DIR: backupDir,
-  BACKUP_LOG_DIR: logDir,
-  DATABASE_URL: pg.url('scholaria'),
-  REDIS_URL: redis.url(),
-  BACKUP_TIMEZONE: 'Asia/Seoul',
-  // The disk check is about the machine, not the CLI: keep a nearly full CI disk from failing it.
-  BACKUP_MIN_FREE_DISK: '1MiB',
-  ...extra,
-});
-
-async function cli(args: string[], extra: Record<string, string | undefined> = {}, input?: string): Promise<RunResult> {
-  const result = await runBin(args, { env: env(extra), ...(input !== undefined ? { input } : {}) });
-  outputs.push(result);
-  return result;
-}
-
-const topicCount = async () => Number((await pg.query<{ n: string }>('scholaria', 'select count(*)::text as n from topics'))[0]!.n);
+const topicCount = () => countTopics(pg);
 const redisGet = async (key: string) => {
   const value = await redis.command('GET', key);
   return value === null ? null : String(value);
 };
-const setDirs = () => (existsSync(backupDir) ? readdirSync(backupDir).filter((d) => d.startsWith('scholaria_backup_')).sort() : []);
+const setDirs = () => listSetDirs(backupDir);
 
 interface SetJson {
   id: string;
@@ -49,21 +29,13 @@ interface SetJson {
 let firstSet = '';
 
 beforeAll(async () => {
-  assertBuilt();
-  work = await makeTempDir('scholaria-cli-');
-  backupDir = join(work.path, 'backup');
-  logDir = join(work.path, 'logs');
-  [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
-  await pg.createDatabase('scholaria');
+  ({ pg, redis, work, backupDir, logDir } = await startCliStack('scholaria-cli-'));
   await pg.query('scholaria', "create table topics (id serial primary key, name text not null); insert into topics (name) select 'topic ' || g from generate_series(1, 1000) g");
   await redis.command('SET', 'session:alice', 'token-a');
   await redis.command('SET', 'celery:queue', 'job-1');
 });
 
-afterAll(async () => {
-  await Promise.allSettled([pg?.stop(), redis?.stop()]);
-  await work?.remove();
-});
+afterAll(() => stopCliStack({ pg, redis, work }));
 
 describe('scholaria-backup against PostgreSQL and Redis (env configuration)', () => {
   it('backup writes a complete set, a 0600 JSON-lines log in a 0700 folder, and prints JSON', async () => {

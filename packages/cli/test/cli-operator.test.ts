@@ -2,34 +2,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, startPostgres, startQdrantSimulator, startRedis, type PostgresServer, type QdrantSimulator, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
-import { assertBuilt, baseEnv, BIN, PACKAGES, parseJson, runBin, type RunResult } from './helpers.js';
+import { startQdrantSimulator, startRedis, type PostgresServer, type QdrantSimulator, type RedisServer, type TempDir } from '@scholaria/backup-testkit';
+import { cliRunner, startCliStack, stopCliStack, topicCount as countTopics } from './cli-harness.js';
+import { baseEnv, BIN, PACKAGES, parseJson, runCommand, type RunResult } from './helpers.js';
 
 // Issue 18: the recovery path as an operator walks it during an outage. The built binary,
 // configured through the environment, against PostgreSQL 15 and Redis with passwords.
 
-let pg: PostgresServer;
-let redis: RedisServer;
-let work: TempDir;
-let backupDir: string;
-let logDir: string;
-const outputs: RunResult[] = [];
-
-const env = (extra: Record<string, string | undefined> = {}) => ({
-  BACKUP_DIR: backupDir,
-  BACKUP_LOG_DIR: logDir,
-  DATABASE_URL: pg.url('scholaria'),
-  REDIS_URL: redis.url(),
-  BACKUP_TIMEZONE: 'Asia/Seoul',
-  BACKUP_MIN_FREE_DISK: '1MiB',
-  ...extra,
-});
-
-async function cli(args: string[], extra: Record<string, string | undefined> = {}, input?: string): Promise<RunResult> {
-  const result = await runBin(args, { env: env(extra), ...(input !== undefined ? { input } : {}) });
-  outputs.push(result);
-  return result;
-}
+let pg: PostgresServer, redis: RedisServer, work: TempDir, backupDir: string, logDir: string;
+const { cli, env, outputs } = cliRunner(() => ({ pg, redis, backupDir, logDir }));
 
 /** Runs the binary with its stdout closed by the reader at once (`... | true`). */
 function runWithClosedStdout(args: string[]): Promise<RunResult> {
@@ -43,26 +24,18 @@ function runWithClosedStdout(args: string[]): Promise<RunResult> {
   });
 }
 
-const topicCount = async () => Number((await pg.query<{ n: string }>('scholaria', 'select count(*)::text as n from topics'))[0]!.n);
+const topicCount = () => countTopics(pg);
 
 let fullSet = '';
 let redisSet = '';
 
 beforeAll(async () => {
-  assertBuilt();
-  work = await makeTempDir('scholaria-cli-operator-');
-  backupDir = join(work.path, 'backup');
-  logDir = join(work.path, 'logs');
-  [pg, redis] = await Promise.all([startPostgres(), startRedis({ password: 'Redis-Pw-4417' })]);
-  await pg.createDatabase('scholaria');
+  ({ pg, redis, work, backupDir, logDir } = await startCliStack('scholaria-cli-operator-', { redisPassword: 'Redis-Pw-4417' }));
   await pg.query('scholaria', "create table topics (id serial primary key, name text not null); insert into topics (name) select 'topic ' || g from generate_series(1, 200) g");
   await redis.command('SET', 'session:alice', 'token-a');
 });
 
-afterAll(async () => {
-  await Promise.allSettled([pg?.stop(), redis?.stop()]);
-  await work?.remove();
-});
+afterAll(() => stopCliStack({ pg, redis, work }));
 
 describe('2. a storage root that does not exist is an error, not "no backups yet"', () => {
   it('list, restore, verify, prune, show, drill, health-check, scheduler status, audit and unlock exit 2 naming the path; none creates it', async () => {
@@ -507,15 +480,7 @@ describe('6. restore output says what happened, once', () => {
 describe('the scholaria-backup binary on PATH after the set-up', () => {
   it('`pnpm exec scholaria-backup` works from the repository root', async () => {
     const root = join(PACKAGES, '..');
-    const r = await new Promise<RunResult>((resolve, reject) => {
-      const child = spawn('pnpm', ['exec', 'scholaria-backup', '--version'], { cwd: root, env: baseEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await runCommand('pnpm', ['exec', 'scholaria-backup', '--version'], { cwd: root, env: {} });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });

@@ -27,8 +27,13 @@ export function baseEnv(env: Record<string, string | undefined>): Record<string,
 }
 
 export function runBin(args: string[], options: { env: Record<string, string | undefined>; cwd?: string; input?: string }): Promise<RunResult> {
+  return runCommand(process.execPath, [BIN, ...args], options);
+}
+
+/** Runs any command with the environment of `baseEnv(env)`, `input` on its stdin, and collects its output. */
+export function runCommand(command: string, args: string[], options: { env: Record<string, string | undefined>; cwd?: string; input?: string }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(command, args, {
       cwd: options.cwd ?? process.cwd(),
       env: baseEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],

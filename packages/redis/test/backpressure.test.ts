@@ -12,6 +12,34 @@ async function dumpCalls(command: (...args: string[]) => Promise<unknown>): Prom
   return Number(/cmdstat_dump:calls=(\d+)/.exec(info)?.[1] ?? 0);
 }
 
+/**
+ * A backup context whose artifact sink holds its first write until `release()`, like a stalled
+ * upload; `received()` is the bytes handed to the sink so far.
+ */
+function stalledSink(setId: string): { ctx: SourceBackupContext; release: () => void; received: () => number } {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let received = 0;
+  const sink = new Writable({
+    highWaterMark: 1024,
+    write(chunk: Buffer, _enc, callback) {
+      received += chunk.length;
+      void released.then(() => callback());
+    },
+  });
+  const ctx: SourceBackupContext = {
+    setId,
+    tier: 'manual',
+    signal: new AbortController().signal,
+    logger: silentLogger,
+    artifact: () => sink,
+    writeArtifact: async (_name, body) => {
+      await pipeline(body instanceof Readable ? body : Readable.from(body), sink);
+    },
+  };
+  return { ctx, release, received: () => received };
+}
+
 describe('backpressure', () => {
   it('stops reading Redis while the artifact sink is not draining, and finishes once it does', async () => {
     const server = await startRedis();
@@ -22,27 +50,7 @@ describe('backpressure', () => {
         for (let i = start; i < start + 5000; i++) args.push(`key:${i}`, 'x'.repeat(100));
         await server.command('MSET', ...args);
       }
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      let received = 0;
-      const sink = new Writable({
-        highWaterMark: 1024,
-        write(chunk: Buffer, _enc, callback) {
-          received += chunk.length;
-          // The first write is held until the test releases the sink, like a stalled upload.
-          void released.then(() => callback());
-        },
-      });
-      const ctx: SourceBackupContext = {
-        setId: 'bp_20260101_000000',
-        tier: 'manual',
-        signal: new AbortController().signal,
-        logger: silentLogger,
-        artifact: () => sink,
-        writeArtifact: async (_name, body) => {
-          await pipeline(body instanceof Readable ? body : Readable.from(body), sink);
-        },
-      };
+      const { ctx, release, received } = stalledSink('bp_20260101_000000');
       const source = createRedisSource({ host: server.host, port: server.port, batchSize: 100, scanCount: 100 });
       const done = source.backup(ctx);
 
@@ -63,7 +71,7 @@ describe('backpressure', () => {
       expect(result.metadata.keys).toBe(keys);
       expect(await dumpCalls(server.command)).toBe(keys);
       // Every RESTORE line carries at least its key name and a payload (values compress inside DUMP).
-      expect(received).toBeGreaterThan(keys * 20);
+      expect(received()).toBeGreaterThan(keys * 20);
     } finally {
       await server.stop();
     }
@@ -78,37 +86,18 @@ describe('backpressure', () => {
         for (let i = start; i < start + 256; i++) args.push(`blob:${i}`, randomBytes(16 * 1024).toString('base64'));
         await server.command('MSET', ...(args as string[]));
       }
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      let received = 0;
-      const sink = new Writable({
-        highWaterMark: 1024,
-        write(chunk: Buffer, _enc, callback) {
-          received += chunk.length;
-          void released.then(() => callback());
-        },
-      });
-      const ctx: SourceBackupContext = {
-        setId: 'bp_20260101_000001',
-        tier: 'manual',
-        signal: new AbortController().signal,
-        logger: silentLogger,
-        artifact: () => sink,
-        writeArtifact: async (_name, body) => {
-          await pipeline(body instanceof Readable ? body : Readable.from(body), sink);
-        },
-      };
+      const { ctx, release, received } = stalledSink('bp_20260101_000001');
       const source = createRedisSource({ host: server.host, port: server.port, mode: 'rdb' });
       const done = source.backup(ctx);
-      await expect.poll(() => received, { timeout: 60_000, interval: 50 }).toBeGreaterThan(0);
+      await expect.poll(() => received(), { timeout: 60_000, interval: 50 }).toBeGreaterThan(0);
       // Stalled for a while, the transfer must not finish: the fork is still sending.
       await new Promise((r) => setTimeout(r, 2000));
       expect(String(await server.command('INFO', 'persistence'))).toMatch(/rdb_bgsave_in_progress:1/);
-      expect(received).toBeLessThanOrEqual(2 * 1024 * 1024);
+      expect(received()).toBeLessThanOrEqual(2 * 1024 * 1024);
       release();
       const result = await done;
       expect(result.metadata).toMatchObject({ mode: 'rdb', checksumVerified: true });
-      expect(received).toBeGreaterThan(64 * 1024 * 1024);
+      expect(received()).toBeGreaterThan(64 * 1024 * 1024);
     } finally {
       await server.stop();
     }
