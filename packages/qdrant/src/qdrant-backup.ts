@@ -6,11 +6,11 @@
 import { pipeline } from 'node:stream/promises';
 import { BackupError, NotFoundError, type SourceBackupContext, type SourceBackupResult } from '@scholaria/backup-core';
 import { enc, type CallOptions, type ClusterInfo, type CollectionInfo, type QdrantApi } from './qdrant-api.js';
-import { SnapshotVerifier } from './snapshot-verifier.js';
+import { pointsMovement, recordedParams, recordedSnapshot, snapshotArtifactOptions, snapshotVerifier } from './qdrant-capture-record.js';
 import { supportsSnapshotChecksum } from './qdrant-version.js';
 import { peerDirectory } from './qdrant-cluster.js';
 import { backupShardedCollection } from './qdrant-cluster-backup.js';
-import { CONTENT_TYPE, artifactNameFor, quoteList, type RecordedCollection } from './qdrant-recorded.js';
+import { artifactNameFor, quoteList, type RecordedCollection } from './qdrant-recorded.js';
 import type { SourceCore } from './qdrant-source-core.js';
 
 /**
@@ -68,27 +68,11 @@ export async function backupCollection(
     const after: CollectionInfo = await a.collection(name, call);
     const artifact = artifactNameFor(name);
     const response = await a.download(name, desc.name, call);
-    const verifier = new SnapshotVerifier({
-      component,
-      collection: name,
-      snapshot: desc.name,
-      checksum: desc.checksum ?? null,
-      ...(typeof desc.size === 'number' ? { size: desc.size } : {}),
-    });
-    const sink = ctx.artifact(artifact, {
-      contentType: CONTENT_TYPE,
-      ...(opts.compress ? {} : { compression: false as const }),
-      restoreHint: `curl -fS -X POST "$QDRANT_URL/collections/${enc(name)}/snapshots/upload?priority=snapshot&wait=true${
-        desc.checksum ? `&checksum=${desc.checksum}` : ''
-      }" -H "api-key: $QDRANT_API_KEY" -F "snapshot=@-;filename=${artifact}"`,
-      metadata: {
-        collection: name,
-        snapshot: desc.name,
-        ...(desc.checksum ? { checksum: desc.checksum } : {}),
-        size: desc.size,
-        qdrantVersion: version,
-      },
-    });
+    const verifier = snapshotVerifier(component, name, desc);
+    const sink = ctx.artifact(
+      artifact,
+      snapshotArtifactOptions(opts.compress, desc, artifact, `$QDRANT_URL/collections/${enc(name)}/snapshots/upload`, '', { collection: name }, version),
+    );
     try {
       await pipeline(response, verifier, sink, { signal: ctx.signal });
     } catch (error) {
@@ -101,32 +85,20 @@ export async function backupCollection(
         }; the SHA-256 computed while downloading protects the stored bytes (SHA256SUMS)`,
       );
     }
-    const pointsBefore = before.points_count ?? null;
-    const pointsAfter = after.points_count ?? null;
-    const moved = pointsBefore !== null && pointsAfter !== null && pointsBefore !== pointsAfter;
+    const { moved, pointsBefore, pointsAfter, recorded } = pointsMovement(before, after);
     if (moved) {
       warnings.push(
         `collection "${name}" changed while its snapshot was taken (${pointsBefore} -> ${pointsAfter} points); the snapshot holds one of these states`,
       );
     }
     ctx.logger.info(`${component}: stored ${artifact}`, { collection: name, bytes: verifier.bytes, sha256: verifier.digest });
-    const params = after.config.params;
     return {
       name,
       artifact,
-      pointsCount: pointsAfter,
-      ...(moved ? { pointsCountRange: [pointsBefore, pointsAfter] as [number, number] } : {}),
-      vectors: params.vectors ?? null,
-      ...(params.sparse_vectors ? { sparseVectors: params.sparse_vectors } : {}),
-      ...(typeof params.shard_number === 'number' ? { shardNumber: params.shard_number } : {}),
-      ...(typeof params.replication_factor === 'number' ? { replicationFactor: params.replication_factor } : {}),
+      ...recorded,
+      ...recordedParams(after.config.params),
       aliases: aliasesOf(name),
-      snapshot: {
-        name: desc.name,
-        size: desc.size,
-        checksum: desc.checksum ?? null,
-        creationTime: desc.creation_time ?? null,
-      },
+      snapshot: recordedSnapshot(desc),
       sha256: verifier.digest as string,
     };
   } finally {

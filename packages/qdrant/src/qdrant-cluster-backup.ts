@@ -5,9 +5,9 @@
 import { pipeline } from 'node:stream/promises';
 import { BackupError, type SourceBackupContext } from '@scholaria/backup-core';
 import { enc, type CallOptions, type CollectionInfo, type QdrantApi } from './qdrant-api.js';
-import { SnapshotVerifier } from './snapshot-verifier.js';
+import { noActiveReplicaError, pointsMovement, recordedParams, recordedSnapshot, snapshotArtifactOptions, snapshotVerifier } from './qdrant-capture-record.js';
 import { captureCandidates, shardLabel, shardsOf, type PeerDirectory, type RecordedShard } from './qdrant-cluster.js';
-import { CONTENT_TYPE, shardArtifactName, type RecordedCollection } from './qdrant-recorded.js';
+import { shardArtifactName, type RecordedCollection } from './qdrant-recorded.js';
 import type { SourceCore } from './qdrant-source-core.js';
 
 /**
@@ -29,17 +29,7 @@ export async function captureShard(
   const { component, opts } = core;
   const label = shardLabel(shard);
   const { active, all } = captureCandidates(placement, shard.shardId);
-  if (active.length === 0) {
-    throw new BackupError(
-      'SOURCE_FAILED',
-      `${component}: ${label} of collection "${name}" has no Active replica to snapshot (${all.map((r) => `peer ${r.peerId}: ${r.state}`).join(', ') || 'no replica listed'})`,
-      {
-        component,
-        retryable: true,
-        hint: `Qdrant is recovering this shard or its peers are gone; wait until GET /collections/${enc(name)}/cluster lists an Active replica of shard ${shard.shardId}, then back up again. No backup set was written.`,
-      },
-    );
-  }
+  if (active.length === 0) throw noActiveReplicaError(component, name, shard, all);
   const failures: string[] = [];
   for (const peerId of active) {
     let api: QdrantApi;
@@ -82,30 +72,19 @@ export async function captureShard(
     let bytes = 0;
     let digest = '';
     try {
-      const verifier = new SnapshotVerifier({
-        component,
-        collection: name,
-        snapshot: desc.name,
-        checksum: desc.checksum ?? null,
-        ...(typeof desc.size === 'number' ? { size: desc.size } : {}),
-      });
-      const sink = ctx.artifact(artifact, {
-        contentType: CONTENT_TYPE,
-        ...(opts.compress ? {} : { compression: false as const }),
-        restoreHint: `curl -fS -X POST "$QDRANT_PEER_URL/collections/${enc(name)}/shards/${shard.shardId}/snapshots/upload?priority=snapshot&wait=true${
-          desc.checksum ? `&checksum=${desc.checksum}` : ''
-        }" -H "api-key: $QDRANT_API_KEY" -F "snapshot=@-;filename=${artifact}"  # QDRANT_PEER_URL: a peer holding shard ${shard.shardId} (GET /collections/${enc(name)}/cluster)`,
-        metadata: {
-          collection: name,
-          shardId: shard.shardId,
-          ...(shard.shardKey !== undefined ? { shardKey: shard.shardKey } : {}),
-          peerId,
-          snapshot: desc.name,
-          ...(desc.checksum ? { checksum: desc.checksum } : {}),
-          size: desc.size,
-          qdrantVersion: version,
-        },
-      });
+      const verifier = snapshotVerifier(component, name, desc);
+      const sink = ctx.artifact(
+        artifact,
+        snapshotArtifactOptions(
+          opts.compress,
+          desc,
+          artifact,
+          `$QDRANT_PEER_URL/collections/${enc(name)}/shards/${shard.shardId}/snapshots/upload`,
+          `  # QDRANT_PEER_URL: a peer holding shard ${shard.shardId} (GET /collections/${enc(name)}/cluster)`,
+          { collection: name, shardId: shard.shardId, ...(shard.shardKey !== undefined ? { shardKey: shard.shardKey } : {}), peerId },
+          version,
+        ),
+      );
       try {
         await pipeline(response, verifier, sink, { signal: ctx.signal });
       } catch (error) {
@@ -132,7 +111,7 @@ export async function captureShard(
       peerId,
       replicas: all,
       pointsCount,
-      snapshot: { name: desc.name, size: desc.size, checksum: desc.checksum ?? null, creationTime: desc.creation_time ?? null },
+      snapshot: recordedSnapshot(desc),
       sha256: digest,
     };
   }
@@ -164,16 +143,7 @@ export async function backupShardedCollection(
   // Every shard needs an Active replica: refuse before any snapshot is made.
   for (const shard of shardsOf(placement)) {
     const { active, all } = captureCandidates(placement, shard.shardId);
-    if (active.length > 0) continue;
-    throw new BackupError(
-      'SOURCE_FAILED',
-      `${component}: ${shardLabel(shard)} of collection "${name}" has no Active replica to snapshot (${all.map((r) => `peer ${r.peerId}: ${r.state}`).join(', ') || 'no replica listed'})`,
-      {
-        component,
-        retryable: true,
-        hint: `Qdrant is recovering this shard or its peers are gone; wait until GET /collections/${enc(name)}/cluster lists an Active replica of shard ${shard.shardId}, then back up again. No backup set was written.`,
-      },
-    );
+    if (active.length === 0) throw noActiveReplicaError(component, name, shard, all);
   }
   // Qdrant's collection info asks every shard (collection_ops.rs `info`) and fails while one is
   // unreachable; the shard captures below then name the shard and the peers, so it may wait.
@@ -201,19 +171,13 @@ export async function backupShardedCollection(
     recordedShards.push(await captureShard(core, ctx, name, shard, placement, version, call, warnings, peers));
   }
   const after: CollectionInfo = await a.collection(name, call);
-  const pointsBefore = before?.points_count ?? null;
-  const pointsAfter = after.points_count ?? null;
-  const moved = pointsBefore !== null && pointsAfter !== null && pointsBefore !== pointsAfter;
+  const { moved, pointsBefore, pointsAfter, recorded } = pointsMovement(before, after);
   if (moved) warnings.push(`collection "${name}" changed while its shards were captured (${pointsBefore} -> ${pointsAfter} points); each shard snapshot holds one moment`);
   const params = after.config.params as typeof after.config.params & { sharding_method?: 'auto' | 'custom' };
   return {
     name,
-    pointsCount: pointsAfter,
-    ...(moved ? { pointsCountRange: [pointsBefore, pointsAfter] as [number, number] } : {}),
-    vectors: params.vectors ?? null,
-    ...(params.sparse_vectors ? { sparseVectors: params.sparse_vectors } : {}),
-    ...(typeof params.shard_number === 'number' ? { shardNumber: params.shard_number } : {}),
-    ...(typeof params.replication_factor === 'number' ? { replicationFactor: params.replication_factor } : {}),
+    ...recorded,
+    ...recordedParams(params),
     aliases: aliasesOf(name),
     shards: recordedShards,
     create: {
