@@ -65,32 +65,15 @@ import {
   configFromCreateRequest,
   formatError,
   isObject,
-  normalizePointId,
   notFound,
   preparePoint,
-  selectPayload,
-  selectVector,
   validateCollectionName,
   wrongInput,
   type CollectionConfig,
   type SimCollection,
   type StoredPoint,
 } from './qdrant-simulator/state.js';
-import {
-  accepted,
-  boolParam,
-  clusterStatusBody,
-  fail,
-  majorMinor,
-  ok,
-  randomU64,
-  readJson,
-  receiveUpload,
-  scrollPage,
-  send,
-  snapshotTimestamp,
-  startSnapshotDownload,
-} from './qdrant-simulator/wire.js';
+import { accepted, boolParam, clusterStatusBody, fail, majorMinor, ok, randomU64, readJson, receiveUpload, scrollPage, send, snapshotTimestamp, startSnapshotDownload, applyAliasOperations, type SnapshotRecord } from './qdrant-simulator/wire.js';
 import { SIM_SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotFile } from './qdrant-simulator/snapshot-file.js';
 import type { QdrantSimulatorCollection } from './qdrant-simulator.js';
 
@@ -184,14 +167,6 @@ interface ClusterCollection {
   name: string;
   config: CollectionConfig & { params: CollectionConfig['params'] & { sharding_method?: 'auto' | 'custom' } };
   shards: Map<number, Shard>;
-}
-
-interface SnapshotRecord {
-  name: string;
-  path: string;
-  size: number;
-  checksum: string;
-  creationTime: string;
 }
 
 function fnv1a(text: string): number {
@@ -466,24 +441,7 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
   }
 
   function applyAliasActions(body: unknown): true {
-    if (!isObject(body) || !Array.isArray(body.actions)) throw formatError('missing field `actions`');
-    const next = new Map(aliases);
-    for (const action of body.actions as unknown[]) {
-      if (!isObject(action)) throw formatError('actions: expected objects');
-      if (isObject(action.create_alias)) {
-        const { collection_name, alias_name } = action.create_alias as { collection_name: string; alias_name: string };
-        if (!collections.has(collection_name)) throw collectionNotFound(collection_name);
-        if (collections.has(alias_name)) throw wrongInput(`Collection with name \`${alias_name}\` already exists`);
-        next.set(alias_name, collection_name);
-      } else if (isObject(action.delete_alias)) {
-        const { alias_name } = action.delete_alias as { alias_name: string };
-        if (!next.has(alias_name)) throw notFound(`Alias ${alias_name} does not exists!`);
-        next.delete(alias_name);
-      } else throw formatError('unknown alias operation');
-    }
-    aliases.clear();
-    for (const [k, v] of next) aliases.set(k, v);
-    return true;
+    return applyAliasOperations(body, aliases, collections, false);
   }
 
   function clusterStatus(self: PeerState) {

@@ -22,13 +22,9 @@ import {
   configFromCreateRequest,
   formatError,
   isObject,
-  normalizePointId,
   notFound,
   preparePoint,
-  selectPayload,
-  selectVector,
   sortedPoints,
-  comparePointIds,
   validateCollectionName,
   wrongInput,
   type PointId,
@@ -38,21 +34,7 @@ import {
   type VectorsConfig,
 } from './qdrant-simulator/state.js';
 import { accessDenied, accessFromJwt, canSeeCollection, routeAccess, type Access } from './qdrant-simulator/access.js';
-import {
-  accepted,
-  boolParam,
-  clusterStatusBody,
-  fail,
-  majorMinor,
-  ok,
-  randomU64,
-  readJson,
-  receiveUpload,
-  scrollPage,
-  send,
-  snapshotTimestamp,
-  startSnapshotDownload,
-} from './qdrant-simulator/wire.js';
+import { accepted, boolParam, clusterStatusBody, fail, majorMinor, ok, randomU64, readJson, receiveUpload, scrollPage, send, snapshotTimestamp, startSnapshotDownload, applyAliasOperations, type SnapshotRecord } from './qdrant-simulator/wire.js';
 import { SIM_SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotFile } from './qdrant-simulator/snapshot-file.js';
 
 export interface QdrantSimulatorOptions {
@@ -170,14 +152,6 @@ export interface QdrantSimulator {
   setCorruptDownloads(on: boolean): void;
   /** Makes the next matching request(s) fail, to exercise retries. */
   failNext(failure?: QdrantSimulatorFailure): void;
-}
-
-interface SnapshotRecord {
-  name: string;
-  path: string;
-  size: number;
-  checksum: string;
-  creationTime: string;
 }
 
 const PRIORITIES = ['no_sync', 'snapshot', 'replica'] as const;
@@ -358,34 +332,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   }
 
   function applyAliasActions(body: unknown): true {
-    if (!isObject(body) || !Array.isArray(body.actions)) throw formatError('missing field `actions`');
-    const next = new Map(aliases);
-    for (const action of body.actions as unknown[]) {
-      if (!isObject(action)) throw formatError('actions: expected objects');
-      if (isObject(action.create_alias)) {
-        const { collection_name, alias_name } = action.create_alias;
-        if (typeof collection_name !== 'string' || typeof alias_name !== 'string') throw formatError('create_alias needs collection_name and alias_name');
-        if (!collections.has(collection_name)) throw collectionNotFound(collection_name);
-        if (collections.has(alias_name)) throw wrongInput(`Collection with name \`${alias_name}\` already exists`);
-        next.set(alias_name, collection_name);
-      } else if (isObject(action.delete_alias)) {
-        const { alias_name } = action.delete_alias;
-        if (typeof alias_name !== 'string' || !next.has(alias_name)) throw notFound(`Alias ${String(alias_name)} does not exists!`);
-        next.delete(alias_name);
-      } else if (isObject(action.rename_alias)) {
-        const { old_alias_name, new_alias_name } = action.rename_alias;
-        if (typeof old_alias_name !== 'string' || typeof new_alias_name !== 'string') throw formatError('rename_alias needs old_alias_name and new_alias_name');
-        const target = next.get(old_alias_name);
-        if (target === undefined) throw notFound(`Alias ${old_alias_name} does not exists!`);
-        next.delete(old_alias_name);
-        next.set(new_alias_name, target);
-      } else {
-        throw formatError('unknown alias operation');
-      }
-    }
-    aliases.clear();
-    for (const [k, v] of next) aliases.set(k, v);
-    return true;
+    return applyAliasOperations(body, aliases, collections, true);
   }
 
   function upsert(collection: SimCollection, body: unknown): void {

@@ -19,12 +19,15 @@ import busboy from 'busboy';
 import {
   QdrantSimError,
   badRequest,
+  collectionNotFound,
   comparePointIds,
   formatError,
   isObject,
   normalizePointId,
+  notFound,
   selectPayload,
   selectVector,
+  wrongInput,
   type StoredPoint,
 } from './state.js';
 
@@ -84,6 +87,15 @@ export function boolParam(query: URLSearchParams, key: string, dflt: boolean): b
   if (v === 'true') return true;
   if (v === 'false') return false;
   throw badRequest(`Query deserialize error: ${key}: provided string was not \`true\` or \`false\``);
+}
+
+/** A snapshot file the simulator keeps (collection or shard snapshot). */
+export interface SnapshotRecord {
+  name: string;
+  path: string;
+  size: number;
+  checksum: string;
+  creationTime: string;
 }
 
 export interface ReceivedUpload {
@@ -208,4 +220,40 @@ export function clusterStatusBody(self: bigint, peers: { id: bigint; index: numb
     consensus_thread_status: { consensus_thread_status: 'working', last_update: new Date().toISOString() },
     message_send_failures: {},
   };
+}
+
+/**
+ * `POST /collections/aliases`: applied all or nothing to `aliases`. `full` (the single-node
+ * simulator) also checks the field types and supports `rename_alias`; the cluster simulator
+ * models create and delete only.
+ */
+export function applyAliasOperations(body: unknown, aliases: Map<string, string>, collections: { has(name: string): boolean }, full: boolean): true {
+  if (!isObject(body) || !Array.isArray(body.actions)) throw formatError('missing field `actions`');
+  const next = new Map(aliases);
+  for (const action of body.actions as unknown[]) {
+    if (!isObject(action)) throw formatError('actions: expected objects');
+    if (isObject(action.create_alias)) {
+      const { collection_name, alias_name } = action.create_alias as { collection_name: string; alias_name: string };
+      if (full && (typeof collection_name !== 'string' || typeof alias_name !== 'string')) throw formatError('create_alias needs collection_name and alias_name');
+      if (!collections.has(collection_name)) throw collectionNotFound(collection_name);
+      if (collections.has(alias_name)) throw wrongInput(`Collection with name \`${alias_name}\` already exists`);
+      next.set(alias_name, collection_name);
+    } else if (isObject(action.delete_alias)) {
+      const { alias_name } = action.delete_alias;
+      if (typeof alias_name !== 'string' || !next.has(alias_name)) throw notFound(`Alias ${String(alias_name)} does not exists!`);
+      next.delete(alias_name);
+    } else if (full && isObject(action.rename_alias)) {
+      const { old_alias_name, new_alias_name } = action.rename_alias;
+      if (typeof old_alias_name !== 'string' || typeof new_alias_name !== 'string') throw formatError('rename_alias needs old_alias_name and new_alias_name');
+      const target = next.get(old_alias_name);
+      if (target === undefined) throw notFound(`Alias ${old_alias_name} does not exists!`);
+      next.delete(old_alias_name);
+      next.set(new_alias_name, target);
+    } else {
+      throw formatError('unknown alias operation');
+    }
+  }
+  aliases.clear();
+  for (const [k, v] of next) aliases.set(k, v);
+  return true;
 }
