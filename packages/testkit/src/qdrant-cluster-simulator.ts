@@ -48,15 +48,13 @@
  * read-write `api-key` is modelled (no read-only key, no JWT). Snapshot files use the
  * simulator's own tar format (./qdrant-simulator/snapshot-file.ts), not Qdrant's segments.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import busboy from 'busboy';
 import { makeTempDir } from './temp-dir.js';
 import { registerCleanup } from './cleanup.js';
 import {
@@ -67,17 +65,15 @@ import {
   configFromCreateRequest,
   formatError,
   isObject,
-  normalizePointId,
   notFound,
   preparePoint,
-  selectPayload,
-  selectVector,
   validateCollectionName,
   wrongInput,
   type CollectionConfig,
   type SimCollection,
   type StoredPoint,
 } from './qdrant-simulator/state.js';
+import { accepted, boolParam, clusterStatusBody, fail, majorMinor, ok, randomU64, readJson, receiveUpload, scrollPage, send, snapshotTimestamp, startSnapshotDownload, applyAliasOperations, type SnapshotRecord } from './qdrant-simulator/wire.js';
 import { SIM_SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotFile } from './qdrant-simulator/snapshot-file.js';
 import type { QdrantSimulatorCollection } from './qdrant-simulator.js';
 
@@ -173,22 +169,6 @@ interface ClusterCollection {
   shards: Map<number, Shard>;
 }
 
-interface SnapshotRecord {
-  name: string;
-  path: string;
-  size: number;
-  checksum: string;
-  creationTime: string;
-}
-
-function randomU64(): bigint {
-  return randomBytes(8).readBigUInt64BE() | (1n << 62n);
-}
-
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `__u64__${v.toString()}__` : v)).replace(/"__u64__(\d+)__"/g, '$1');
-}
-
 function fnv1a(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
@@ -196,15 +176,6 @@ function fnv1a(text: string): number {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h;
-}
-
-function timestamp(date: Date): { suffix: string; creationTime: string } {
-  const iso = date.toISOString().slice(0, 19);
-  return { suffix: iso.replace('T', '-').replace(/:/g, '-'), creationTime: iso };
-}
-
-function majorMinor(version: string): string {
-  return version.split('.').slice(0, 2).join('.');
 }
 
 export async function startQdrantCluster(options: QdrantClusterSimulatorOptions = {}): Promise<QdrantClusterSimulator> {
@@ -235,18 +206,6 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
   const idOf = (p: PeerState) => p.id.toString();
   const peerById = (id: string) => peers.find((p) => idOf(p) === id);
   const live = (id: string) => peerById(id)?.up === true;
-
-  const send = (res: ServerResponse, status: number, body: unknown) => {
-    const text = toJson(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
-  };
-  const ok = (res: ServerResponse, started: bigint, result: unknown) =>
-    send(res, 200, { result, status: 'ok', time: Number(process.hrtime.bigint() - started) / 1e9 });
-  const accepted = (res: ServerResponse, started: bigint) =>
-    send(res, 202, { status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
-  const fail = (res: ServerResponse, started: bigint, error: QdrantSimError) =>
-    send(res, error.httpStatus, { status: { error: error.message }, time: Number(process.hrtime.bigint() - started) / 1e9 });
 
   const getCollection = (name: string): ClusterCollection => {
     const c = collections.get(name) ?? collections.get(aliases.get(name) ?? '');
@@ -294,24 +253,7 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
     timers.add(timer);
   }
 
-  async function readJson(req: IncomingMessage): Promise<unknown> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    if (chunks.length === 0) return {};
-    try {
-      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    } catch (error) {
-      throw formatError((error as Error).message);
-    }
-  }
 
-  function boolParam(q: URLSearchParams, key: string, dflt: boolean): boolean {
-    const v = q.get(key);
-    if (v === null) return dflt;
-    if (v === 'true') return true;
-    if (v === 'false') return false;
-    throw badRequest(`Query deserialize error: ${key}: provided string was not \`true\` or \`false\``);
-  }
 
   function parsePriority(q: URLSearchParams | string | undefined): Priority {
     const p = (typeof q === 'string' || q === undefined ? q : q.get('priority')) ?? 'snapshot';
@@ -375,21 +317,9 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
   }
 
   function scroll(c: ClusterCollection, self: PeerState, body: unknown) {
-    const b = isObject(body) ? body : {};
-    if (b.filter !== undefined && b.filter !== null) throw badRequest('the Qdrant cluster simulator does not support scroll filters');
-    const limit = b.limit === undefined ? 10 : Number(b.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw formatError('limit: expected a positive integer');
-    const offset = b.offset === undefined || b.offset === null ? undefined : normalizePointId(b.offset);
-    const all = allPoints(c, self).filter((p) => offset === undefined || comparePointIds(p.id, offset) >= 0);
-    return {
-      points: all.slice(0, limit).map((p) => {
-        const payload = selectPayload(p.payload, b.with_payload ?? true);
-        const vector = selectVector(p.vector, b.with_vector ?? false);
-        return { id: p.id, ...(payload !== undefined ? { payload } : {}), ...(vector !== undefined ? { vector } : {}) };
-      }),
-      next_page_offset: all[limit]?.id ?? null,
-    };
+    return scrollPage(body, () => allPoints(c, self), 'Qdrant cluster simulator');
   }
+
 
   function collectionInfo(c: ClusterCollection, self: PeerState) {
     const points = allPoints(c, self).length;
@@ -422,7 +352,7 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
 
   async function createShardSnapshot(c: ClusterCollection, s: Shard, self: PeerState): Promise<SnapshotRecord> {
     const replica = localReplica(s, self);
-    const { suffix, creationTime } = timestamp(new Date());
+    const { suffix, creationTime } = snapshotTimestamp(new Date());
     const name = `${c.name}-shard-${s.id}-${suffix}.snapshot`;
     const path = join(dir.path, `${randomUUID()}.snapshot`);
     const { size, checksum } = await writeSnapshotFile(path, {
@@ -471,45 +401,6 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
     return true;
   }
 
-  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number }> {
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16 } });
-    } catch (error) {
-      req.resume();
-      throw badRequest(`Content type error: ${(error as Error).message}`);
-    }
-    let upload: { path: string; checksum: string; size: number } | undefined;
-    const writes: Promise<void>[] = [];
-    bb.on('file', (field, file) => {
-      if (field !== 'snapshot' || upload) {
-        file.resume();
-        return;
-      }
-      const entry = { path: join(dir.path, `${randomUUID()}.upload`), checksum: '', size: 0 };
-      upload = entry;
-      const hash = createHash('sha256');
-      const counter = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          hash.update(chunk);
-          entry.size += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      writes.push(pipeline(file, counter, createWriteStream(entry.path, { mode: 0o600 })).then(() => void (entry.checksum = hash.digest('hex'))));
-    });
-    await new Promise<void>((resolve, reject) => {
-      bb.on('close', resolve);
-      bb.on('error', reject);
-      req.on('error', reject);
-      req.pipe(bb);
-    }).catch((error: Error) => {
-      throw badRequest(`Multipart error: ${error.message}`);
-    });
-    await Promise.all(writes);
-    if (!upload) throw badRequest('Multipart error: field `snapshot` is missing');
-    return upload;
-  }
 
   /** Downloads `location` for `PUT .../snapshots/recover` (snapshots/download.rs). */
   function fetchTo(location: string, key: string | undefined, path: string): Promise<{ checksum: string }> {
@@ -531,29 +422,9 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
 
   async function download(req: IncomingMessage, res: ServerResponse, record: SnapshotRecord, cut: QdrantClusterFailure | undefined): Promise<void> {
     const etag = `"${record.checksum.slice(0, 16)}-${record.size.toString(16)}"`;
-    let start = 0;
-    let end = record.size - 1;
-    let partial = false;
-    const range = typeof req.headers.range === 'string' ? /^bytes=(\d+)-(\d*)$/.exec(req.headers.range.trim()) : null;
-    const ifRange = req.headers['if-range'];
-    if (range && (ifRange === undefined || ifRange === etag)) {
-      start = Number(range[1]);
-      end = range[2] ? Math.min(Number(range[2]), record.size - 1) : record.size - 1;
-      if (start >= record.size || start > end) {
-        res.writeHead(416, { 'content-range': `bytes */${record.size}`, 'content-length': 0 });
-        res.end();
-        return;
-      }
-      partial = true;
-    }
-    res.writeHead(partial ? 206 : 200, {
-      'content-type': 'application/octet-stream',
-      'content-length': end - start + 1,
-      'content-disposition': `attachment; filename="${record.name}"`,
-      'accept-ranges': 'bytes',
-      etag,
-      ...(partial ? { 'content-range': `bytes ${start}-${end}/${record.size}` } : {}),
-    });
+    const sending = startSnapshotDownload(req, res, record, etag, [etag]);
+    if (!sending) return;
+    const { start, end } = sending;
     let sent = 0;
     for await (const raw of createReadStream(record.path, { start, end, highWaterMark: 16 * 1024 })) {
       const chunk = raw as Buffer;
@@ -570,37 +441,12 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
   }
 
   function applyAliasActions(body: unknown): true {
-    if (!isObject(body) || !Array.isArray(body.actions)) throw formatError('missing field `actions`');
-    const next = new Map(aliases);
-    for (const action of body.actions as unknown[]) {
-      if (!isObject(action)) throw formatError('actions: expected objects');
-      if (isObject(action.create_alias)) {
-        const { collection_name, alias_name } = action.create_alias as { collection_name: string; alias_name: string };
-        if (!collections.has(collection_name)) throw collectionNotFound(collection_name);
-        if (collections.has(alias_name)) throw wrongInput(`Collection with name \`${alias_name}\` already exists`);
-        next.set(alias_name, collection_name);
-      } else if (isObject(action.delete_alias)) {
-        const { alias_name } = action.delete_alias as { alias_name: string };
-        if (!next.has(alias_name)) throw notFound(`Alias ${alias_name} does not exists!`);
-        next.delete(alias_name);
-      } else throw formatError('unknown alias operation');
-    }
-    aliases.clear();
-    for (const [k, v] of next) aliases.set(k, v);
-    return true;
+    return applyAliasOperations(body, aliases, collections, false);
   }
 
   function clusterStatus(self: PeerState) {
     if (!distributed) return { status: 'disabled' };
-    const leader = peers[0] as PeerState;
-    return {
-      status: 'enabled',
-      peer_id: self.id,
-      peers: Object.fromEntries(peers.map((p) => [idOf(p), { uri: `http://qdrant-${p.index}.qdrant-headless:6335/` }])),
-      raft_info: { term: 1, commit: 10, pending_operations: 0, leader: leader.id, role: self === leader ? 'Leader' : 'Follower', is_voter: true },
-      consensus_thread_status: { consensus_thread_status: 'working', last_update: new Date().toISOString() },
-      message_send_failures: {},
-    };
+    return clusterStatusBody(self.id, peers, (peers[0] as PeerState).id);
   }
 
   async function route(self: PeerState, req: IncomingMessage, res: ServerResponse, started: bigint, url: URL, parts: string[]): Promise<void> {
@@ -672,7 +518,7 @@ export async function startQdrantCluster(options: QdrantClusterSimulatorOptions 
         const priority = parsePriority(q);
         const checksum = q.get('checksum');
         const wait = boolParam(q, 'wait', true);
-        const upload = await receiveUpload(req);
+        const upload = await receiveUpload(req, dir.path);
         const work = async () => {
           try {
             if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {

@@ -6,14 +6,11 @@
  * `checksum`. Snapshot files are tar archives in a format of the simulator's own (see
  * ./qdrant-simulator/snapshot-file.ts), not Qdrant's segment format.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { basename, join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import busboy from 'busboy';
+import { join } from 'node:path';
 import { makeTempDir } from './temp-dir.js';
 import { registerCleanup } from './cleanup.js';
 import {
@@ -25,13 +22,9 @@ import {
   configFromCreateRequest,
   formatError,
   isObject,
-  normalizePointId,
   notFound,
   preparePoint,
-  selectPayload,
-  selectVector,
   sortedPoints,
-  comparePointIds,
   validateCollectionName,
   wrongInput,
   type PointId,
@@ -41,6 +34,7 @@ import {
   type VectorsConfig,
 } from './qdrant-simulator/state.js';
 import { accessDenied, accessFromJwt, canSeeCollection, routeAccess, type Access } from './qdrant-simulator/access.js';
+import { accepted, boolParam, clusterStatusBody, fail, majorMinor, ok, randomU64, readJson, receiveUpload, scrollPage, send, snapshotTimestamp, startSnapshotDownload, applyAliasOperations, type SnapshotRecord } from './qdrant-simulator/wire.js';
 import { SIM_SNAPSHOT_FORMAT, readSnapshotFile, writeSnapshotFile } from './qdrant-simulator/snapshot-file.js';
 
 export interface QdrantSimulatorOptions {
@@ -160,34 +154,10 @@ export interface QdrantSimulator {
   failNext(failure?: QdrantSimulatorFailure): void;
 }
 
-interface SnapshotRecord {
-  name: string;
-  path: string;
-  size: number;
-  checksum: string;
-  creationTime: string;
-}
-
 const PRIORITIES = ['no_sync', 'snapshot', 'replica'] as const;
 type Priority = (typeof PRIORITIES)[number];
 const AUTH_WHITELIST = new Set(['/', '/healthz', '/readyz', '/livez']);
 const MAX_JSON_BODY = 64 * 1024 * 1024;
-
-function majorMinor(version: string): string {
-  return version.split('.').slice(0, 2).join('.');
-}
-
-function randomU64(): bigint {
-  return randomBytes(8).readBigUInt64BE() | (1n << 62n);
-}
-
-/** JSON with u64 numbers written as plain digits, as Qdrant writes peer ids. */
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `__u64__${v.toString()}__` : v)).replace(
-    /"__u64__(\d+)__"/g,
-    '$1',
-  );
-}
 
 /** JSON with sorted keys and no null members: Qdrant compares the configs as structs. */
 function canonicalJson(value: unknown): string {
@@ -201,11 +171,6 @@ function canonicalJson(value: unknown): string {
       .join(',')}}`;
   }
   return JSON.stringify(value);
-}
-
-function snapshotTimestamp(date: Date): { suffix: string; creationTime: string } {
-  const iso = date.toISOString().slice(0, 19);
-  return { suffix: iso.replace('T', '-').replace(/:/g, '-'), creationTime: iso };
 }
 
 /** Swallows an answer nobody receives (see `processAnyway`). */
@@ -262,19 +227,8 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     f.cutAfterBytes !== undefined || f.trickleEveryMs !== undefined || f.stallMs !== undefined;
   let operationId = 0;
 
-  const send = (res: ServerResponse, httpStatus: number, body: unknown) => {
-    const text = toJson(body);
-    res.writeHead(httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
-  };
-  const ok = (res: ServerResponse, started: bigint, result: unknown) =>
-    send(res, 200, { result, status: 'ok', time: Number(process.hrtime.bigint() - started) / 1e9 });
-  // src/actix/helpers.rs `accepted_response` with lib/api/src/rest/models.rs `ApiResponse`
-  // (`result` is skip_serializing_if none): a 202 has no `result` member at all.
-  const accepted = (res: ServerResponse, started: bigint) =>
-    send(res, 202, { status: 'accepted', time: Number(process.hrtime.bigint() - started) / 1e9 });
-  const fail = (res: ServerResponse, started: bigint, error: QdrantSimError) =>
-    send(res, error.httpStatus, { status: { error: error.message }, time: Number(process.hrtime.bigint() - started) / 1e9 });
+  // send, ok, accepted (src/actix/helpers.rs `accepted_response`: a 202 has no `result`) and
+  // fail come from ./qdrant-simulator/wire.ts, shared with the cluster simulator.
   const text = (res: ServerResponse, httpStatus: number, body: string) => {
     res.writeHead(httpStatus, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
@@ -288,29 +242,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   const aliasesOf = (name: string) =>
     [...aliases.entries()].filter(([, c]) => c === name).map(([alias_name, collection_name]) => ({ alias_name, collection_name }));
 
-  async function readJson(req: IncomingMessage): Promise<unknown> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_JSON_BODY) throw new QdrantSimError(413, 'Payload too large');
-      chunks.push(chunk as Buffer);
-    }
-    if (size === 0) return {};
-    try {
-      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    } catch (error) {
-      throw formatError((error as Error).message);
-    }
-  }
 
-  function boolParam(query: URLSearchParams, key: string, dflt: boolean): boolean {
-    const v = query.get(key);
-    if (v === null) return dflt;
-    if (v === 'true') return true;
-    if (v === 'false') return false;
-    throw badRequest(`Query deserialize error: ${key}: provided string was not \`true\` or \`false\``);
-  }
 
   async function createSnapshot(collection: SimCollection, workMs = 0): Promise<SnapshotRecord> {
     const { suffix, creationTime } = snapshotTimestamp(new Date());
@@ -350,51 +282,6 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     ...(hasChecksums ? { checksum: s.checksum } : {}),
   });
 
-  async function receiveUpload(req: IncomingMessage): Promise<{ path: string; checksum: string; size: number; filename: string }> {
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16 } });
-    } catch (error) {
-      req.resume();
-      throw badRequest(`Content type error: ${(error as Error).message}`);
-    }
-    let upload: { path: string; checksum: string; size: number; filename: string } | undefined;
-    const writes: Promise<void>[] = [];
-    bb.on('file', (field, file, info) => {
-      if (field !== 'snapshot' || upload) {
-        file.resume();
-        return;
-      }
-      // snapshot_api.rs: only the last path component of the file name is kept, a UUID without one.
-      const filename = info.filename ? basename(info.filename.replace(/\\/g, '/')) : randomUUID();
-      const entry = { path: join(snapshotsDir, `${randomUUID()}.upload`), checksum: '', size: 0, filename: filename || randomUUID() };
-      upload = entry;
-      const hash = createHash('sha256');
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          entry.size += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      writes.push(
-        pipeline(file, counter, createWriteStream(entry.path, { mode: 0o600 })).then(() => {
-          entry.checksum = hash.digest('hex');
-        }),
-      );
-    });
-    await new Promise<void>((resolve, reject) => {
-      bb.on('close', resolve);
-      bb.on('error', reject);
-      req.on('error', reject);
-      req.pipe(bb);
-    }).catch((error: Error) => {
-      throw badRequest(`Multipart error: ${error.message}`);
-    });
-    await Promise.all(writes);
-    if (!upload) throw badRequest('Multipart error: field `snapshot` is missing');
-    return upload;
-  }
 
   /**
    * Follows lib/storage/src/content_manager/snapshots/recover.rs `_do_recover_from_snapshot`:
@@ -445,34 +332,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   }
 
   function applyAliasActions(body: unknown): true {
-    if (!isObject(body) || !Array.isArray(body.actions)) throw formatError('missing field `actions`');
-    const next = new Map(aliases);
-    for (const action of body.actions as unknown[]) {
-      if (!isObject(action)) throw formatError('actions: expected objects');
-      if (isObject(action.create_alias)) {
-        const { collection_name, alias_name } = action.create_alias;
-        if (typeof collection_name !== 'string' || typeof alias_name !== 'string') throw formatError('create_alias needs collection_name and alias_name');
-        if (!collections.has(collection_name)) throw collectionNotFound(collection_name);
-        if (collections.has(alias_name)) throw wrongInput(`Collection with name \`${alias_name}\` already exists`);
-        next.set(alias_name, collection_name);
-      } else if (isObject(action.delete_alias)) {
-        const { alias_name } = action.delete_alias;
-        if (typeof alias_name !== 'string' || !next.has(alias_name)) throw notFound(`Alias ${String(alias_name)} does not exists!`);
-        next.delete(alias_name);
-      } else if (isObject(action.rename_alias)) {
-        const { old_alias_name, new_alias_name } = action.rename_alias;
-        if (typeof old_alias_name !== 'string' || typeof new_alias_name !== 'string') throw formatError('rename_alias needs old_alias_name and new_alias_name');
-        const target = next.get(old_alias_name);
-        if (target === undefined) throw notFound(`Alias ${old_alias_name} does not exists!`);
-        next.delete(old_alias_name);
-        next.set(new_alias_name, target);
-      } else {
-        throw formatError('unknown alias operation');
-      }
-    }
-    aliases.clear();
-    for (const [k, v] of next) aliases.set(k, v);
-    return true;
+    return applyAliasOperations(body, aliases, collections, true);
   }
 
   function upsert(collection: SimCollection, body: unknown): void {
@@ -495,34 +355,18 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     for (const p of prepared) collection.points.set(String(p.id), p);
   }
 
+
   function scroll(collection: SimCollection, body: unknown) {
-    const b = isObject(body) ? body : {};
-    if (b.filter !== undefined && b.filter !== null) throw badRequest('the Qdrant simulator does not support scroll filters');
-    const limit = b.limit === undefined ? 10 : Number(b.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw formatError('limit: expected a positive integer');
-    const offset = b.offset === undefined || b.offset === null ? undefined : normalizePointId(b.offset);
-    const all = sortedPoints(collection).filter((p) => offset === undefined || comparePointIds(p.id, offset) >= 0);
-    const page = all.slice(0, limit);
-    return {
-      points: page.map((p) => {
-        const payload = selectPayload(p.payload, b.with_payload ?? true);
-        const vector = selectVector(p.vector, b.with_vector ?? false);
-        return { id: p.id, ...(payload !== undefined ? { payload } : {}), ...(vector !== undefined ? { vector } : {}) };
-      }),
-      next_page_offset: all[limit]?.id ?? null,
-    };
+    return scrollPage(body, () => sortedPoints(collection), 'Qdrant simulator');
   }
 
   function clusterStatus() {
     if (!clusterEnabled) return { status: 'disabled' };
-    return {
-      status: 'enabled',
-      peer_id: peerId,
-      peers: Object.fromEntries(peerIds.map((id, i) => [id.toString(), { uri: `http://qdrant-${i}.qdrant-headless:6335/` }])),
-      raft_info: { term: 1, commit: 10, pending_operations: 0, leader: peerId, role: 'Leader', is_voter: true },
-      consensus_thread_status: { consensus_thread_status: 'working', last_update: new Date().toISOString() },
-      message_send_failures: {},
-    };
+    return clusterStatusBody(
+      peerId,
+      peerIds.map((id, index) => ({ id, index })),
+      peerId,
+    );
   }
 
   /** src/common/auth/mod.rs `validate_request`: the key's access, or a plain-text 401 (src/actix/auth.rs). */
@@ -574,7 +418,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
     }
     // GET /collections/aliases is not an endpoint: Qdrant reads it as the collection "aliases".
     if (name === 'aliases' && parts.length === 2 && method === 'POST') {
-      return ok(res, started, applyAliasActions(await readJson(req)));
+      return ok(res, started, applyAliasActions(await readJson(req, MAX_JSON_BODY)));
     }
     if (name === undefined) throw new QdrantSimError(404, `Not found: ${method} ${url.pathname}`);
 
@@ -582,7 +426,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       if (method === 'GET') return ok(res, started, collectionInfo(getCollection(name)));
       if (method === 'PUT') {
         validateCollectionName(name);
-        const body = await readJson(req);
+        const body = await readJson(req, MAX_JSON_BODY);
         if (collections.has(name)) throw new QdrantSimError(409, `Wrong input: Collection \`${name}\` already exists!`);
         if (aliases.has(name)) throw new QdrantSimError(409, `Wrong input: Alias with name \`${name}\` already exists`);
         collections.set(name, { name, config: configFromCreateRequest(body), points: new Map() });
@@ -603,13 +447,13 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       const c = getCollection(name);
       if (parts.length === 3 && method === 'PUT') {
         const wait = boolParam(q, 'wait', false);
-        upsert(c, await readJson(req));
+        upsert(c, await readJson(req, MAX_JSON_BODY));
         return ok(res, started, { operation_id: operationId++, status: wait ? 'completed' : 'acknowledged' });
       }
-      if (parts.length === 4 && subName === 'scroll' && method === 'POST') return ok(res, started, scroll(c, await readJson(req)));
+      if (parts.length === 4 && subName === 'scroll' && method === 'POST') return ok(res, started, scroll(c, await readJson(req, MAX_JSON_BODY)));
       if (parts.length === 4 && subName === 'count' && method === 'POST') {
         // CountRequest.exact defaults to true (Qdrant's OpenAPI); false gives the estimate.
-        const body = await readJson(req);
+        const body = await readJson(req, MAX_JSON_BODY);
         const exact = !(isObject(body) && body.exact === false);
         return ok(res, started, { count: exact ? c.points.size : approximateCount(c) });
       }
@@ -659,32 +503,9 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
   async function download(req: IncomingMessage, res: ServerResponse, record: SnapshotRecord, path: string): Promise<void> {
     const etag = `"${record.checksum.slice(0, 16)}-${record.size.toString(16)}"`;
     const lastModified = new Date(`${record.creationTime}Z`).toUTCString();
-    let start = 0;
-    let end = record.size - 1;
-    let partial = false;
-    const range = typeof req.headers.range === 'string' ? /^bytes=(\d+)-(\d*)$/.exec(req.headers.range.trim()) : null;
-    const ifRange = req.headers['if-range'];
-    const rangeValid = ifRange === undefined || ifRange === etag || ifRange === lastModified;
-    if (range && rangeValid) {
-      start = Number(range[1]);
-      end = range[2] ? Math.min(Number(range[2]), record.size - 1) : record.size - 1;
-      if (start >= record.size || start > end) {
-        res.writeHead(416, { 'content-range': `bytes */${record.size}`, 'content-length': 0 });
-        res.end();
-        return;
-      }
-      partial = true;
-    }
-    const headers: Record<string, string | number> = {
-      'content-type': 'application/octet-stream',
-      'content-length': end - start + 1,
-      'content-disposition': `attachment; filename="${record.name}"`,
-      'accept-ranges': 'bytes',
-      etag,
-      'last-modified': lastModified,
-      ...(partial ? { 'content-range': `bytes ${start}-${end}/${record.size}` } : {}),
-    };
-    res.writeHead(partial ? 206 : 200, headers);
+    const sending = startSnapshotDownload(req, res, record, etag, [etag, lastModified], { 'last-modified': lastModified });
+    if (!sending) return;
+    const { start, end } = sending;
     const flipAt = corruptDownloads ? Math.floor(record.size / 2) : -1;
     let offset = start;
     const cut = failures.find(
@@ -759,7 +580,7 @@ export async function startQdrantSimulator(options: QdrantSimulatorOptions = {})
       throw badRequest('Validation error in query parameters: checksum: must be a SHA256 hash (64 hex characters)');
     }
     const wait = boolParam(q, 'wait', true);
-    const upload = await receiveUpload(req);
+    const upload = await receiveUpload(req, snapshotsDir);
     const work = async () => {
       if (checksum !== null && upload.checksum !== checksum.toLowerCase()) {
         // The multipart temp file is dropped: nothing stays on the server.
