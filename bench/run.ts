@@ -427,23 +427,8 @@ async function main(): Promise<void> {
       const s3 = s3Server;
       const target: S3Target = { endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, ...s3.credentials };
       const file = join(work.path, 'blob.bin');
-      await new Promise<void>((resolveWrite, reject) => {
-        // Random bytes: an artifact that is already compressed or encrypted.
-        const ws = createWriteStream(file, { mode: 0o600 });
-        ws.on('error', reject);
-        const block = Buffer.alloc(8 * MB);
-        let left = Math.round(o.s3Size * GB);
-        const pump = () => {
-          while (left > 0) {
-            randomFillSync(block);
-            const n = Math.min(left, block.length);
-            left -= n;
-            if (!ws.write(Buffer.from(block.subarray(0, n)))) return void ws.once('drain', pump);
-          }
-          ws.end(resolveWrite);
-        };
-        pump();
-      });
+      // Random bytes: an artifact that is already compressed or encrypted.
+      await writeRandomFile(file, Math.round(o.s3Size * GB));
       // The adapter's documented defaults, read from the built package, so the bare upload uses the same.
       const { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } = (await import('@scholaria/backup-s3')) as { DEFAULT_PART_SIZE: number; DEFAULT_QUEUE_SIZE?: number };
       const part = DEFAULT_PART_SIZE;

@@ -11,6 +11,7 @@ import {
   type LeaseHolder,
 } from '@scholaria/backup-core';
 import { httpStatusOf, s3ErrorCode, s3Failure } from './s3-errors.js';
+import { newS3Client } from './s3-client.js';
 import { toObjectKey } from './s3-keys.js';
 import { parseS3StorageOptions, type S3StorageOptions } from './s3-storage-options.js';
 
@@ -72,17 +73,12 @@ export function createS3LeaderElector(options: S3LeaderElectorOptions): LeaderEl
   const endpoint = o.endpoint ?? 'AWS S3';
   let client: S3Client | undefined = o.client;
   const getClient = (): S3Client =>
-    (client ??= new S3Client({
-      region: o.region,
-      endpoint: o.endpoint,
-      forcePathStyle: o.forcePathStyle,
-      credentials: o.credentials,
-      requestChecksumCalculation: o.checksumMode,
-      responseChecksumValidation: o.checksumMode,
+    (client ??= newS3Client(o, {
       // One attempt per call: the leadership retries on its own interval, and a slow retry
       // loop here would hide a lost lease.
       maxAttempts: 2,
-      requestHandler: { connectionTimeout: Math.min(o.connectionTimeoutMs, ttlMs / 3), socketTimeout: Math.min(o.socketTimeoutMs, ttlMs / 3) },
+      connectionTimeoutMs: Math.min(o.connectionTimeoutMs, ttlMs / 3),
+      socketTimeoutMs: Math.min(o.socketTimeoutMs, ttlMs / 3),
     }));
   const ctx = (op: string) => ({ storage: name, bucket: o.bucket, op, key, endpoint });
   /** The ETag this replica last saw and since when (monotonic). */

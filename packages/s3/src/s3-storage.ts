@@ -30,6 +30,7 @@ import {
   s3Failure,
   type S3ErrorContext,
 } from './s3-errors.js';
+import { newS3Client } from './s3-client.js';
 import { toObjectKey, validateKey, validatePrefix } from './s3-keys.js';
 import { parseS3StorageOptions, type ResolvedS3StorageOptions, type S3StorageOptions } from './s3-storage-options.js';
 
@@ -82,17 +83,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   let bucketSeen = false;
 
   const getClient = (): S3Client => {
-    client ??= new S3Client({
-      region: o.region,
-      endpoint: o.endpoint,
-      forcePathStyle: o.forcePathStyle,
-      credentials: o.credentials,
-      requestChecksumCalculation: o.checksumMode,
-      responseChecksumValidation: o.checksumMode,
-      maxAttempts: o.maxAttempts,
-      retryMode: 'standard',
-      requestHandler: { connectionTimeout: o.connectionTimeoutMs, socketTimeout: o.socketTimeoutMs },
-    });
+    client ??= newS3Client(o, { maxAttempts: o.maxAttempts, connectionTimeoutMs: o.connectionTimeoutMs, socketTimeoutMs: o.socketTimeoutMs });
     return client;
   };
 

@@ -351,6 +351,25 @@ function extensionsMiddleware(
   locked: Set<string>,
   inFlightExclusive: Set<string>,
 ): KoaMiddleware {
+  /**
+   * One conditional write per key at a time, as S3 answers a racing one (409
+   * ConditionalRequestConflict). The key is claimed before the first await, so concurrent
+   * writers see each other.
+   */
+  const exclusively = async (id: string, write: () => Promise<void>): Promise<void> => {
+    if (inFlightExclusive.has(id)) {
+      throw Object.assign(
+        new S3Error('ConditionalRequestConflict', 'A conflicting conditional operation is currently in progress against this resource.'),
+        { status: 409 },
+      );
+    }
+    inFlightExclusive.add(id);
+    try {
+      await write();
+    } finally {
+      inFlightExclusive.delete(id);
+    }
+  };
   const requireKnownKey = (ctx: KoaContext) => {
     const authorization = headerValue(ctx.headers.authorization);
     const keyId = authorization && /Credential=([^/]+)\//.exec(authorization)?.[1];
@@ -486,25 +505,14 @@ function extensionsMiddleware(
     if (ctx.method === 'PUT' && key !== undefined && query.uploadId === undefined && headerValue(ctx.headers['if-none-match']) === '*') {
       requireKnownKey(ctx);
       requireBucket(bucket);
-      const id = `${bucket}/${key}`;
-      if (inFlightExclusive.has(id)) {
-        throw Object.assign(
-          new S3Error('ConditionalRequestConflict', 'A conflicting conditional operation is currently in progress against this resource.'),
-          { status: 409 },
-        );
-      }
-      // Claimed before the first await, so concurrent creators see each other.
-      inFlightExclusive.add(id);
-      try {
+      await exclusively(`${bucket}/${key}`, async () => {
         if (await s3rver.store.existsObject(bucket, key)) {
           throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
             Condition: 'If-None-Match',
           });
         }
         await next();
-      } finally {
-        inFlightExclusive.delete(id);
-      }
+      });
       return;
     }
 
@@ -519,15 +527,7 @@ function extensionsMiddleware(
     if (ctx.method === 'PUT' && key !== undefined && query.uploadId === undefined && ifMatch !== undefined) {
       requireKnownKey(ctx);
       requireBucket(bucket);
-      const id = `${bucket}/${key}`;
-      if (inFlightExclusive.has(id)) {
-        throw Object.assign(
-          new S3Error('ConditionalRequestConflict', 'A conflicting conditional operation is currently in progress against this resource.'),
-          { status: 409 },
-        );
-      }
-      inFlightExclusive.add(id);
-      try {
+      await exclusively(`${bucket}/${key}`, async () => {
         if (!(await s3rver.store.existsObject(bucket, key))) {
           throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
         }
@@ -537,9 +537,7 @@ function extensionsMiddleware(
           throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
         }
         await next();
-      } finally {
-        inFlightExclusive.delete(id);
-      }
+      });
       return;
     }
 
