@@ -3,7 +3,7 @@
 // After each kill: the live data is unchanged, list() never shows the killed set as complete
 // (unless its manifest had committed, and then it verifies), verify and the next backup work.
 import { statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupEngine, retentionFromDays, type BackupEngine } from '@scholaria/backup-core';
@@ -277,5 +277,48 @@ describe(`SIGKILL of a backup at 20 seeded points (FAULT_SEED=${FAULT_SEED})`, (
     expect(restored.status, JSON.stringify(restored.components.map((c) => c.error?.message))).toBe('ok');
     expect(await pgDigest(pg, 'app_check')).toBe(liveBefore.pg);
     expect(await pgDigest(pg, 'app')).toBe(liveBefore.pg);
+  });
+});
+
+describe('SIGKILL while zstd writes the dump file itself (one fs storage)', () => {
+  it('pg_dump and zstd stop soon after the backup process dies, instead of running to the end of the dump', async () => {
+    // A pg_dump whose output trickles out (4 KiB every 50 ms: the dump would take minutes), so
+    // the tools are still running when the backup process is killed.
+    const dir = join(dirReal.path, 'slow-pg-dump');
+    await mkdir(dir, { recursive: true });
+    const throttle = join(dir, 'throttle.cjs');
+    await writeFile(
+      throttle,
+      `process.stdin.on('readable', function pump() { process.stdin.off('readable', pump); const step = () => { const c = process.stdin.read(4096) ?? process.stdin.read(); if (c === null) { if (process.stdin.readableEnded) return; return process.stdin.once('readable', step); } process.stdout.write(c); setTimeout(step, 50); }; step(); });`,
+    );
+    const pgDump = join(dir, 'pg_dump');
+    await writeFile(pgDump, `#!/bin/sh\ncase " $* " in *" --version "*|*" -V "*) exec '${join(pg.binDir, 'pg_dump')}' "$@";; esac\n'${join(pg.binDir, 'pg_dump')}' "$@" | exec '${process.execPath}' '${throttle}'\n`, { mode: 0o755 });
+    const root = join(dirReal.path, 'pdeathsig');
+    const config: BackupChildConfig = { root, sources: 'real', postgresUrl: pg.url('app'), redisUrl: redis.url(), pgDumpPath: pgDump };
+    const child = spawnFixture('backup-child.ts', [JSON.stringify(config)]);
+    const tools = () =>
+      descendants(child.pid).filter((d) => (d.comm === 'zstd' && !d.cmdline.includes('-d')) || (d.comm === 'pg_dump' && d.cmdline.some((a) => a.startsWith('--dbname='))));
+    let running: number[] = [];
+    try {
+      await waitFor(() => tools().some((d) => d.comm === 'zstd') && tools().some((d) => d.comm === 'pg_dump'), 'the compressing zstd and pg_dump to run', 60_000, 10);
+      // Bytes have reached the file the backup writes.
+      await waitFor(async () => (await walk(root)).some((f) => !f.isDir && f.path.includes(TEMP_PREFIX)), 'the dump file to be written', 60_000, 10);
+      running = tools().map((d) => d.pid);
+      // SIGKILL of the Node process alone (not its group), as `kill -9 PID` would.
+      await child.kill();
+      const gone = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      };
+      await waitFor(() => running.every(gone), 'zstd and pg_dump to exit after the backup process died', 10_000);
+    } finally {
+      child.killGroup();
+    }
+    // The compressing zstd, and pg_dump (the wrapper shell has the same name).
+    expect(running.length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -27,6 +27,7 @@ export {
 export {
   type DeleteManyCapability,
   type LocalFilesCapability,
+  type LocalFileWriter,
   type Storage,
   type StorageCapabilities,
   type StorageCapacity,
@@ -364,4 +365,5 @@ export {
   splitStoragePrefix,
 } from './util/storage-keys.js';
 export { openProducerArtifact, type ProducerArtifact } from './pipeline/producer-artifact.js';
+export type { FileArtifact, HeadConsumer } from './pipeline/file-artifact.js';
 export { childProcessEnv } from './util/child-env.js';

@@ -47,7 +47,7 @@ describe('openProducerArtifact: the pipeline fast path for a producing program',
     // Listen before anything can finish: a 'close' that already happened never fires again.
     const producerClosed = new Promise((r) => producer.once('close', r));
     encoder!.releaseInput();
-    await pipeline(encoder!.output, sink);
+    await pipeline(encoder!.output, sink!);
     await producerClosed;
     expect(opened[0]!.options!.precompressed!.rawSize()).toBe(200_000);
     expect(Buffer.concat(opened[0]!.bytes).subarray(0, 4).toString('hex')).toBe('28b52ffd');

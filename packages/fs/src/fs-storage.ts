@@ -24,6 +24,7 @@ import {
   type Storage,
   type StorageCapacity,
   type StorageCapabilities,
+  type LocalFileWriter,
   type StorageEntry,
   type StoragePutOptions,
 } from '@scholaria/backup-core';
@@ -45,6 +46,8 @@ export interface FsStorage extends Storage {
   capacity(): Promise<StorageCapacity>;
   createExclusive(key: string, body: Buffer): Promise<boolean>;
   deletePrefix(prefix: string): Promise<void>;
+  /** A new file that becomes `key` on commit (see `LocalFilesCapability.createFile`). */
+  createFile(key: string, options?: { signal?: AbortSignal }): Promise<LocalFileWriter>;
   /**
    * Removes temp files left by killed writers (they are invisible to `list`) that have not been
    * modified for `olderThanMs` (default: the `staleTempAfterMs` option), and the folders they
@@ -336,6 +339,67 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       }
     },
 
+    async createFile(key: string, options: { signal?: AbortSignal } = {}): Promise<LocalFileWriter> {
+      const { signal } = options;
+      const segments = validateKey(key);
+      if (signal?.aborted) throw abortedError(root, 'put', key, signal);
+      const finalPath = pathOf(segments);
+      const dir = path.dirname(finalPath);
+      let opened: { handle: FileHandle; tempPath: string };
+      try {
+        await assertNoLinks(segments, 'put', key);
+        opened = await openTemp(dir);
+      } catch (error) {
+        await pruneEmptyDirs(dir);
+        throw fsFailure(error, { root, op: 'put', key });
+      }
+      const { handle, tempPath } = opened;
+      let state: 'open' | 'committing' | 'done' = 'open';
+      const remove = async () => {
+        await handle.close().catch(() => undefined);
+        await unlink(tempPath).catch(() => undefined);
+        await pruneEmptyDirs(dir);
+      };
+      return {
+        path: tempPath,
+        fd: handle.fd,
+        async flush() {
+          if (!opts.fsync || state !== 'open') return;
+          try {
+            await handle.datasync();
+          } catch (error) {
+            throw fsFailure(error, { root, op: 'put', key });
+          }
+        },
+        async commit() {
+          if (state !== 'open') throw new BackupError('INTERNAL', `fs:${root}: createFile("${key}"): commit called twice or after abort`);
+          state = 'committing';
+          try {
+            if (signal?.aborted) throw abortedError(root, 'put', key, signal);
+            if (opts.fsync) await handle.sync();
+            const { size } = await handle.stat();
+            await handle.close();
+            if (signal?.aborted) throw abortedError(root, 'put', key, signal);
+            await rename(tempPath, finalPath);
+            state = 'done';
+            await syncDir(dir);
+            return { size };
+          } catch (error) {
+            if (state !== 'done') {
+              state = 'done';
+              await remove();
+            }
+            throw fsFailure(error, { root, op: 'put', key });
+          }
+        },
+        async abort() {
+          if (state !== 'open') return;
+          state = 'done';
+          await remove();
+        },
+      };
+    },
+
     async get(key: string, options: { signal?: AbortSignal } = {}) {
       const segments = validateKey(key);
       const { signal } = options;
@@ -589,7 +653,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     capabilities: Object.freeze({
       deleteMany: base.deleteMany,
       capacity: base.capacity,
-      localFiles: Object.freeze({ localPath: base.localPath, deletePrefix: base.deletePrefix, removeStaleTempFiles: base.removeStaleTempFiles }),
+      localFiles: Object.freeze({ localPath: base.localPath, deletePrefix: base.deletePrefix, removeStaleTempFiles: base.removeStaleTempFiles, createFile: base.createFile }),
     }),
   });
 

@@ -1,12 +1,21 @@
 import { once } from 'node:events';
 import { Transform, type Duplex, type Readable, type TransformCallback, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { openProducerArtifact, type ProducerArtifact } from '@scholaria/backup-core';
 import { wrapFailure } from './dump-failure.js';
 import type { DumpJob, RunningDump } from './dump-plan.js';
 import { buildPgDumpArgs } from './pg-dump-args.js';
 import { exitGate, spawnTool, type SpawnedTool } from './pg-tools.js';
 import { redactText } from './redact.js';
+
+/** Where the head of the dump goes: `write` takes the next block, false once no more is wanted. */
+interface HeadFeed {
+  write(chunk: Buffer): boolean | Promise<boolean>;
+  /** The dump ended: closes the lister's input if it is still open. */
+  end(): void;
+  /** The dump failed: stops the decoder. */
+  abort(): void;
+}
 
 /**
  * Feeds the head of the dump to `pg_restore --list`, which reads the table of contents and
@@ -15,7 +24,7 @@ import { redactText } from './redact.js';
  * piped straight into the zstd program), `decoder` undoes that first; it runs only until the
  * lister has what it needs.
  */
-function tocTap(lister: SpawnedTool, decoder?: Duplex): Transform {
+function headFeed(lister: SpawnedTool, decoder?: Duplex): HeadFeed {
   const stdin = lister.child.stdin;
   if (!stdin) throw new Error('pg_restore --list was started without a stdin pipe');
   // EPIPE once the lister has read the table of contents and quit: expected.
@@ -40,20 +49,45 @@ function tocTap(lister: SpawnedTool, decoder?: Duplex): Transform {
     decoder?.destroy();
   });
   input.on('error', () => (open = false));
+  return {
+    write(chunk) {
+      if (!open) return false;
+      if (input.write(chunk)) return true;
+      return Promise.race([once(input, 'drain').catch(() => undefined), closed]).then(() => open);
+    },
+    end() {
+      if (open) input.end();
+    },
+    abort() {
+      decoder?.destroy();
+    },
+  };
+}
+
+/** The head feed as a pass-through stage of the dump's stream. */
+function tocTap(feed: HeadFeed): Transform {
+  let feeding = true;
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      if (!open) return cb(null, chunk);
-      if (input.write(chunk)) return cb(null, chunk);
-      void Promise.race([once(input, 'drain').catch(() => undefined), closed]).then(() => cb(null, chunk));
+      if (!feeding) return cb(null, chunk);
+      const more = feed.write(chunk);
+      if (typeof more === 'boolean') {
+        feeding = more;
+        return cb(null, chunk);
+      }
+      void more.then((m) => {
+        feeding = m;
+        cb(null, chunk);
+      });
     },
     flush(cb: TransformCallback) {
-      if (open) input.end();
+      feed.end();
       cb();
     },
     destroy(error, cb) {
       // pipeline() destroys its streams once done too; the decoder may still be feeding the
       // lister the end of a small dump then, and stops by itself when the lister exits.
-      if (error) decoder?.destroy();
+      if (error) feed.abort();
       cb(error);
     },
   });
@@ -61,7 +95,7 @@ function tocTap(lister: SpawnedTool, decoder?: Duplex): Transform {
 
 interface TocLister {
   lister: SpawnedTool;
-  tap: Transform;
+  feed: HeadFeed;
   listing: Promise<string | undefined>;
 }
 
@@ -72,12 +106,12 @@ function startTocLister(job: DumpJob, decoder: Duplex | undefined): TocLister | 
   let out = '';
   lister.child.stdout?.setEncoding('utf8');
   lister.child.stdout?.on('data', (d: string) => (out += d));
-  const tap = tocTap(lister, decoder);
+  const feed = headFeed(lister, decoder);
   const listing = lister.exited.then(
     (r) => (r.code === 0 ? out : undefined),
     () => undefined,
   );
-  return { lister, tap, listing };
+  return { lister, feed, listing };
 }
 
 async function openDumpArtifact(job: DumpJob): Promise<ProducerArtifact> {
@@ -96,13 +130,14 @@ async function openDumpArtifact(job: DumpJob): Promise<ProducerArtifact> {
 /** Spawns pg_dump writing to stdout, or into the encoder's input pipe when there is one. */
 function spawnPgDump(job: DumpJob, args: string[], opened: ProducerArtifact): SpawnedTool {
   const { rt, ctx, pre, env } = job;
-  const { sink, encoder } = opened;
+  const { sink, file, encoder } = opened;
   try {
     return spawnTool(pre.pgDump.path, args, { env, signal: ctx.signal, ...(encoder ? { stdout: encoder.input } : {}) });
   } catch (error) {
     encoder?.kill();
     const failure = wrapFailure(rt, error, ctx.signal);
-    sink.destroy(failure);
+    sink?.destroy(failure);
+    file?.destroy(failure);
     throw failure;
   } finally {
     // pg_dump holds its own copy of the pipe now; while this process kept its end open,
@@ -121,30 +156,59 @@ function streamHead(tool: SpawnedTool, opened: ProducerArtifact): Readable {
 /**
  * The custom format, streamed: pg_dump straight into the codec's own program (zstd) through an
  * OS pipe where the codec has one and the engine takes precompressed bytes, so the uncompressed
- * dump never passes through Node, which only hashes and stores the compressed stream; otherwise
- * pg_dump's stdout through the codec in Node.
+ * dump never passes through Node. On a single fs storage without encryption zstd then writes
+ * the artifact's file itself and the engine hashes it by reading it back (the shell's
+ * `pg_dump | zstd > file`); otherwise Node hashes and stores zstd's output as it streams, or,
+ * without the zstd program, pg_dump's stdout goes through the codec in Node.
  */
 export async function startStreamedDump(job: DumpJob): Promise<RunningDump> {
   const { rt, ctx, db, codec } = job;
   const args = buildPgDumpArgs({ ...job.dumpArgs, format: 'custom' });
   const opened = await openDumpArtifact(job);
-  const { sink, encoder, external } = opened;
+  const { sink, file, encoder, external } = opened;
   ctx.logger.info('pg_dump started', {
     database: db,
     args,
     ...(encoder && external ? { pipedInto: [external.command, ...external.args].join(' ') } : {}),
+    ...(file ? { writesFile: true } : {}),
   });
   const tool = spawnPgDump(job, args, opened);
   const toc = startTocLister(job, encoder && codec ? codec.decode(codec.describe()) : undefined);
-  // Checks pg_dump's exit; the encoder's output checks zstd's (it ends only after zstd exited 0).
-  const gate = exitGate(tool, (r) => job.dumpError(r, tool.stderr.text(rt.secrets())));
-  const head = streamHead(tool, opened);
-  const piped = toc ? pipeline(head, toc.tap, gate, sink, { signal: ctx.signal }) : pipeline(head, gate, sink, { signal: ctx.signal });
-  const dumped = piped.catch((error: unknown) => {
+  const stopAll = () => {
     tool.child.kill('SIGTERM');
     encoder?.kill();
     // A dump cut off before its table of contents would leave the lister waiting for input.
     toc?.lister.child.kill('SIGTERM');
+  };
+  if (file && encoder) {
+    file.start(toc ? (chunk) => toc.feed.write(chunk) : undefined);
+    const dumped = (async () => {
+      const dumpExit = tool.exited.then((r) => {
+        if (r.code !== 0) throw job.dumpError(r, tool.stderr.text(rt.secrets()));
+      });
+      // The encoder's (empty) output ends only after zstd exited 0 and said how much it read.
+      // When zstd fails, pg_dump dies of the broken pipe: zstd's error says why.
+      const [encoded, dumpedOk] = await Promise.allSettled([finished(encoder.output.resume()), dumpExit]);
+      if (encoded.status === 'rejected') throw encoded.reason;
+      if (dumpedOk.status === 'rejected') throw dumpedOk.reason;
+      await file.finish();
+      toc?.feed.end();
+    })().catch((error: unknown) => {
+      stopAll();
+      toc?.feed.abort();
+      const failure = wrapFailure(rt, error, ctx.signal);
+      file.destroy(failure);
+      throw failure;
+    });
+    return { dumped, listing: toc ? toc.listing : Promise.resolve(undefined) };
+  }
+  if (!sink) throw new Error('openProducerArtifact returned neither a sink nor a file');
+  // Checks pg_dump's exit; the encoder's output checks zstd's (it ends only after zstd exited 0).
+  const gate = exitGate(tool, (r) => job.dumpError(r, tool.stderr.text(rt.secrets())));
+  const head = streamHead(tool, opened);
+  const piped = toc ? pipeline(head, tocTap(toc.feed), gate, sink, { signal: ctx.signal }) : pipeline(head, gate, sink, { signal: ctx.signal });
+  const dumped = piped.catch((error: unknown) => {
+    stopAll();
     throw wrapFailure(rt, error, ctx.signal);
   });
   return { dumped, listing: toc ? toc.listing : Promise.resolve(undefined) };

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { Readable } from 'node:stream';
@@ -498,6 +499,31 @@ export function storageConformance(options: StorageConformanceOptions): void {
           await putting;
           await expect(localFiles().removeStaleTempFiles({ olderThanMs: 0 })).resolves.toEqual([]);
           expect(await keysOf(storage(), 'lf/')).toEqual(['lf/inflight.bin', 'lf/keep']);
+        });
+
+        it('createFile (when declared): written through its descriptor, invisible until commit, then the object; abort leaves nothing', async () => {
+          const createFile = localFiles().createFile;
+          if (!createFile) return;
+          const bytes = randomBytes(300 * 1024);
+          const writer = await createFile('lf/file/dump.bin');
+          expect(isAbsolute(writer.path), `not an absolute path: ${writer.path}`).toBe(true);
+          writeSync(writer.fd, bytes);
+          await writer.flush();
+          expect(await keysOf(storage(), 'lf/file/')).toEqual([]);
+          await expectCode(storage().get('lf/file/dump.bin'), 'NOT_FOUND');
+          expect((await readFile(writer.path)).equals(bytes)).toBe(true);
+          await expect(writer.commit()).resolves.toEqual({ size: bytes.length });
+          expect(await keysOf(storage(), 'lf/file/')).toEqual(['lf/file/dump.bin']);
+          expect((await readAll(await storage().get('lf/file/dump.bin'))).equals(bytes)).toBe(true);
+          await expect(writer.commit()).rejects.toThrow();
+
+          const dropped = await createFile('lf/file/dropped.bin');
+          writeSync(dropped.fd, bytes);
+          await dropped.abort();
+          await dropped.abort();
+          expect(await keysOf(storage(), 'lf/file/')).toEqual(['lf/file/dump.bin']);
+          await expect(localFiles().removeStaleTempFiles({ olderThanMs: 0, dryRun: true })).resolves.toEqual([]);
+          await expectCode(createFile('../escape.bin'), 'INVALID_KEY');
         });
       });
     }

@@ -1,6 +1,6 @@
-import { writeSync } from 'node:fs';
+import { statSync, writeSync } from 'node:fs';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { Storage } from '@scholaria/backup-core';
+import type { LocalFileWriter, Storage, StorageCapabilities } from '@scholaria/backup-core';
 
 /**
  * Where a fixture process stops dead so the test can SIGKILL it at an exact point.
@@ -28,6 +28,49 @@ export function freezeHere(description: string): never {
   for (;;) Atomics.wait(frozen, 0, 0);
 }
 
+/**
+ * For put points: a file the engine has a program write directly (`localFiles.createFile`)
+ * freezes too, once the file holds `afterBytes` (checked every few ms while it grows), before its
+ * commit (`'end'`), or right after its commit (`put-done`).
+ */
+function withFreezingCreateFile(caps: StorageCapabilities | undefined, point: FreezePoint, claim: () => boolean): StorageCapabilities | undefined {
+  const createFile = caps?.localFiles?.createFile;
+  if (!caps?.localFiles || !createFile || (point.at !== 'put' && point.at !== 'put-done')) return caps;
+  const wrapped = async (key: string, options?: { signal?: AbortSignal }): Promise<LocalFileWriter> => {
+    const writer = await createFile(key, options);
+    if (!keyMatches(point.key, key) || !claim()) return writer;
+    if (point.at === 'put-done') {
+      return { ...writer, path: writer.path, fd: writer.fd, async commit() {
+        const result = await writer.commit();
+        freezeHere(`after put ${key}`);
+        return result;
+      } };
+    }
+    const limit = point.afterBytes;
+    if (limit !== 'end') {
+      const timer = setInterval(() => {
+        let size = 0;
+        try {
+          size = statSync(writer.path).size;
+        } catch {
+          return;
+        }
+        if (size >= limit) freezeHere(`in put ${key} (file written by a program) after ${size} bytes`);
+      }, 2);
+      timer.unref();
+    }
+    return {
+      ...writer,
+      path: writer.path,
+      fd: writer.fd,
+      async commit() {
+        freezeHere(`in put ${key} (file written by a program) after all ${statSync(writer.path).size} bytes, before commit`);
+      },
+    };
+  };
+  return { ...caps, localFiles: { ...caps.localFiles, createFile: wrapped } };
+}
+
 function keyMatches(pattern: string, key: string): boolean {
   return pattern.startsWith('/') ? key.startsWith(pattern.slice(1)) : key.endsWith(pattern) || key.includes(pattern);
 }
@@ -43,7 +86,11 @@ export function freezingStorage(inner: Storage, point: FreezePoint | undefined):
   // plain local file directly (capabilities.localFiles: verify, and restore of un-coded or zstd
   // files) and the process would never reach the point.
   const capabilities =
-    point.at === 'get' && inner.capabilities ? (({ localFiles: _direct, ...rest }) => rest)(inner.capabilities) : inner.capabilities;
+    point.at === 'get' && inner.capabilities ? (({ localFiles: _direct, ...rest }) => rest)(inner.capabilities) : withFreezingCreateFile(inner.capabilities, point, () => {
+      const was = armed;
+      armed = false;
+      return was;
+    });
   return {
     ...inner,
     ...(capabilities ? { capabilities } : {}),

@@ -3,10 +3,22 @@ import type { Storage } from '@scholaria/backup-core';
 
 const matches = (pattern: string | RegExp, key: string) => (typeof pattern === 'string' ? key.includes(pattern) : pattern.test(key));
 
+/**
+ * The wrapped storage's capabilities without `localFiles.createFile`: a wrapper that acts on
+ * puts must see every write, and with createFile a program would write the dump file itself.
+ */
+export function putCapabilities(inner: Storage): Pick<Storage, 'capabilities'> {
+  const caps = inner.capabilities;
+  if (!caps?.localFiles?.createFile) return caps ? { capabilities: caps } : {};
+  const { createFile: _bypassesPut, ...localFiles } = caps.localFiles;
+  return { capabilities: { ...caps, localFiles } };
+}
+
 /** Puts of matching keys start only after `ms`: a slow disk, NFS or a high-latency bucket. */
 export function delayedPuts(inner: Storage, pattern: string | RegExp, ms: number): Storage {
   return {
     ...inner,
+    ...putCapabilities(inner),
     async put(key, body, options) {
       if (matches(pattern, key)) await new Promise((r) => setTimeout(r, ms));
       return await inner.put(key, body, options);
@@ -37,6 +49,7 @@ export function gatedPuts(inner: Storage, pattern: string | RegExp, afterBytes: 
     release: () => opened(),
     storage: {
       ...inner,
+      ...putCapabilities(inner),
       async put(key, body, options) {
         if (!armed || !matches(pattern, key)) return await inner.put(key, body, options);
         armed = false;

@@ -1,4 +1,5 @@
 import { childProcessEnv } from '../util/child-env.js';
+import { withParentDeathSignal } from '../util/parent-death.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable, type Writable } from 'node:stream';
 import { BackupError } from '../errors/backup-error.js';
@@ -9,6 +10,12 @@ export interface StartExternalEncoderOptions {
   signal?: AbortSignal;
   /** Applied to the program's stderr before it goes into an error message (redact secrets). */
   redact?: (text: string) => string;
+  /**
+   * A descriptor for the program's stdout (a file opened for writing): the program writes its
+   * output there itself and `output` carries no bytes; it still ends only after the program
+   * exited with status 0 and said how many bytes it read, and errors otherwise.
+   */
+  stdout?: number;
 }
 
 /**
@@ -35,6 +42,7 @@ export interface RunningExternalEncoder {
    * The encoded bytes. Ends only after the program exited with status 0 and said how many
    * bytes it read; errors with CODEC_FAILED (its stderr in the message) otherwise, so a
    * program that fails half-way never passes for a short success. Destroying it kills the program.
+   * Empty when the program was started with `stdout`: then it only says how the program ended.
    */
   readonly output: Readable;
   /** Bytes the program read (the size before encoding); throws before `output` ended. */
@@ -92,9 +100,12 @@ export async function startExternalEncoder(
   options: StartExternalEncoderOptions = {},
 ): Promise<RunningExternalEncoder> {
   if (options.signal?.aborted) throw new BackupError('ABORTED', `${encoder.label} aborted before it started`);
+  // Writing a file itself, the program has no pipe back to this process that would break if
+  // this process were killed: it gets a parent-death signal instead, where Linux offers one.
+  const run = options.stdout === undefined ? { command: encoder.command, args: encoder.args } : await withParentDeathSignal(encoder.command, encoder.args);
   let child: ChildProcess;
   try {
-    child = spawn(encoder.command, encoder.args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, env: childProcessEnv(['ZSTD_', 'AGE']) });
+    child = spawn(run.command, run.args, { stdio: ['pipe', options.stdout ?? 'pipe', 'pipe'], windowsHide: true, env: childProcessEnv(['ZSTD_', 'AGE']) });
   } catch (error) {
     throw spawnFailure(encoder, error as Error);
   }

@@ -1,6 +1,5 @@
 import pLimit from 'p-limit';
 import { pipeline } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
 import type { Storage } from '../interfaces/storage.js';
 import type { BackupSource, SourceBackupContext } from '../interfaces/source.js';
 import type { ArtifactRecord, ComponentManifest, Manifest } from '../manifest/manifest-schema.js';
@@ -9,6 +8,7 @@ import { serializeManifest } from '../manifest/parse-manifest.js';
 import { formatSha256Sums } from '../sha256sums/sha256sums.js';
 import { BackupError, LockError, isAbortError } from '../errors/backup-error.js';
 import { openArtifactSink, toReadable } from '../pipeline/artifact-sink.js';
+import { fileArtifactPossible, openFileArtifact, type FileArtifact } from '../pipeline/file-artifact.js';
 import { retainUntilForTier } from '../retention/retain-until.js';
 import type { HeldLock } from '../lock/storage-lock.js';
 import { lockStorages } from './lock-storages.js';
@@ -263,7 +263,14 @@ async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentO
   const t0 = Date.now();
   const controller = linkSignal(parentSignal);
   const signal = controller.signal;
-  const sinks: { name: string; sink: Writable; record: Promise<ArtifactRecord> }[] = [];
+  // Every artifact opened: a stream sink (artifact()) or a file a program writes (artifactFile()).
+  const sinks: { name: string; ended: () => boolean; destroy: (error: Error) => void; record: Promise<ArtifactRecord> }[] = [];
+  const claim = (name: string) => {
+    if (signal.aborted) throw new BackupError('ABORTED', `${source.name}: backup aborted`, { component: source.name });
+    if (names.has(name)) throw new BackupError('INTERNAL', `${source.name}: artifact "${name}" was written twice`, { component: source.name });
+    names.add(name);
+  };
+  const onBytes = (name: string) => (bytes: number) => options.onProgress?.({ phase: 'upload', component: source.name, artifact: name, bytes });
   const names = new Set<string>();
   const logger = ctx.logger;
   const sctx: SourceBackupContext = {
@@ -272,9 +279,7 @@ async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentO
     signal,
     logger,
     artifact(name, artifactOptions = {}) {
-      if (signal.aborted) throw new BackupError('ABORTED', `${source.name}: backup aborted`, { component: source.name });
-      if (names.has(name)) throw new BackupError('INTERNAL', `${source.name}: artifact "${name}" was written twice`, { component: source.name });
-      names.add(name);
+      claim(name);
       const opened = openArtifactSink({
         setId,
         component: source.name,
@@ -283,12 +288,27 @@ async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentO
         engineCodecs: ctx.codecs,
         storages: [...live],
         signal,
-        onBytes: (bytes) => options.onProgress?.({ phase: 'upload', component: source.name, artifact: name, bytes }),
+        onBytes: onBytes(name),
         onStorageError: markStorageFailed,
         ...(retainUntil ? { retainUntil } : {}),
       });
-      sinks.push({ name, sink: opened.sink, record: opened.record });
-      return opened.sink;
+      const sink = opened.sink;
+      sinks.push({ name, ended: () => sink.writableEnded, destroy: (error) => !sink.destroyed && sink.destroy(error), record: opened.record });
+      return sink;
+    },
+    async artifactFile(name, artifactOptions) {
+      const storages = [...live];
+      if (!fileArtifactPossible(storages, ctx.codecs, artifactOptions)) return undefined;
+      claim(name);
+      let file: FileArtifact;
+      try {
+        file = await openFileArtifact({ setId, component: source.name, name, options: artifactOptions, engineCodecs: ctx.codecs, storage: storages[0]!, signal, onBytes: onBytes(name) });
+      } catch (error) {
+        if (!signal.aborted) markStorageFailed(storages[0]!, error);
+        throw error;
+      }
+      sinks.push({ name, ended: () => file.finished, destroy: (error) => file.destroy(error), record: file.record });
+      return file;
     },
     async writeArtifact(name, body, artifactOptions) {
       const sink = sctx.artifact(name, artifactOptions);
@@ -299,7 +319,7 @@ async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentO
   try {
     if (signal.aborted) throw new BackupError('ABORTED', `${source.name}: backup aborted before it started`, { component: source.name });
     const result = await source.backup(sctx);
-    const unfinished = sinks.filter((s) => !s.sink.writableEnded);
+    const unfinished = sinks.filter((s) => !s.ended());
     if (unfinished.length > 0) {
       throw new BackupError('SOURCE_FAILED', `${source.name}: the source returned before finishing ${unfinished.map((u) => u.name).join(', ')}`, {
         component: source.name,
@@ -333,7 +353,7 @@ async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentO
     };
   } catch (raw) {
     controller.abort(raw);
-    for (const s of sinks) if (!s.sink.destroyed) s.sink.destroy(raw instanceof Error ? raw : new Error(String(raw)));
+    for (const s of sinks) s.destroy(raw instanceof Error ? raw : new Error(String(raw)));
     await Promise.allSettled(sinks.map((s) => s.record));
     const code = isAbortError(raw) || parentSignal.aborted ? 'ABORTED' : 'SOURCE_FAILED';
     const error = safeError(ctx, raw, code, source.name);

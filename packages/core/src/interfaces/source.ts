@@ -5,6 +5,7 @@ import type { Tier } from './events.js';
 import type { ComponentManifest, ArtifactRecord } from '../manifest/manifest-schema.js';
 import type { VerifiedLocalFile } from '../pipeline/local-file.js';
 import type { LocalDecodedFile } from '../pipeline/local-decoder.js';
+import type { FileArtifact } from '../pipeline/file-artifact.js';
 
 export interface ArtifactOptions {
   /** MIME-like type recorded in the manifest, e.g. 'application/x-postgresql-custom-dump'. */
@@ -46,6 +47,13 @@ export interface SourceBackupContext {
   writeArtifact(name: string, body: Readable | AsyncIterable<Uint8Array>, options?: ArtifactOptions): Promise<void>;
   /** True when `artifact()` honours `ArtifactOptions.precompressed` (the engine's context does). */
   acceptsPrecompressed?: boolean;
+  /**
+   * Opens an artifact as a file that the source's program writes itself (`fd` as its stdout,
+   * as `pg_dump | zstd > file` does in a shell), when the bytes are final (`precompressed`, and
+   * no encryption codec is left to apply) and the set goes to one storage that creates local
+   * files (fs, `LocalFilesCapability.createFile`). Undefined otherwise: use `artifact()`.
+   */
+  artifactFile?(name: string, options: ArtifactOptions): Promise<FileArtifact | undefined>;
 }
 
 /** What `backup()` returns: recorded in the manifest under the component. */

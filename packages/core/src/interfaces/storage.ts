@@ -47,6 +47,27 @@ export interface LocalFilesCapability {
    * (a backup killed during its first artifact) does not stay behind unseen.
    */
   removeStaleTempFiles(options?: { prefix?: string; olderThanMs?: number; dryRun?: boolean }): Promise<string[]>;
+  /**
+   * Optional. Opens a new file that becomes `key` on `commit()`: a backup gives its descriptor
+   * to a program as stdout (pg_dump | zstd > file), so the bytes never pass through Node, and the
+   * engine hashes the file by reading it back. Until the commit nothing is visible under `key`
+   * (it is a temp file, which `removeStaleTempFiles` finds if the writer is killed).
+   */
+  createFile?(key: string, options?: { signal?: AbortSignal }): Promise<LocalFileWriter>;
+}
+
+/** A file being written for one key (`LocalFilesCapability.createFile`). */
+export interface LocalFileWriter {
+  /** Absolute path of the file while it is written (not yet `key`): read it back to hash it. */
+  readonly path: string;
+  /** A write-only descriptor on the file at offset 0: give it to a child as its stdout. */
+  readonly fd: number;
+  /** Starts writing the file's data back to the disk (fdatasync) and waits for it. */
+  flush(): Promise<void>;
+  /** Makes the file durable and visible as `key` (fsync, rename, folder fsync); returns its size. */
+  commit(): Promise<{ size: number }>;
+  /** Removes the file; nothing is left under `key`. Safe to call after a failed commit. */
+  abort(): Promise<void>;
 }
 
 /** The optional abilities of a storage; each one declared is covered by `storageConformance`. */

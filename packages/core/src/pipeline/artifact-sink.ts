@@ -72,17 +72,48 @@ export function manualRestoreCommand(path: string, codecs: Codec[] | { manualDec
   return restoreHint ? `${steps.join(' | ')} | ${restoreHint}` : steps.join(' | ');
 }
 
+/** The size before compression a source reported for a precompressed artifact, checked. */
+export function precompressedRawSize(component: string, path: string, precompressed: NonNullable<ArtifactOptions['precompressed']>): number {
+  const rawSize = precompressed.rawSize();
+  if (!Number.isSafeInteger(rawSize) || rawSize < 0) {
+    throw new BackupError('INTERNAL', `${component}: ${path}: the source reported no valid size before compression (${String(rawSize)})`, { component });
+  }
+  return rawSize;
+}
+
+/** The manifest record of one stored artifact. */
+export function artifactRecord(a: { name: string; path: string; size: number; sha256: string; rawSize: number; codecs: Codec[]; options: ArtifactOptions }): ArtifactRecord {
+  const { options } = a;
+  return {
+    name: a.name,
+    path: a.path,
+    size: a.size,
+    sha256: a.sha256,
+    rawSize: a.rawSize,
+    codecs: a.codecs.map((c) => c.describe()),
+    ...(options.contentType ? { contentType: options.contentType } : {}),
+    manualRestore: manualRestoreCommand(a.path, a.codecs, options.restoreHint),
+    ...(options.metadata ? { metadata: options.metadata } : {}),
+  };
+}
+
+/** Checks an artifact's name and returns its stored path (`component/name` plus the codecs' extensions). */
+export function artifactPath(component: string, name: string, codecs: Codec[]): string {
+  if (!safeRelativePath.safeParse(name).success || name.startsWith('.')) {
+    throw new BackupError('INVALID_KEY', `${component}: artifact name "${name}" must be a relative path without "..", leading dots or backslashes`, {
+      component,
+    });
+  }
+  return `${component}/${name}${codecs.map((c) => c.extension).join('')}`;
+}
+
 /**
  * Opens the write side of one artifact: source bytes -> codecs -> sha256 -> every storage.
  * The returned sink emits 'finish' only after every live storage committed the object.
  */
 export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
   const { setId, component, name, options, signal } = params;
-  if (!safeRelativePath.safeParse(name).success || name.startsWith('.')) {
-    throw new BackupError('INVALID_KEY', `${component}: artifact name "${name}" must be a relative path without "..", leading dots or backslashes`, {
-      component,
-    });
-  }
+  artifactPath(component, name, []);
   if (params.storages.length === 0) {
     throw new BackupError('STORAGE_FAILED', `${component}: no storage is available to write ${name} to`, { component });
   }
@@ -93,7 +124,7 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
     });
   }
   const codecs = codecsForArtifact(params.engineCodecs, options);
-  const path = `${component}/${name}${codecs.map((c) => c.extension).join('')}`;
+  const path = artifactPath(component, name, codecs);
   const key = `${setId}/${path}`;
 
   const counter = new CountStream();
@@ -170,27 +201,13 @@ export function openArtifactSink(params: ArtifactSinkParams): ArtifactSink {
       let rawSize = counter.size;
       if (precompressed) {
         try {
-          rawSize = precompressed.rawSize();
+          rawSize = precompressedRawSize(component, path, precompressed);
         } catch (error) {
           reject(error);
           return;
         }
-        if (!Number.isSafeInteger(rawSize) || rawSize < 0) {
-          reject(new BackupError('INTERNAL', `${component}: ${path}: the source reported no valid size before compression (${String(rawSize)})`, { component }));
-          return;
-        }
       }
-      resolve({
-        name,
-        path,
-        size: stored.size,
-        sha256: stored.sha256,
-        rawSize,
-        codecs: codecs.map((c) => c.describe()),
-        ...(options.contentType ? { contentType: options.contentType } : {}),
-        manualRestore: manualRestoreCommand(path, codecs, options.restoreHint),
-        ...(options.metadata ? { metadata: options.metadata } : {}),
-      });
+      resolve(artifactRecord({ name, path, size: stored.size, sha256: stored.sha256, rawSize, codecs, options }));
     });
     sink.on('error', reject);
     sink.on('close', () => {

@@ -2,11 +2,22 @@ import type { Writable } from 'node:stream';
 import type { Codec, ExternalEncoder } from '../interfaces/codec.js';
 import type { ArtifactOptions, SourceBackupContext } from '../interfaces/source.js';
 import { startExternalEncoder, type RunningExternalEncoder } from '../codecs/external-encoder-process.js';
+import type { FileArtifact } from './file-artifact.js';
 
-/** What `openProducerArtifact` opened: where a producing program's bytes go. */
+/**
+ * What `openProducerArtifact` opened: where a producing program's bytes go. Exactly one of
+ * `sink` and `file` is set.
+ */
 export interface ProducerArtifact {
   /** The artifact's sink: pipe `encoder.output` into it when there is an encoder, else the producer's bytes. */
-  sink: Writable;
+  sink?: Writable;
+  /**
+   * The artifact as a file the encoder writes itself (`encoder` is then set and was started
+   * with the file as its stdout; its `output` carries no bytes and ends once it exited 0).
+   * Call `file.start()` once the producer runs and `file.finish()` once producer and encoder
+   * exited successfully; `file.destroy(error)` on failure.
+   */
+  file?: FileArtifact;
   /**
    * The codec's own program, running, when the fast path applies: give `encoder.input` to the
    * producing child as its stdout (the raw bytes then never pass through Node), call
@@ -18,14 +29,17 @@ export interface ProducerArtifact {
 }
 
 /**
- * The pipeline's one fast path for sources whose data comes from a program of their own
+ * The pipeline's fast paths for sources whose data comes from a program of their own
  * (pg_dump): when the context takes precompressed bytes (`ctx.acceptsPrecompressed`) and
  * `codec` has an external encoder (`Codec.externalEncoder`, e.g. the `zstd` program), the
  * artifact is opened with `precompressed` (the manifest records the codec, suffix and raw size as
- * if the engine had applied it; encryption still applies) and the encoder is started. Otherwise
- * the artifact is opened with `compression: codec` and the producer's bytes go through Node.
- * The sink is opened first, so a refused artifact leaves no child process; if the encoder fails
- * to start, the sink is destroyed and the error thrown.
+ * if the engine had applied it; encryption still applies) and the encoder is started. Where the
+ * context can open the artifact as a local file (`ctx.artifactFile`: one fs storage, no
+ * encryption), the encoder writes that file itself, as `pg_dump | zstd > file` does, and the
+ * engine hashes it by reading it back; otherwise the encoder's output goes through the sink.
+ * Without an external encoder the artifact is opened with `compression: codec` and the
+ * producer's bytes go through Node. The artifact is opened first, so a refused artifact leaves
+ * no child process; if the encoder fails to start, the artifact is destroyed and the error thrown.
  */
 export async function openProducerArtifact(
   ctx: SourceBackupContext,
@@ -39,12 +53,19 @@ export async function openProducerArtifact(
   }
   let encoder: RunningExternalEncoder | undefined;
   const { compression: _replaced, ...rest } = options.artifact;
-  const sink = ctx.artifact(name, { ...rest, precompressed: { codec, rawSize: () => encoder?.inputBytes() ?? 0 } });
+  const artifactOptions: ArtifactOptions = { ...rest, precompressed: { codec, rawSize: () => encoder?.inputBytes() ?? 0 } };
+  const file = ctx.artifactFile ? await ctx.artifactFile(name, artifactOptions) : undefined;
+  const sink = file ? undefined : ctx.artifact(name, artifactOptions);
   try {
-    encoder = await startExternalEncoder(external, { signal: ctx.signal, ...(options.redact ? { redact: options.redact } : {}) });
+    encoder = await startExternalEncoder(external, {
+      signal: ctx.signal,
+      ...(options.redact ? { redact: options.redact } : {}),
+      ...(file ? { stdout: file.fd } : {}),
+    });
   } catch (error) {
-    sink.destroy(error as Error);
+    sink?.destroy(error as Error);
+    file?.destroy(error as Error);
     throw error;
   }
-  return { sink, encoder, external };
+  return file ? { file, encoder, external } : { sink: sink!, encoder, external };
 }

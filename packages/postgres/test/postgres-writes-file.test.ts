@@ -1,0 +1,188 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBackupEngine, type Logger, type ProgressEvent } from '@scholaria/backup-core';
+import { createAgeCodec } from '@scholaria/backup-age';
+import { createFsStorage } from '@scholaria/backup-fs';
+import { makeTempDir, startPostgres, type PostgresServer, type TempDir } from '@scholaria/backup-testkit';
+import { createPostgresSource } from '@scholaria/backup-postgres';
+import { writeScript } from './helpers/fake-tools.js';
+import { createRichFixture } from './helpers/fixture.js';
+
+const exec = promisify(execFile);
+const DB = 'scholaria';
+
+function recordingLogger(lines: { message: string; fields?: Record<string, unknown> }[]): Logger {
+  const push = (message: string, fields?: Record<string, unknown>) => void lines.push({ message, ...(fields ? { fields } : {}) });
+  return { debug: push, info: push, warn: push, error: push } as unknown as Logger;
+}
+
+async function sha256File(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/** Every file under `dir`, relative, including temp files the storage's `list` hides. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (at: string, rel: string) => {
+    let entries;
+    try {
+      entries = await readdir(at, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) await walk(join(at, e.name), `${rel}${e.name}/`);
+      else out.push(`${rel}${e.name}`);
+    }
+  };
+  await walk(dir, '');
+  return out.sort();
+}
+
+describe('postgres: on one fs storage, zstd writes the dump file itself (real server)', () => {
+  let pg: PostgresServer;
+  let temp: TempDir;
+  let n = 0;
+  const fresh = () => join(temp.path, `run${++n}`);
+  const originalPath = process.env.PATH;
+  /** Puts a `zstd` of the test's own first on PATH (the codec runs the program named zstd). */
+  const shadowZstd = async (body: string) => {
+    const bin = join(temp.path, `bin${++n}`);
+    await mkdir(bin);
+    await writeScript(bin, 'zstd', body);
+    process.env.PATH = `${bin}${delimiter}${originalPath}`;
+  };
+
+  beforeAll(async () => {
+    [pg, temp] = await Promise.all([startPostgres(), makeTempDir('scholaria-pg-file-')]);
+    await createRichFixture(pg, DB);
+    // About 40 MB of dump, so the file is read back in many blocks while zstd writes it.
+    await pg.query(DB, `CREATE TABLE public.filler AS SELECT g, encode(gen_random_bytes(500), 'base64') AS t FROM generate_series(1, 60000) g`);
+  });
+  afterEach(() => {
+    process.env.PATH = originalPath;
+  });
+  afterAll(async () => {
+    process.env.PATH = originalPath;
+    await Promise.all([pg?.stop(), temp?.remove()]);
+  });
+
+  it('the recorded size and SHA-256 are those of the file zstd wrote; sha256sum -c, zstd -d and pg_restore accept the set; progress adds up', async () => {
+    const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const root = fresh();
+    const progress: ProgressEvent[] = [];
+    const engine = createBackupEngine({ sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })], storage: createFsStorage({ root }), logger: recordingLogger(lines) });
+    const result = await engine.backup({ tier: 'daily', onProgress: (e) => progress.push(e) });
+    expect(result.components.map((c) => c.error?.message ?? 'ok')).toEqual(['ok']);
+    expect(lines.find((l) => l.message === 'pg_dump started')?.fields?.writesFile).toBe(true);
+
+    const dump = result.manifest!.components[0]!.artifacts.find((a) => a.name === `${DB}.dump`)!;
+    const file = join(root, result.setId, dump.path);
+    expect(dump.sha256).toBe(await sha256File(file));
+    expect(dump.size).toBe((await readFile(file)).length);
+    expect(dump.size).toBeGreaterThan(4 * 1024 * 1024);
+    const { stdout: sums } = await exec('sha256sum', ['-c', 'SHA256SUMS'], { cwd: join(root, result.setId) });
+    expect(sums).toContain(`${dump.path}: OK`);
+    const { stdout: rawSize } = await exec('sh', ['-c', `zstd -d < '${file}' | wc -c`]);
+    expect(dump.rawSize).toBe(Number(rawSize.trim()));
+    const { stdout: list } = await exec('sh', ['-c', `zstd -d < '${file}' | '${pg.binDir}/pg_restore' --list`]);
+    expect(list).toMatch(/TABLE DATA public filler/);
+
+    // The row counts still come from the dump's own table of contents, read from the file's head.
+    const meta = result.manifest!.components[0]!.metadata as { databases: { tables: { schema: string; name: string; rows: number; exact: boolean }[] }[] };
+    expect(meta.databases[0]!.tables.find((t) => t.name === 'filler')).toEqual({ schema: 'public', name: 'filler', rows: 60000, exact: true });
+
+    const reported = progress.filter((e) => e.phase === 'upload' && e.artifact === `${DB}.dump`);
+    expect(reported.length).toBeGreaterThan(2);
+    expect(reported.at(-1)).toMatchObject({ bytes: dump.size, done: true });
+    const bytes = reported.map((e) => e.bytes);
+    expect(bytes).toEqual([...bytes].sort((a, b) => a - b));
+
+    const verified = await engine.verify({ ref: result.setId });
+    expect(verified.sets.flatMap((s) => s.problems)).toEqual([]);
+    await engine.close();
+    // Nothing but the set's own files: no temp file stays behind.
+    expect((await filesUnder(join(root, result.setId))).filter((f) => !/^(manifest\.json|SHA256SUMS|postgres\/)/.test(f))).toEqual([]);
+    expect((await filesUnder(join(root, result.setId, 'postgres'))).sort()).toEqual([`${DB}.dump.zst`]);
+  });
+
+  it('with a second storage or with encryption, the bytes stream through Node instead, and the files match', async () => {
+    const [rootA, rootB] = [fresh(), fresh()];
+    const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const mirrored = createBackupEngine({
+      sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })],
+      storage: [createFsStorage({ root: rootA }), createFsStorage({ root: rootB })],
+      logger: recordingLogger(lines),
+    });
+    const result = await mirrored.backup({ tier: 'daily' });
+    await mirrored.close();
+    expect(result.status).toBe('complete');
+    expect(lines.find((l) => l.message === 'pg_dump started')?.fields?.writesFile).toBeUndefined();
+    const dump = result.manifest!.components[0]!.artifacts.find((a) => a.name === `${DB}.dump`)!;
+    const [a, b] = await Promise.all([sha256File(join(rootA, result.setId, dump.path)), sha256File(join(rootB, result.setId, dump.path))]);
+    expect([a, b]).toEqual([dump.sha256, dump.sha256]);
+
+    const { stdout: key } = await exec('age-keygen', []);
+    const recipient = /public key: (age1[0-9a-z]+)/i.exec(key)![1]!;
+    const encLines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const rootC = fresh();
+    const encrypted = createBackupEngine({
+      sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })],
+      storage: createFsStorage({ root: rootC }),
+      codecs: [createAgeCodec({ recipients: [recipient] })],
+      logger: recordingLogger(encLines),
+    });
+    const enc = await encrypted.backup({ tier: 'daily' });
+    await encrypted.close();
+    expect(enc.status).toBe('complete');
+    expect(encLines.find((l) => l.message === 'pg_dump started')?.fields?.writesFile).toBeUndefined();
+    const encDump = enc.manifest!.components[0]!.artifacts.find((x) => x.name === `${DB}.dump`)!;
+    expect(encDump.path).toBe(`postgres/${DB}.dump.zst.age`);
+    expect(await sha256File(join(rootC, enc.setId, encDump.path))).toBe(encDump.sha256);
+  });
+
+  it('an abort while zstd writes the file leaves neither the file nor a temp file', async () => {
+    // The first progress event comes after the first block was read back, long before the
+    // last of the dump's ~30 MB: the abort lands while zstd is still writing the file.
+    const root = fresh();
+    const controller = new AbortController();
+    const engine = createBackupEngine({ sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })], storage: createFsStorage({ root }) });
+    const running = engine.backup({
+      tier: 'daily',
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.phase === 'upload' && e.artifact === `${DB}.dump` && e.bytes > 0) controller.abort();
+      },
+    });
+    const result = await running;
+    await engine.close();
+    expect(result.status).toBe('failed');
+    expect((result.components[0]!.error as { code?: string } | undefined)?.code).toBe('ABORTED');
+    expect(result.manifest).toBeUndefined();
+    const left = (await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'));
+    expect(left).toEqual([]);
+  });
+
+  it('a zstd that fails half-way through the file leaves neither the file nor a temp file', async () => {
+    await shadowZstd(
+      [
+        'case " $* " in *" -d "*|*" -1 "*) exec /usr/bin/zstd "$@";; esac',
+        // Compresses the first MiB for real, then fails.
+        'head -c 1048576 | /usr/bin/zstd -c -3',
+        'echo "zstd: error 70 : Write error : simulated" >&2',
+        'exit 70',
+      ].join('\n'),
+    );
+    const root = fresh();
+    const engine = createBackupEngine({ sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })], storage: createFsStorage({ root }) });
+    const result = await engine.backup({ tier: 'daily' });
+    await engine.close();
+    expect(result.status).toBe('failed');
+    expect(result.components[0]!.error?.message).toBe('postgres: zstd compression failed: zstd exited with code 70: zstd: error 70 : Write error : simulated');
+    expect((await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'))).toEqual([]);
+  });
+});
