@@ -111,11 +111,11 @@ export const FINDINGS: Record<string, (c: Comparison, r: BenchResults) => string
   },
   's3-upload': (c) =>
     c.value !== undefined && c.value > 1.05
-      ? 'the library adds the sha256 of the stream, the manifest, SHA256SUMS, lock and audit objects (small PUTs) around the same lib-storage upload.'
+      ? 'the library adds the sha256 of the stream, the manifest, SHA256SUMS, lock and audit objects (small PUTs) around an upload the size of the bare one.'
       : undefined,
   'rss-all-library': (c) =>
     c.value !== undefined && c.value >= 150
-      ? 'the S3 runs: lib-storage keeps up to queueSize + 1 parts (5 x 16 MiB) in memory by design, in the bare SDK upload as well (see its row); lower `partSizeBytes`/`queueSize` to trade speed for memory.'
+      ? 'the S3 runs: the adapter keeps queueSize + 1 part buffers (5 x 8 MiB by default) on top of a Node process with the AWS SDK loaded and the input\'s chunks awaiting collection; lower `partSizeBytes`/`queueSize` to trade speed for memory.'
       : undefined,
 };
 

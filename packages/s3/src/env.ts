@@ -61,7 +61,7 @@ export const s3StorageEnv = defineAdapter({
     BACKUP_S3_PART_SIZE: {
       schema: envByteSize,
       default: `\`${DEFAULT_PART_SIZE / MIB}MiB\``,
-      doc: 'multipart part size, 5MiB-5GiB (`16MiB`, bytes, ...); memory per upload is about (queue + 2) parts, and an artifact of unknown size can be at most 10,000 parts (78 GiB at 8 MiB)',
+      doc: 'multipart part size, 5MiB-5GiB (`16MiB`, bytes, ...); memory per upload is about (queue + 1) parts, and an artifact of unknown size can be at most 10,000 parts (78 GiB at 8 MiB)',
     },
     BACKUP_S3_QUEUE_SIZE: { schema: envInteger(1, 64, 'a whole number from 1 to 64'), default: `\`${DEFAULT_QUEUE_SIZE}\``, doc: 'parts uploaded at once per artifact, 1-64' },
   },

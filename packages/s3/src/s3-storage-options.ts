@@ -11,11 +11,15 @@ export const MAX_PART_SIZE = 5 * GIB;
 export const MAX_PARTS = 10_000;
 export const MAX_OBJECT_SIZE = 5 * TIB;
 /**
- * Part size and parts in flight per put (issue 22). A put holds about (queueSize + 2) parts:
- * the ones being sent, the one filling, and lib-storage's copy of it as it is cut. 8 MiB x 4
- * (the AWS CLI's multipart chunk size) keeps a backup process under 150 MB where 16 MiB x 4
- * reached 223 MB, at the same speed against s3rver; an object of unknown size can then reach
- * 8 MiB x 10,000 = 78.1 GiB, so larger streamed dumps need a larger `partSizeBytes`.
+ * Part size and parts in flight per put (issue 22). A put fills a pool of at most
+ * (queueSize + 1) part buffers, reused for every part (multipart-upload.ts): 8 MiB x 4 (the AWS
+ * CLI's multipart chunk size) holds 42 MB. A whole backup process uploading 0.5 GiB to s3rver
+ * peaked at 156-169 MB RSS with it (bare lib-storage at the same settings: 173-183 MB; 16 MiB
+ * x 4: 206 MB), at the same speed: the rest is the process itself (about 80 MB with the SDK
+ * loaded, V8 heap included) and the input's chunks awaiting collection (30-40 MB), not the
+ * uploader. Smaller settings lower only the pool (5 MiB x 3: 147-149 MB). An object of unknown
+ * size can reach 8 MiB x 10,000 = 78.1 GiB, so larger streamed dumps need a larger
+ * `partSizeBytes`.
  */
 export const DEFAULT_PART_SIZE = 8 * MIB;
 export const DEFAULT_QUEUE_SIZE = 4;

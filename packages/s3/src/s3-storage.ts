@@ -1,4 +1,4 @@
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
@@ -7,17 +7,15 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type GetObjectCommandOutput,
   type ObjectIdentifier,
-  type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { BackupError, type Storage, type StorageEntry, type StoragePutOptions } from '@scholaria/backup-core';
+import { requestChecksumCalculation, StreamUploadError, uploadStream, type StreamUploadParams } from './multipart-upload.js';
 import { choosePartSize, maxObjectBytes } from './part-size.js';
 import { withRetry, backoffDelay } from './retry.js';
 import {
@@ -67,9 +65,9 @@ function longestCommonPrefix(values: string[]): string {
 
 /**
  * Storage on AWS S3 or an S3-compatible service (MinIO, Cloudflare R2, Backblaze B2, ...).
- * Uploads stream through `@aws-sdk/lib-storage` multipart uploads with bounded memory
- * (about (queueSize + 2) x partSize per put); a failed or aborted put aborts its multipart
- * upload, so neither an object nor orphaned parts remain. The factory does no I/O: the client
+ * Uploads stream through multipart uploads from a reused pool of part buffers
+ * (multipart-upload.ts: about (queueSize + 1) x partSize per put); a failed or aborted put
+ * aborts its multipart upload, so neither an object nor orphaned parts remain. The factory does no I/O: the client
  * is created on first use.
  */
 export function createS3Storage(options: S3StorageOptions): S3Storage {
@@ -85,12 +83,6 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   const getClient = (): S3Client => {
     client ??= newS3Client(o, { maxAttempts: o.maxAttempts, connectionTimeoutMs: o.connectionTimeoutMs, socketTimeoutMs: o.socketTimeoutMs });
     return client;
-  };
-
-  /** The client's own setting, which for a caller's ready client may differ from ours. */
-  const requestChecksumMode = async (): Promise<string | undefined> => {
-    const setting: unknown = getClient().config.requestChecksumCalculation;
-    return typeof setting === 'function' ? String(await (setting as () => Promise<unknown>)()) : (setting as string | undefined);
   };
 
   const ctxFor = (op: string, key?: string): S3ErrorContext => ({ storage: name, bucket, op, key, endpoint });
@@ -117,27 +109,15 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   }
 
   /**
-   * lib-storage aborts the multipart upload itself when an upload fails; if that abort request
-   * failed too (or the library changed), abort here so no parts keep costing money.
+   * Aborts a failed upload's multipart upload, so no parts keep costing money. Transient errors
+   * are retried; after any other failure (a proxy refusing once, credentials refreshed since)
+   * one more abort is tried before the parts are reported as possibly left behind.
    */
-  async function ensureUploadAborted(upload: Upload, fullKey: string, startedAt: Date): Promise<string | undefined> {
-    const internals = upload as unknown as { uploadId?: unknown; abortMultipartUploadCommand?: unknown };
+  async function abortUpload(fullKey: string, uploadId: string): Promise<void> {
     try {
-      if ('uploadId' in internals) {
-        if (typeof internals.uploadId === 'string' && internals.abortMultipartUploadCommand !== null) {
-          await abortMultipart(fullKey, internals.uploadId);
-        }
-        return undefined;
-      }
-      const listed = await getClient().send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: fullKey }));
-      for (const u of listed.Uploads ?? []) {
-        if (u.Key === fullKey && u.UploadId && (!u.Initiated || u.Initiated.getTime() >= startedAt.getTime() - 60_000)) {
-          await abortMultipart(fullKey, u.UploadId);
-        }
-      }
-      return undefined;
-    } catch (error) {
-      return error instanceof Error ? error.message : String(error);
+      await abortMultipart(fullKey, uploadId);
+    } catch {
+      await abortMultipart(fullKey, uploadId);
     }
   }
 
@@ -151,28 +131,11 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       throw abortedError(ctx, signal);
     }
 
-    let size = 0;
-    let inputError: unknown;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        size += chunk.length;
-        callback(null, chunk);
-      },
-    });
-    pipeline(body, counter, (error) => {
-      // A failed upload tears its body down with an AbortError: that is not the input's fault,
-      // and blaming the input would hide the S3 error that caused it.
-      if (error && !(error instanceof Error && error.name === 'AbortError')) inputError ??= error;
-    });
-    const onAbort = () => counter.destroy(abortedError(ctx, signal));
-    signal?.addEventListener('abort', onAbort, { once: true });
-
     const retainUntil = putOptions.retainUntil;
     const lock = o.objectLock && retainUntil && retainUntil.getTime() > Date.now() ? o.objectLock : undefined;
-    const params: PutObjectCommandInput = {
+    const params: StreamUploadParams = {
       Bucket: bucket,
       Key: fullKey,
-      Body: counter,
       ContentType: putOptions.contentType ?? 'application/octet-stream',
       ...(o.serverSideEncryption ? { ServerSideEncryption: o.serverSideEncryption } : {}),
       ...(o.kmsKeyId ? { SSEKMSKeyId: o.kmsKeyId } : {}),
@@ -181,47 +144,51 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       // S3 refuses Object Lock uploads without a checksum; WHEN_REQUIRED alone would not send one.
       ...(o.checksumAlgorithm
         ? { ChecksumAlgorithm: o.checksumAlgorithm }
-        : lock && (await requestChecksumMode()) === 'WHEN_REQUIRED'
+        : lock && (await requestChecksumCalculation(getClient())) === 'WHEN_REQUIRED'
           ? { ChecksumAlgorithm: 'CRC32' as const }
           : {}),
     };
 
-    const startedAt = new Date();
-    const upload = new Upload({ client: getClient(), params, partSize, queueSize: o.queueSize, leavePartsOnError: false });
+    let size: number;
     try {
-      await upload.done();
+      ({ size } = await uploadStream(body, {
+        client: getClient(),
+        params,
+        partSize,
+        queueSize: o.queueSize,
+        signal,
+        abortUpload: (uploadId) => abortUpload(fullKey, uploadId),
+      }));
     } catch (error) {
-      const cleanupProblem = await ensureUploadAborted(upload, fullKey, startedAt);
-      if (!counter.destroyed) counter.destroy();
       if (signal?.aborted) throw abortedError(ctx, signal);
-      const cause = inputError ?? error;
-      const failure = inputError
-        ? BackupError.isInstance(inputError)
-          ? inputError
-          : new BackupError(
-              'STORAGE_FAILED',
-              `${name}: put "${key}" failed because its input stream failed: ${inputError instanceof Error ? inputError.message : String(inputError)}`,
-              { cause, component: name, hint: 'the data being stored broke off; see the cause (the source, a codec or the pipeline)', details: { bucket, op: 'put', key } },
-            )
-        : /Exceeded \d+ parts/.test(error instanceof Error ? error.message : '')
-          ? new BackupError(
-              'STORAGE_FAILED',
-              `${name}: put "${key}" failed: the object is larger than ${maxObjectBytes(partSize)} bytes (10,000 parts of ${partSize} bytes)`,
-              { cause, component: name, hint: 'pass `size` to put so parts are sized to fit, or raise `partSizeBytes`', details: { bucket, op: 'put', key } },
-            )
-          : s3Failure(error, ctx);
-      if (cleanupProblem) {
+      const failed = error instanceof StreamUploadError ? error : new StreamUploadError('service', error);
+      const cause = failed.cause;
+      const failure =
+        failed.reason === 'input'
+          ? BackupError.isInstance(cause)
+            ? cause
+            : new BackupError(
+                'STORAGE_FAILED',
+                `${name}: put "${key}" failed because its input stream failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+                { cause, component: name, hint: 'the data being stored broke off; see the cause (the source, a codec or the pipeline)', details: { bucket, op: 'put', key } },
+              )
+          : failed.reason === 'part-limit'
+            ? new BackupError(
+                'STORAGE_FAILED',
+                `${name}: put "${key}" failed: the object is larger than ${maxObjectBytes(partSize)} bytes (10,000 parts of ${partSize} bytes)`,
+                { cause, component: name, hint: 'pass `size` to put so parts are sized to fit, or raise `partSizeBytes`', details: { bucket, op: 'put', key } },
+              )
+            : s3Failure(cause, ctx);
+      if (failed.abortProblem) {
         throw new BackupError(failure.code, failure.message, {
           cause: failure.cause ?? failure,
           retryable: failure.retryable,
           component: name,
-          hint: `${failure.hint ?? ''} The multipart upload could not be aborted (${cleanupProblem}); its parts may remain until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them.`.trim(),
+          hint: `${failure.hint ?? ''} The multipart upload could not be aborted (${failed.abortProblem}); its parts may remain until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them.`.trim(),
           details: { ...failure.details, orphanedUpload: true },
         });
       }
       throw failure;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
     if (signal?.aborted) {
       // Aborted after the last byte was sent: the object exists, but the caller gave up on it.

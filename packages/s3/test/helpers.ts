@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3TestServer } from '@scholaria/backup-testkit';
@@ -96,3 +97,48 @@ export async function waitFor(check: () => Promise<boolean> | boolean, what: str
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Answers a request itself (fault injection) and returns true, or returns false to forward it; may wait first. */
+export type Intercept = (req: IncomingMessage, body: Buffer, res: ServerResponse) => boolean | Promise<boolean>;
+
+/**
+ * An HTTP proxy in front of the test server. `intercept` sees each request with its whole body;
+ * `onResponse` may change the headers of a forwarded answer.
+ */
+export async function httpProxy(
+  target: string,
+  intercept: Intercept,
+  onResponse?: (req: IncomingMessage, body: Buffer, headers: IncomingHttpHeaders) => void,
+): Promise<{ endpoint: string; seen: string[]; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const seen: string[] = [];
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    seen.push(`${req.method} ${req.url}`);
+    if (await intercept(req, body, res)) return;
+    const upstream = request({ host: hostname, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (up) => {
+      onResponse?.(req, body, up.headers);
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    upstream.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export const xml = (res: ServerResponse, status: number, body: string) => {
+  res.writeHead(status, { 'content-type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+};

@@ -95,9 +95,9 @@ describe('an interrupted upload leaves nothing behind', () => {
     client.destroy();
   });
 
-  it('still aborts the multipart upload when the SDK library failed to', async () => {
-    // The first AbortMultipartUpload (sent by lib-storage) fails before reaching the server with
-    // an error the SDK does not retry; the storage must notice and abort the upload itself.
+  it('still aborts the multipart upload when the first abort request fails', async () => {
+    // The first AbortMultipartUpload fails before reaching the server with an error the SDK does
+    // not retry; the storage must try again and abort the upload.
     const { client, requests } = recordingClient(s3, (command, attempt) =>
       command === 'AbortMultipartUpload' && attempt === 1 ? Object.assign(new Error('injected: proxy said no'), { name: 'BadRequest' }) : undefined,
     );

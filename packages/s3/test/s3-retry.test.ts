@@ -1,8 +1,7 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { startS3, type S3TestServer } from '@scholaria/backup-testkit';
 import { createS3Storage } from '@scholaria/backup-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodyOf, readAll, storageOn } from './helpers.js';
+import { bodyOf, httpProxy, readAll, storageOn, xml } from './helpers.js';
 
 let s3: S3TestServer;
 beforeAll(async () => {
@@ -11,42 +10,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.stop();
 });
-
-type Intercept = (req: IncomingMessage, body: Buffer, res: ServerResponse) => boolean;
-
-/** An HTTP proxy in front of s3rver; `intercept` may answer a request itself (fault injection). */
-async function httpProxy(target: string, intercept: Intercept): Promise<{ endpoint: string; seen: string[]; close(): Promise<void> }> {
-  const { hostname, port } = new URL(target);
-  const seen: string[] = [];
-  const server: Server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks);
-    seen.push(`${req.method} ${req.url}`);
-    if (intercept(req, body, res)) return;
-    const upstream = request({ host: hostname, port: Number(port), method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    upstream.on('error', () => res.destroy());
-    upstream.end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-const xml = (res: ServerResponse, status: number, body: string) => {
-  res.writeHead(status, { 'content-type': 'application/xml' });
-  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
-};
 
 describe('transient errors are retried with backoff', () => {
   it('two 5xx answers each, then the put and the list succeed', async () => {
