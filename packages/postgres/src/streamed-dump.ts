@@ -181,14 +181,23 @@ export async function startStreamedDump(job: DumpJob): Promise<RunningDump> {
     toc?.lister.child.kill('SIGTERM');
   };
   if (file && encoder) {
-    file.start(toc ? (chunk) => toc.feed.write(chunk) : undefined);
+    const input = file.input;
+    // The file holds zstd's output (the head the lister reads) unless an encryption program
+    // writes it; then zstd's output passes through Node into that program, past the lister.
+    file.start(toc && !input ? (chunk) => toc.feed.write(chunk) : undefined);
     const dumped = (async () => {
       const dumpExit = tool.exited.then((r) => {
         if (r.code !== 0) throw job.dumpError(r, tool.stderr.text(rt.secrets()));
       });
-      // The encoder's (empty) output ends only after zstd exited 0 and said how much it read.
-      // When zstd fails, pg_dump dies of the broken pipe: zstd's error says why.
-      const [encoded, dumpedOk] = await Promise.allSettled([finished(encoder.output.resume()), dumpExit]);
+      // The encoder's output ends only after zstd exited 0 and said how much it read (without
+      // an encrypter it carries no bytes). When zstd fails, pg_dump dies of the broken pipe:
+      // zstd's error says why.
+      const encoding = input
+        ? toc
+          ? pipeline(encoder.output, tocTap(toc.feed), input, { signal: ctx.signal })
+          : pipeline(encoder.output, input, { signal: ctx.signal })
+        : finished(encoder.output.resume());
+      const [encoded, dumpedOk] = await Promise.allSettled([encoding, dumpExit]);
       if (encoded.status === 'rejected') throw encoded.reason;
       if (dumpedOk.status === 'rejected') throw dumpedOk.reason;
       await file.finish();

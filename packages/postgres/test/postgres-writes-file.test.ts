@@ -110,7 +110,7 @@ describe('postgres: on one fs storage, zstd writes the dump file itself (real se
     expect((await filesUnder(join(root, result.setId, 'postgres'))).sort()).toEqual([`${DB}.dump.zst`]);
   });
 
-  it('with a second storage or with encryption, the bytes stream through Node instead, and the files match', async () => {
+  it('with a second storage the bytes stream through Node; with age the age program writes the file; the files match', async () => {
     const [rootA, rootB] = [fresh(), fresh()];
     const lines: { message: string; fields?: Record<string, unknown> }[] = [];
     const mirrored = createBackupEngine({
@@ -126,23 +126,35 @@ describe('postgres: on one fs storage, zstd writes the dump file itself (real se
     const [a, b] = await Promise.all([sha256File(join(rootA, result.setId, dump.path)), sha256File(join(rootB, result.setId, dump.path))]);
     expect([a, b]).toEqual([dump.sha256, dump.sha256]);
 
-    const { stdout: key } = await exec('age-keygen', []);
-    const recipient = /public key: (age1[0-9a-z]+)/i.exec(key)![1]!;
-    const encLines: { message: string; fields?: Record<string, unknown> }[] = [];
-    const rootC = fresh();
-    const encrypted = createBackupEngine({
-      sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })],
-      storage: createFsStorage({ root: rootC }),
-      codecs: [createAgeCodec({ recipients: [recipient] })],
-      logger: recordingLogger(encLines),
-    });
-    const enc = await encrypted.backup({ tier: 'daily' });
-    await encrypted.close();
-    expect(enc.status).toBe('complete');
-    expect(encLines.find((l) => l.message === 'pg_dump started')?.fields?.writesFile).toBeUndefined();
-    const encDump = enc.manifest!.components[0]!.artifacts.find((x) => x.name === `${DB}.dump`)!;
-    expect(encDump.path).toBe(`postgres/${DB}.dump.zst.age`);
-    expect(await sha256File(join(rootC, enc.setId, encDump.path))).toBe(encDump.sha256);
+    // Encrypted with the age program: age writes the file, zstd's output goes through Node into
+    // it; with the JavaScript encoder the bytes stream through Node as before. Same format.
+    const keyFile = join(temp.path, `age-key-${++n}.txt`);
+    const { stderr: keyOut } = await exec('age-keygen', ['-o', keyFile]);
+    const recipient = /public key: (age1[0-9a-z]+)/i.exec(keyOut)![1]!;
+    for (const implementation of ['auto', 'js'] as const) {
+      const encLines: { message: string; fields?: Record<string, unknown> }[] = [];
+      const rootC = fresh();
+      const encrypted = createBackupEngine({
+        sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })],
+        storage: createFsStorage({ root: rootC }),
+        codecs: [createAgeCodec({ recipients: [recipient], implementation })],
+        logger: recordingLogger(encLines),
+      });
+      const enc = await encrypted.backup({ tier: 'daily' });
+      await encrypted.close();
+      expect(enc.status).toBe('complete');
+      expect(encLines.find((l) => l.message === 'pg_dump started')?.fields?.writesFile, implementation).toBe(implementation === 'auto' ? true : undefined);
+      const encDump = enc.manifest!.components[0]!.artifacts.find((x) => x.name === `${DB}.dump`)!;
+      expect(encDump.path).toBe(`postgres/${DB}.dump.zst.age`);
+      const encFile = join(rootC, enc.setId, encDump.path);
+      expect(await sha256File(encFile)).toBe(encDump.sha256);
+      const { stdout: listed } = await exec('sh', ['-c', `age -d -i '${keyFile}' < '${encFile}' | zstd -d | '${pg.binDir}/pg_restore' --list`]);
+      expect(listed).toMatch(/TABLE DATA public filler/);
+      const { stdout: plainSize } = await exec('sh', ['-c', `age -d -i '${keyFile}' < '${encFile}' | zstd -d | wc -c`]);
+      expect(encDump.rawSize).toBe(Number(plainSize.trim()));
+      const meta = enc.manifest!.components[0]!.metadata as { databases: { tables: { name: string; rows: number }[] }[] };
+      expect(meta.databases[0]!.tables.find((t) => t.name === 'filler')?.rows, implementation).toBe(60000);
+    }
   });
 
   it('an abort while zstd writes the file leaves neither the file nor a temp file', async () => {
@@ -183,6 +195,32 @@ describe('postgres: on one fs storage, zstd writes the dump file itself (real se
     await engine.close();
     expect(result.status).toBe('failed');
     expect(result.components[0]!.error?.message).toBe('postgres: zstd compression failed: zstd exited with code 70: zstd: error 70 : Write error : simulated');
+    expect((await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'))).toEqual([]);
+  });
+
+  it('an age program that fails half-way through the file fails the artifact and leaves neither the file nor a temp file', async () => {
+    // Encrypts the first 200 kB for real (enough for the codec's check of the program), then
+    // fails if more input follows.
+    const bin = join(temp.path, `bin${++n}`);
+    await mkdir(bin);
+    await writeScript(bin, 'age', ['head -c 200000 | /usr/bin/age "$@"', 'rest=$(cat | wc -c)', 'if [ "$rest" -gt 0 ]; then echo "age: error: simulated failure" >&2; exit 1; fi'].join('\n'));
+    process.env.PATH = `${bin}${delimiter}${originalPath}`;
+    const { stderr: keyOut } = await exec('age-keygen', ['-o', join(temp.path, `age-key-${++n}.txt`)]);
+    const recipient = /public key: (age1[0-9a-z]+)/i.exec(keyOut)![1]!;
+    const root = fresh();
+    const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+    const engine = createBackupEngine({
+      sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })],
+      storage: createFsStorage({ root }),
+      codecs: [createAgeCodec({ recipients: [recipient], implementation: 'binary' })],
+      logger: recordingLogger(lines),
+    });
+    const result = await engine.backup({ tier: 'daily' });
+    await engine.close();
+    expect(lines.find((l) => l.message === 'pg_dump started')?.fields?.writesFile).toBe(true);
+    expect(result.status).toBe('failed');
+    expect((result.components[0]!.error as { code?: string } | undefined)?.code).toBe('CODEC_FAILED');
+    expect(result.components[0]!.error?.message).toMatch(/age .*failed.*simulated failure/);
     expect((await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'))).toEqual([]);
   });
 });

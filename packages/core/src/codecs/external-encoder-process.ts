@@ -16,6 +16,11 @@ export interface StartExternalEncoderOptions {
    * exited with status 0 and said how many bytes it read, and errors otherwise.
    */
   stdout?: number;
+  /**
+   * False when the size before encoding is not needed (an encryption program after the
+   * compressor): the program's stderr then need not report it, and `inputBytes()` throws.
+   */
+  countInput?: boolean;
 }
 
 /**
@@ -151,7 +156,7 @@ export async function startExternalEncoder(
       output.destroy(failure(encoder, `${encoder.command} ${how}${text ? `: ${text}` : ''}`));
       return;
     }
-    bytesRead = encoder.inputBytes(stderr);
+    bytesRead = options.countInput === false ? -1 : encoder.inputBytes(stderr);
     if (bytesRead === undefined) {
       output.destroy(failure(encoder, `${encoder.command} did not report how many bytes it read`));
       return;
@@ -174,6 +179,7 @@ export async function startExternalEncoder(
     output,
     inputBytes: () => {
       if (bytesRead === undefined) throw new BackupError('INTERNAL', `${encoder.label}: the input size is known only once the output ended`);
+      if (bytesRead < 0) throw new BackupError('INTERNAL', `${encoder.label}: started without countInput, it does not know its input size`);
       return bytesRead;
     },
     pid: child.pid!,

@@ -8,7 +8,7 @@ import { serializeManifest } from '../manifest/parse-manifest.js';
 import { formatSha256Sums } from '../sha256sums/sha256sums.js';
 import { BackupError, LockError, isAbortError } from '../errors/backup-error.js';
 import { openArtifactSink, toReadable } from '../pipeline/artifact-sink.js';
-import { fileArtifactPossible, openFileArtifact, type FileArtifact } from '../pipeline/file-artifact.js';
+import { fileArtifactPlan, openFileArtifact, type FileArtifact } from '../pipeline/file-artifact.js';
 import { retainUntilForTier } from '../retention/retain-until.js';
 import type { HeldLock } from '../lock/storage-lock.js';
 import { lockStorages } from './lock-storages.js';
@@ -298,13 +298,16 @@ async function backupComponent(run: ComponentRun): Promise<{ outcome: ComponentO
     },
     async artifactFile(name, artifactOptions) {
       const storages = [...live];
-      if (!fileArtifactPossible(storages, ctx.codecs, artifactOptions)) return undefined;
+      const plan = await fileArtifactPlan(storages, ctx.codecs, artifactOptions);
+      if (!plan) return undefined;
       claim(name);
       let file: FileArtifact;
       try {
-        file = await openFileArtifact({ setId, component: source.name, name, options: artifactOptions, engineCodecs: ctx.codecs, storage: storages[0]!, signal, onBytes: onBytes(name) });
+        file = await openFileArtifact({ setId, component: source.name, name, options: artifactOptions, engineCodecs: ctx.codecs, storage: storages[0]!, signal, onBytes: onBytes(name), plan });
       } catch (error) {
-        if (!signal.aborted) markStorageFailed(storages[0]!, error);
+        // A storage that cannot create the file is failing; an encryption program that cannot start is not the storage's fault.
+        const code = BackupError.isInstance(error) ? error.code : undefined;
+        if (!signal.aborted && code !== 'CODEC_FAILED' && code !== 'TOOL_MISSING' && code !== 'ABORTED') markStorageFailed(storages[0]!, error);
         throw error;
       }
       sinks.push({ name, ended: () => file.finished, destroy: (error) => file.destroy(error), record: file.record });

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Codec } from '../interfaces/codec.js';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { Codec, ExternalEncoder } from '../interfaces/codec.js';
+import { startExternalEncoder, type RunningExternalEncoder } from '../codecs/external-encoder-process.js';
 import type { ArtifactOptions } from '../interfaces/source.js';
 import type { LocalFileWriter, Storage } from '../interfaces/storage.js';
 import type { ArtifactRecord } from '../manifest/manifest-schema.js';
@@ -15,8 +18,16 @@ import { artifactPath, artifactRecord, codecsForArtifact, codecsToApply, precomp
  * through a stream, and the file is written back to the disk every 32 MiB.
  */
 export interface FileArtifact {
-  /** Write-only descriptor on the new file: the producing program's stdout. */
+  /**
+   * Write-only descriptor on the new file: the producing program's stdout. Not to be used when
+   * `input` is set: the encryption program writes the file then.
+   */
   readonly fd: number;
+  /**
+   * Set when an encryption program (age) writes the file: the source writes its bytes here
+   * (the program's stdin) and ends it; `finish()` then waits for the program to exit 0.
+   */
+  readonly input?: Writable;
   /**
    * Starts reading the file back. `head` gets a copy of each block read, from the first byte
    * on, until it returns (or resolves to) false: a reader of the dump's table of contents. A
@@ -53,33 +64,54 @@ const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
 const POLL_MS = 10;
 
 /**
- * Whether `openFileArtifact` applies: the source's bytes are final (precompressed and no
- * engine codec left to apply) and the set goes to one storage that can create local files.
+ * Whether `openFileArtifact` applies, and with which program in front of the file: the
+ * source's bytes are precompressed, the set goes to one storage that can create local files,
+ * and every engine codec left to apply is one encryption codec run as its own program (the
+ * `age` program, `Codec.externalEncoder`) or there is none. Undefined when it does not apply.
  */
-export function fileArtifactPossible(storages: Storage[], engineCodecs: Codec[], options: ArtifactOptions): boolean {
-  if (!options.precompressed || storages.length !== 1) return false;
-  if (!storages[0]!.capabilities?.localFiles?.createFile) return false;
-  return codecsToApply(codecsForArtifact(engineCodecs, options), options).length === 0;
+export async function fileArtifactPlan(
+  storages: Storage[],
+  engineCodecs: Codec[],
+  options: ArtifactOptions,
+): Promise<{ encrypter?: ExternalEncoder } | undefined> {
+  if (!options.precompressed || storages.length !== 1) return undefined;
+  if (!storages[0]!.capabilities?.localFiles?.createFile) return undefined;
+  const left = codecsToApply(codecsForArtifact(engineCodecs, options), options);
+  if (left.length === 0) return {};
+  if (left.length > 1 || left[0]!.kind !== 'encryption') return undefined;
+  const encrypter = await left[0]!.externalEncoder?.();
+  return encrypter ? { encrypter } : undefined;
 }
 
-/** Opens the artifact's file on the storage; check `fileArtifactPossible` first. */
-export async function openFileArtifact(params: FileArtifactParams): Promise<FileArtifact> {
+/**
+ * Opens the artifact's file on the storage, with the plan `fileArtifactPlan` gave; with an
+ * encrypter, the program is started writing the file and the source writes into `input`.
+ */
+export async function openFileArtifact(params: FileArtifactParams & { plan: { encrypter?: ExternalEncoder } }): Promise<FileArtifact> {
   const { setId, component, name, options, signal, storage } = params;
   const precompressed = options.precompressed;
   const createFile = storage.capabilities?.localFiles?.createFile;
-  if (!precompressed || !createFile || !fileArtifactPossible([storage], params.engineCodecs, options)) {
+  if (!precompressed || !createFile) {
     throw new BackupError('INTERNAL', `${component}: artifact "${name}" cannot be written as a local file`, { component });
   }
   const codecs = codecsForArtifact(params.engineCodecs, options);
   const path = artifactPath(component, name, codecs);
   const writer: LocalFileWriter = await createFile(`${setId}/${path}`, { signal });
-  let reader: FileHandle;
+  let reader: FileHandle | undefined;
+  let encrypter: RunningExternalEncoder | undefined;
   try {
     reader = await open(writer.path, 'r');
+    if (params.plan.encrypter) encrypter = await startExternalEncoder(params.plan.encrypter, { signal, stdout: writer.fd, countInput: false });
   } catch (error) {
+    await reader?.close().catch(() => undefined);
     await writer.abort();
+    if (BackupError.isInstance(error)) throw error;
     throw new BackupError('STORAGE_FAILED', `${component}: cannot read back ${path} while it is written: ${(error as Error).message}`, { component, cause: error });
   }
+  const file: FileHandle = reader!;
+  // The encrypter ends (exit 0, or an error) on its own; only its end matters.
+  const encrypted = encrypter ? finished(encrypter.output.resume()) : undefined;
+  encrypted?.catch(() => undefined);
 
   const hash = createHash('sha256');
   const buffer = Buffer.allocUnsafe(READ_BYTES);
@@ -110,7 +142,7 @@ export async function openFileArtifact(params: FileArtifactParams): Promise<File
     for (;;) {
       if (failure) throw failure;
       if (syncError !== undefined) throw syncError;
-      const { bytesRead } = await reader.read(buffer, 0, READ_BYTES, position);
+      const { bytesRead } = await file.read(buffer, 0, READ_BYTES, position);
       if (bytesRead > 0) {
         const block = buffer.subarray(0, bytesRead);
         hash.update(block);
@@ -152,10 +184,13 @@ export async function openFileArtifact(params: FileArtifactParams): Promise<File
 
   const cleanUp = async (error: unknown) => {
     failure ??= error instanceof Error ? error : new Error(String(error));
+    encrypter?.kill();
+    encrypter?.input.destroy();
+    await encrypter?.exited;
     wake?.();
     await loop?.catch(() => undefined);
     await syncing;
-    await reader.close().catch(() => undefined);
+    await file.close().catch(() => undefined);
     await writer.abort().catch(() => undefined);
   };
 
@@ -167,13 +202,17 @@ export async function openFileArtifact(params: FileArtifactParams): Promise<File
     finishCalled = true;
     try {
       if (failure) throw failure;
+      if (encrypter && encrypted) {
+        if (!encrypter.input.writableEnded) encrypter.input.end();
+        await encrypted;
+      }
       producerDone = true;
       start();
       wake?.();
       await loop;
       await syncing;
       if (syncError !== undefined) throw syncError;
-      await reader.close();
+      await file.close();
       const { size } = await writer.commit();
       if (size !== position) {
         throw new BackupError('STORAGE_FAILED', `${component}: ${path} holds ${size} bytes but ${position} were read back`, {
@@ -205,6 +244,7 @@ export async function openFileArtifact(params: FileArtifactParams): Promise<File
 
   return {
     fd: writer.fd,
+    ...(encrypter ? { input: encrypter.input } : {}),
     start,
     finish,
     destroy,

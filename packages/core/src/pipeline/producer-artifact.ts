@@ -12,10 +12,11 @@ export interface ProducerArtifact {
   /** The artifact's sink: pipe `encoder.output` into it when there is an encoder, else the producer's bytes. */
   sink?: Writable;
   /**
-   * The artifact as a file the encoder writes itself (`encoder` is then set and was started
-   * with the file as its stdout; its `output` carries no bytes and ends once it exited 0).
-   * Call `file.start()` once the producer runs and `file.finish()` once producer and encoder
-   * exited successfully; `file.destroy(error)` on failure.
+   * The artifact as a file written by a program (`encoder` is then set). Without
+   * `file.input` the encoder writes the file itself (started with it as stdout; its `output`
+   * carries no bytes and ends once it exited 0); with `file.input` (an encryption program writes
+   * the file) pipe `encoder.output` into `file.input`. Call `file.start()` once the producer
+   * runs and `file.finish()` once everything exited successfully; `file.destroy(error)` on failure.
    */
   file?: FileArtifact;
   /**
@@ -60,7 +61,8 @@ export async function openProducerArtifact(
     encoder = await startExternalEncoder(external, {
       signal: ctx.signal,
       ...(options.redact ? { redact: options.redact } : {}),
-      ...(file ? { stdout: file.fd } : {}),
+      // Without encryption zstd writes the file; with it, its output goes to the encrypter's input.
+      ...(file && !file.input ? { stdout: file.fd } : {}),
     });
   } catch (error) {
     sink?.destroy(error as Error);
