@@ -24,12 +24,17 @@ export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<
   const env = childEnv(rt.params, password);
   const databases = await rt.databases();
 
-  let globals: PostgresBackupMetadata['globals'] = null;
+  // Roles and tablespaces are dumped beside the first database (pg_dumpall is small and quick):
+  // its artifact is opened first, so the manifest lists it first as before.
+  let globalsRun: Promise<PostgresBackupMetadata['globals']> = Promise.resolve(null);
   if (rt.options.globals !== 'off') {
     const first = databases[0];
     if (first === undefined) throw new BackupError('SOURCE_FAILED', `${rt.name}: no database to back up`, { component: rt.name });
-    globals = await dumpGlobals(rt, ctx, pre, env, first, plan, warnings);
+    const pgDumpall = await findPgDumpall(rt, pre, warnings);
+    if (pgDumpall) globalsRun = dumpGlobals(rt, ctx, pre, env, pgDumpall, first, plan, warnings);
   }
+  // Reported after the databases; a failure of the databases wins.
+  globalsRun.catch(() => undefined);
 
   const dbMeta: DatabaseMetadata[] = [];
   for (const db of databases) {
@@ -38,6 +43,7 @@ export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<
     dbMeta.push(outcome.meta);
     warnings.push(...outcome.warnings);
   }
+  const globals = await globalsRun;
 
   const o = rt.options;
   const filters = Object.fromEntries(
@@ -67,19 +73,13 @@ export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<
   return { metadata, warnings };
 }
 
-async function dumpGlobals(
-  rt: Runtime,
-  ctx: SourceBackupContext,
-  pre: Preflight,
-  env: NodeJS.ProcessEnv,
-  database: string,
-  plan: CompressionPlan,
-  warnings: string[],
-): Promise<PostgresBackupMetadata['globals']> {
-  const required = rt.options.globals === 'required';
-  let path: string;
+/**
+ * The pg_dumpall to run for roles and tablespaces, checked against the server; null (with a
+ * warning) when it is missing or too old and globals are not required.
+ */
+async function findPgDumpall(rt: Runtime, pre: Preflight, warnings: string[]): Promise<string | null> {
   try {
-    path = findTool('pg_dumpall', rt.tools, rt.name);
+    const path = findTool('pg_dumpall', rt.tools, rt.name);
     const v = await toolVersion(path, rt.name);
     if (v.major < pre.serverMajor) {
       throw new BackupError('TOOL_TOO_OLD', `${rt.name}: pg_dumpall ${v.text} is older than the server (${pre.serverVersion})`, {
@@ -87,12 +87,27 @@ async function dumpGlobals(
         hint: `install the PostgreSQL ${pre.serverMajor} client tools or newer, or set binDir/pgDumpallPath`,
       });
     }
+    return path;
   } catch (error) {
-    if (required) throw error;
+    if (rt.options.globals === 'required') throw error;
     const msg = BackupError.isInstance(error) ? error.message : String(error);
     warnings.push(`roles and tablespaces were not saved (${msg}); a restore into a new server must create them first`);
     return null;
   }
+}
+
+/** Dumps roles and tablespaces; opens its artifact (and pushes its warnings) before it first waits. */
+async function dumpGlobals(
+  rt: Runtime,
+  ctx: SourceBackupContext,
+  pre: Preflight,
+  env: NodeJS.ProcessEnv,
+  path: string,
+  database: string,
+  plan: CompressionPlan,
+  warnings: string[],
+): Promise<PostgresBackupMetadata['globals']> {
+  const required = rt.options.globals === 'required';
   // Role passwords live in pg_authid, which only superusers read; without it, save the roles
   // without passwords rather than nothing.
   const rolePasswords = pre.canReadAuthid;
