@@ -212,14 +212,16 @@ export async function openFileArtifact(params: FileArtifactParams & { plan: { en
       await loop;
       await syncing;
       if (syncError !== undefined) throw syncError;
-      await file.close();
-      const { size } = await writer.commit();
+      // Checked before the commit: a file that is not what was hashed never becomes the key.
+      const { size } = await file.stat();
       if (size !== position) {
         throw new BackupError('STORAGE_FAILED', `${component}: ${path} holds ${size} bytes but ${position} were read back`, {
           component,
           hint: 'Something else wrote to the file while the backup wrote it; run the backup again.',
         });
       }
+      await file.close();
+      await writer.commit();
       const rawSize = precompressedRawSize(component, path, precompressed);
       const done = artifactRecord({ name, path, size: position, sha256: hash.digest('hex'), rawSize, codecs, options });
       committed = true;
