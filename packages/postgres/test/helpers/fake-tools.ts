@@ -1,5 +1,5 @@
-import { chmod, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 
 /** Writes an executable shell script; used to stand in for pg_dump in failure tests. */
 export async function writeScript(dir: string, name: string, body: string): Promise<string> {
@@ -35,4 +35,15 @@ export function pidRecordingPgDump(dir: string, realBinDir: string, pidFile: str
     'pg_dump_pid',
     [`if [ "$1" = "--version" ]; then exec "${realBinDir}/pg_dump" --version; fi`, `echo $$ > "${pidFile}"`, `exec "${realBinDir}/pg_dump" "$@"`].join('\n'),
   );
+}
+
+/**
+ * Puts a program of the test's own named `name` into the new folder `binDir` and that folder
+ * first on PATH before `basePath` (codecs run the program by name: zstd, age). The caller
+ * restores PATH after the test.
+ */
+export async function shadowProgram(binDir: string, name: string, body: string, basePath: string | undefined): Promise<void> {
+  await mkdir(binDir, { recursive: true });
+  await writeScript(binDir, name, body);
+  process.env.PATH = `${binDir}${delimiter}${basePath ?? ''}`;
 }
