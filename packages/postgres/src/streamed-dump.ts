@@ -156,10 +156,11 @@ function streamHead(tool: SpawnedTool, opened: ProducerArtifact): Readable {
 /**
  * The custom format, streamed: pg_dump straight into the codec's own program (zstd) through an
  * OS pipe where the codec has one and the engine takes precompressed bytes, so the uncompressed
- * dump never passes through Node. On a single fs storage without encryption zstd then writes
- * the artifact's file itself and the engine hashes it by reading it back (the shell's
- * `pg_dump | zstd > file`); otherwise Node hashes and stores zstd's output as it streams, or,
- * without the zstd program, pg_dump's stdout goes through the codec in Node.
+ * dump never passes through Node. On a single fs storage zstd then writes the artifact's file
+ * itself (the shell's `pg_dump | zstd > file`), or the age program does when the age codec
+ * encrypts (zstd's output then passes through Node into it), and the engine hashes the file by
+ * reading it back; otherwise Node hashes and stores zstd's output as it streams, or, without the
+ * zstd program, pg_dump's stdout goes through the codec in Node.
  */
 export async function startStreamedDump(job: DumpJob): Promise<RunningDump> {
   const { rt, ctx, db, codec } = job;

@@ -49,9 +49,11 @@ export interface SourceBackupContext {
   acceptsPrecompressed?: boolean;
   /**
    * Opens an artifact as a file that the source's program writes itself (`fd` as its stdout,
-   * as `pg_dump | zstd > file` does in a shell), when the bytes are final (`precompressed`, and
-   * no encryption codec is left to apply) and the set goes to one storage that creates local
-   * files (fs, `LocalFilesCapability.createFile`). Undefined otherwise: use `artifact()`.
+   * as `pg_dump | zstd > file` does in a shell), when the bytes are precompressed, no codec is
+   * left to apply but an encryption codec that runs as a program (the `age` program: it then
+   * writes the file and the source writes into `file.input`), and the set goes to one storage
+   * that creates local files (fs, `LocalFilesCapability.createFile`). Undefined otherwise: use
+   * `artifact()`.
    */
   artifactFile?(name: string, options: ArtifactOptions): Promise<FileArtifact | undefined>;
 }
