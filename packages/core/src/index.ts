@@ -364,6 +364,6 @@ export {
   splitStorageKey,
   splitStoragePrefix,
 } from './util/storage-keys.js';
-export { openProducerArtifact, type ProducerArtifact } from './pipeline/producer-artifact.js';
+export { openProducerArtifact, prepareProducerArtifact, type ProducerArtifact } from './pipeline/producer-artifact.js';
 export type { FileArtifact, HeadConsumer } from './pipeline/file-artifact.js';
 export { childProcessEnv } from './util/child-env.js';

@@ -6,6 +6,7 @@ import {
   createGzipCodec,
   createZstdCodec,
   openProducerArtifact,
+  prepareProducerArtifact,
   silentLogger,
   type ArtifactOptions,
   type SourceBackupContext,
@@ -66,5 +67,34 @@ describe('openProducerArtifact: the pipeline fast path for a producing program',
     const { ctx, opened } = fakeContext(true);
     await openProducerArtifact(ctx, 'plain', { artifact: { compression: false } });
     expect(opened[0]!.options).toEqual({ compression: false });
+  });
+
+  it('prepareProducerArtifact starts the codec\'s checks early, opens nothing, and leaves a failing check to the open', async () => {
+    let checks = 0;
+    const failing = {
+      ...createZstdCodec(),
+      externalEncoder: () => {
+        checks++;
+        return Promise.reject(new Error('zstd check failed'));
+      },
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const refusing = fakeContext(false);
+      prepareProducerArtifact(refusing.ctx, failing);
+      prepareProducerArtifact(refusing.ctx, undefined);
+      expect(checks, 'no fast path, no check').toBe(0);
+      const { ctx, opened } = fakeContext(true);
+      prepareProducerArtifact(ctx, failing);
+      expect(checks).toBe(1);
+      expect(opened).toEqual([]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      await expect(openProducerArtifact(ctx, 'db.dump', { artifact: {}, codec: failing })).rejects.toThrow(/zstd check failed/);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

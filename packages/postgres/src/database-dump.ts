@@ -1,6 +1,7 @@
 import type { SourceBackupContext } from '@scholaria/backup-core';
 import type pg from 'pg';
 import type { DatabaseMetadata } from './backup-metadata.js';
+import type { DbSession } from './connection.js';
 import type { CompressionPlan } from './compression-plan.js';
 import { archiveVersion, readDatabaseInfo, type DatabaseInfo, type TableCount } from './database-info.js';
 import { startDirectoryDump } from './directory-dump.js';
@@ -35,16 +36,21 @@ function startDump(job: DumpJob): Promise<RunningDump> {
 }
 
 interface Counted {
+  info: DatabaseInfo;
   tables: TableCount[];
   toc: string | undefined;
 }
 
-/** Waits for the dump and, beside it, the row counts of what it holds; the dump's failure wins. */
+/**
+ * Waits for the dump and, beside it, the database's facts and the row counts of what it holds
+ * (both read in the dump's snapshot, while pg_dump runs); the dump's failure wins.
+ */
 async function settleDumpAndCounts(job: DumpJob, running: RunningDump, client: pg.ClientBase, snapshot: boolean, warnings: string[]): Promise<Counted> {
   const counting = (async () => {
+    const info = await readDatabaseInfo(client, job.db);
     const toc = await running.listing;
     const tables = await collectRowCounts({ client, options: job.rt.options, db: job.db, toc, snapshot, warnings });
-    return { tables, toc };
+    return { info, tables, toc };
   })();
   const [dumpResult, countResult] = await Promise.allSettled([running.dumped, counting]);
   if (dumpResult.status === 'rejected') throw dumpResult.reason;
@@ -97,13 +103,14 @@ export async function dumpDatabase(
   env: NodeJS.ProcessEnv,
   db: string,
   plan: CompressionPlan,
+  /** An open connection to `db` to use (and release) instead of a new one. */
+  opened?: DbSession,
 ): Promise<DumpOutcome> {
   const warnings: string[] = [];
-  const session = await rt.connector.connect(db);
+  const session = opened ?? (await rt.connector.connect(db));
   const client = session.client;
   let inTransaction = false;
   try {
-    const info = await readDatabaseInfo(client, db);
     const snapshot = await openSnapshot(client);
     inTransaction = true;
     if (!snapshot) {
@@ -112,7 +119,7 @@ export async function dumpDatabase(
     const job = planDump({ rt, ctx, pre, env, db, plan, snapshot });
     const started = Date.now();
     const running = await startDump(job);
-    const { tables, toc } = await settleDumpAndCounts(job, running, client, !!snapshot, warnings);
+    const { info, tables, toc } = await settleDumpAndCounts(job, running, client, !!snapshot, warnings);
     const largeObjects = await countLargeObjects(client, toc, !!snapshot);
     await client.query('COMMIT');
     inTransaction = false;

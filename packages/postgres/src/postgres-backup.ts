@@ -1,12 +1,12 @@
 import { pipeline } from 'node:stream/promises';
-import { BackupError, type SourceBackupContext, type SourceBackupResult } from '@scholaria/backup-core';
+import { BackupError, prepareProducerArtifact, type SourceBackupContext, type SourceBackupResult } from '@scholaria/backup-core';
 import type { PostgresBackupMetadata, DatabaseMetadata } from './backup-metadata.js';
 import { compressionPlan, type CompressionPlan } from './compression-plan.js';
 import { childEnv } from './connection.js';
 import { dumpDatabase } from './database-dump.js';
 import { aborted, wrapFailure } from './dump-failure.js';
 import { buildPgDumpallArgs } from './pg-dump-args.js';
-import { describeExit, exitGate, findTool, spawnTool, toolVersion } from './pg-tools.js';
+import { describeExit, exitGate, spawnTool } from './pg-tools.js';
 import type { Runtime } from './runtime.js';
 import { preflight, type Preflight } from './preflight.js';
 
@@ -16,10 +16,19 @@ export const GLOBALS_CONTENT_TYPE = 'application/sql';
 export const GLOBALS_ARTIFACT = 'globals.sql';
 
 export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<SourceBackupResult> {
-  const warnings: string[] = [];
-  const pre = await preflight(rt, ctx.signal);
-  warnings.push(...pre.warnings);
   const plan = compressionPlan(rt.options.compression, rt.options.compressionLevel);
+  // The checks opening the dump's artifact waits for (is the zstd program there) run meanwhile.
+  prepareProducerArtifact(ctx, plan.codec || undefined);
+  const pre = await preflight(rt, ctx.signal, { pgDumpall: rt.options.globals !== 'off' });
+  try {
+    return await backupDatabases(rt, ctx, pre, plan);
+  } finally {
+    await pre.session.release();
+  }
+}
+
+async function backupDatabases(rt: Runtime, ctx: SourceBackupContext, pre: Preflight, plan: CompressionPlan): Promise<SourceBackupResult> {
+  const warnings: string[] = [...pre.warnings];
   const password = await rt.password();
   const env = childEnv(rt.params, password);
   const databases = await rt.databases();
@@ -39,7 +48,7 @@ export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<
   const dbMeta: DatabaseMetadata[] = [];
   for (const db of databases) {
     if (ctx.signal.aborted) throw aborted(rt);
-    const outcome = await dumpDatabase(rt, ctx, pre, env, db, plan);
+    const outcome = await dumpDatabase(rt, ctx, pre, env, db, plan, pre.session.take(db));
     dbMeta.push(outcome.meta);
     warnings.push(...outcome.warnings);
   }
@@ -79,8 +88,8 @@ export async function runBackup(rt: Runtime, ctx: SourceBackupContext): Promise<
  */
 async function findPgDumpall(rt: Runtime, pre: Preflight, warnings: string[]): Promise<string | null> {
   try {
-    const path = findTool('pg_dumpall', rt.tools, rt.name);
-    const v = await toolVersion(path, rt.name);
+    if (!pre.pgDumpall) throw new BackupError('INTERNAL', `${rt.name}: pg_dumpall was not looked up`, { component: rt.name });
+    const { path, version: v } = await pre.pgDumpall;
     if (v.major < pre.serverMajor) {
       throw new BackupError('TOOL_TOO_OLD', `${rt.name}: pg_dumpall ${v.text} is older than the server (${pre.serverVersion})`, {
         component: rt.name,

@@ -199,7 +199,8 @@ export async function startStreamedDump(job: DumpJob): Promise<RunningDump> {
           : pipeline(encoder.output, input, { signal: ctx.signal })
         : finished(encoder.output.resume());
       const [encoded, dumpedOk] = await Promise.allSettled([encoding, dumpExit]);
-      if (encoded.status === 'rejected') throw encoded.reason;
+      // A broken pipe into the encryption program: the program's exit says why it stopped.
+      if (encoded.status === 'rejected') throw (input ? await file.inputFailure() : undefined) ?? encoded.reason;
       if (dumpedOk.status === 'rejected') throw dumpedOk.reason;
       await file.finish();
       toc?.feed.end();

@@ -139,6 +139,23 @@ describe('postgres: pg_dump piped straight into the zstd program (real server)',
     expect((await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'))).toEqual([]);
   });
 
+  it('a disk that fills while zstd writes the file fails the backup as the storage\'s fault, saying so, and leaves no file', async () => {
+    // The real zstd, writing into a device that is always full where it would write the
+    // backup file (its stdout is a regular file only then): the kernel's own ENOSPC.
+    await shadowZstd(`if [ -f /dev/stdout ]; then exec /usr/bin/zstd "$@" > /dev/full; fi\nexec /usr/bin/zstd "$@"`);
+    const root = fresh();
+    const engine = createBackupEngine({ sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })], storage: createFsStorage({ root }) });
+    const result = await engine.backup({ tier: 'daily' });
+    await engine.close();
+    expect(result.status).toBe('failed');
+    const error = result.components[0]!.error as { code?: string; message: string; hint?: string };
+    expect(error.code).toBe('STORAGE_FAILED');
+    expect(error.message).toMatch(/^postgres: zstd compression failed: no space left on the device it writes the backup file to \(zstd exited with code 70: .*No space left on device\)$/);
+    expect(error.hint).toMatch(/^free space on the disk holding the backup/);
+    expect(result.manifest).toBeUndefined();
+    expect((await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'))).toEqual([]);
+  });
+
   it('an abort kills pg_dump and zstd', async () => {
     const pids = join(temp.path, 'zstd.pids');
     await shadowZstd(`echo $$ >> '${pids}'\nexec /usr/bin/zstd "$@"`);
@@ -269,6 +286,27 @@ describe('postgres: pg_dump piped straight into the zstd program (real server)',
       expect(result.manifest).toBeUndefined();
       const left = (await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'));
       expect(left).toEqual([]);
+    });
+
+    it('a disk that fills while the age program writes the file fails the backup as the storage\'s fault', async () => {
+      // The real age; where it would write the backup file, it writes into a full device.
+      await shadowProgram(join(temp.path, `bin${++n}`), 'age', `if [ -f /dev/stdout ]; then exec /usr/bin/age "$@" > /dev/full; fi\nexec /usr/bin/age "$@"`, originalPath);
+      const { stderr: keyOut } = await exec('age-keygen', ['-o', join(temp.path, `age-key-${++n}.txt`)]);
+      const recipient = /public key: (age1[0-9a-z]+)/i.exec(keyOut)![1]!;
+      const root = fresh();
+      const engine = createBackupEngine({
+        sources: [createPostgresSource({ url: pg.url(DB), globals: 'off' })],
+        storage: createFsStorage({ root }),
+        codecs: [createAgeCodec({ recipients: [recipient], implementation: 'binary' })],
+      });
+      const result = await engine.backup({ tier: 'daily' });
+      await engine.close();
+      expect(result.status).toBe('failed');
+      const error = result.components[0]!.error as { code?: string; message: string; hint?: string };
+      expect(error.code).toBe('STORAGE_FAILED');
+      expect(error.message).toMatch(/age encryption failed: no space left on the device it writes the backup file to \(age exited with code 1: .*no space left on device/);
+      expect(error.hint).toMatch(/^free space on the disk holding the backup/);
+      expect((await filesUnder(root)).filter((f) => !f.startsWith('.scholaria-backup/'))).toEqual([]);
     });
 
     it('an age program that fails half-way through the file fails the artifact and leaves neither the file nor a temp file', async () => {

@@ -7,6 +7,29 @@ import { createPostgresSource, postgresBackupMetadataSchema } from '@scholaria/b
 import { createDirBackupContext, createDirRestoreContext, type DirBackupContext } from './helpers/dir-context.js';
 import { failingPgDump, oldPgDump, pidRecordingPgDump } from './helpers/fake-tools.js';
 import { databaseNames } from './helpers/fixture.js';
+import { runBackup } from '../src/postgres-backup.js';
+import { parsePostgresOptions } from '../src/postgres-options.js';
+import { createRuntime, type Runtime } from '../src/runtime.js';
+
+/** The runtime of a source with these options, its connections counted. */
+function countedRuntime(options: Record<string, unknown>): { rt: Runtime; opened: string[]; released: string[] } {
+  const rt = createRuntime(parsePostgresOptions(options));
+  const opened: string[] = [];
+  const released: string[] = [];
+  const connect = rt.connector.connect.bind(rt.connector);
+  rt.connector.connect = async (database) => {
+    const session = await connect(database);
+    opened.push(database);
+    return {
+      client: session.client,
+      release: async () => {
+        released.push(database);
+        await session.release();
+      },
+    };
+  };
+  return { rt, opened, released };
+}
 
 describe('postgres source: bad inputs and failures', () => {
   let pg: PostgresServer;
@@ -70,6 +93,22 @@ describe('postgres source: bad inputs and failures', () => {
     expect(e.message).toMatch(/pg_dump 13\.4 .* is older than the server \(PostgreSQL \d+/);
     expect(e.hint).toMatch(/client tools/);
     expect(backup.written.size).toBe(0);
+  });
+
+  it('the connection that read the server facts is the dump\'s own, and a failed check releases it', async () => {
+    const ok = countedRuntime({ url: pg.url('app') });
+    const backup = createDirBackupContext(ctxDir());
+    await runBackup(ok.rt, backup.ctx);
+    expect(backup.stored.has('app.dump')).toBe(true);
+    expect(ok.opened).toEqual(['app']);
+    expect(ok.released).toEqual(['app']);
+
+    const old = countedRuntime({ url: pg.url('app'), pgDumpPath: await oldPgDump(temp.path) });
+    const failed = createDirBackupContext(ctxDir());
+    expect((await backupErrorOf(runBackup(old.rt, failed.ctx))).code).toBe('TOOL_TOO_OLD');
+    expect(old.opened).toEqual(['app']);
+    expect(old.released).toEqual(['app']);
+    expect(failed.written.size).toBe(0);
   });
 
   it('a failing pg_dump fails the component with its stderr, redacted, and stores nothing', async () => {

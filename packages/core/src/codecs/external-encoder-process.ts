@@ -69,6 +69,23 @@ function failure(encoder: ExternalEncoder, message: string, cause?: unknown): Ba
   });
 }
 
+/** What programs (zstd, age; C and Go) print when a write fails for want of space. */
+const DISK_FULL = /no space left on device|disk quota exceeded/i;
+
+/**
+ * A program that writes a file itself failed: when it says the disk is full, that is the
+ * storage's problem, reported as a storage would report it, not as a broken program.
+ */
+function exitFailure(encoder: ExternalEncoder, message: string, text: string, writesFile: boolean): BackupError {
+  if (writesFile && DISK_FULL.test(text)) {
+    return new BackupError('STORAGE_FAILED', `${encoder.label} failed: no space left on the device it writes the backup file to (${message})`, {
+      hint: 'free space on the disk holding the backup, e.g. prune old sets (scholaria-backup prune) or move the storage to a larger disk, then run the backup again',
+      details: { command: encoder.command, errno: 'ENOSPC' },
+    });
+  }
+  return failure(encoder, message);
+}
+
 function spawnFailure(encoder: ExternalEncoder, error: Error): BackupError {
   if ((error as { code?: unknown }).code === 'ENOENT') {
     return new BackupError('TOOL_MISSING', `${encoder.label} needs the "${encoder.command}" program, which was not found on PATH`, {
@@ -153,7 +170,7 @@ export async function startExternalEncoder(
     if (code !== 0) {
       const text = describe();
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      output.destroy(failure(encoder, `${encoder.command} ${how}${text ? `: ${text}` : ''}`));
+      output.destroy(exitFailure(encoder, `${encoder.command} ${how}${text ? `: ${text}` : ''}`, text, options.stdout !== undefined));
       return;
     }
     bytesRead = options.countInput === false ? -1 : encoder.inputBytes(stderr);

@@ -29,6 +29,13 @@ export interface FileArtifact {
    */
   readonly input?: Writable;
   /**
+   * With `input`, once writing it failed (a broken pipe says only that the program stopped
+   * reading): closes `input`, waits for the encryption program to exit and gives its error when
+   * it failed (e.g. the disk filled up), so that is what gets reported; undefined when it exited
+   * 0, or without `input`.
+   */
+  inputFailure(): Promise<Error | undefined>;
+  /**
    * Starts reading the file back. `head` gets a copy of each block read, from the first byte
    * on, until it returns (or resolves to) false: a reader of the dump's table of contents. A
    * promise holds the reading back until it settles.
@@ -244,9 +251,19 @@ export async function openFileArtifact(params: FileArtifactParams & { plan: { en
     void cleanUp(reason).then(() => settle.reject(reason));
   }
 
+  const inputFailure = async (): Promise<Error | undefined> => {
+    if (!encrypter || !encrypted) return undefined;
+    encrypter.input.destroy();
+    return encrypted.then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+  };
+
   return {
     fd: writer.fd,
     ...(encrypter ? { input: encrypter.input } : {}),
+    inputFailure,
     start,
     finish,
     destroy,

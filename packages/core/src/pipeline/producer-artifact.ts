@@ -2,6 +2,7 @@ import type { Writable } from 'node:stream';
 import type { Codec, ExternalEncoder } from '../interfaces/codec.js';
 import type { ArtifactOptions, SourceBackupContext } from '../interfaces/source.js';
 import { startExternalEncoder, type RunningExternalEncoder } from '../codecs/external-encoder-process.js';
+import { parentDeathSignalAvailable } from '../util/parent-death.js';
 import type { FileArtifact } from './file-artifact.js';
 
 /**
@@ -70,4 +71,17 @@ export async function openProducerArtifact(
     throw error;
   }
   return file ? { file, encoder, external } : { sink: sink!, encoder, external };
+}
+
+/**
+ * Starts, without waiting, the checks `openProducerArtifact` will wait for: whether the codec's
+ * program is installed and usable (`Codec.externalEncoder`), and whether a program writing a
+ * file can be tied to this process's life. A source calls it first and overlaps them with its own
+ * preparation (connecting, reading versions); each check runs once per process. Nothing is
+ * opened, and a failing check is reported by `openProducerArtifact`, not here.
+ */
+export function prepareProducerArtifact(ctx: SourceBackupContext, codec: Codec | undefined): void {
+  if (!codec || ctx.acceptsPrecompressed !== true || !codec.externalEncoder) return;
+  void codec.externalEncoder().catch(() => undefined);
+  if (ctx.artifactFile) void parentDeathSignalAvailable();
 }
