@@ -183,11 +183,15 @@ async function main(): Promise<void> {
       await query('SELECT pg_reload_conf()');
 
       // Each rep runs every variant once, interleaved, so drift (cache, other load) spreads evenly.
+      // Every run starts with no dirty pages left by the one before (sync, untimed): the raw
+      // pipelines leave their file to the kernel's writeback, which would otherwise land in the
+      // next run, usually the library's.
       const reps = async (n: number, variants: { id: string; slow?: boolean; run: () => Promise<Run> }[]) => {
         for (let i = 0; i < n; i++) {
           log(` rep ${i + 1}/${n}`);
           for (const v of variants) {
             if (v.slow && i >= o.slowReps) continue;
+            execFileSync('sync');
             await rec.run(v.id, v.run);
           }
         }
@@ -200,10 +204,20 @@ async function main(): Promise<void> {
         rec.define({ id: 'lib.pg.default', group: 'pg-backup', kind: 'library', label: 'library, defaults (pg_dump -Z0 + zstd codec)', command: 'createPostgresSource({ url }) + createFsStorage' });
         rec.define({ id: 'raw.pg_dump.z0.zstd', group: 'pg-backup', kind: 'raw', label: 'pg_dump -Fc -Z0 | zstd -3 -T0 (what the default runs)', command: 'pg_dump -Fc -Z0 | zstd -q -c -3 -T0 > FILE' });
         rec.define({ id: 'lib.pg.pg', group: 'pg-backup', kind: 'library', label: "library, compression 'pg' (pg_dump's own zlib)", command: "createPostgresSource({ url, compression: 'pg' })" });
+        rec.define({ id: 'raw.pg_dump.z0.zstd.sync', group: 'pg-backup', kind: 'raw', label: 'the same by hand, then sync FILE (on disk when it ends, as the library\'s file is)', command: 'pg_dump -Fc -Z0 | zstd -q -c -3 -T0 > FILE && sync FILE' });
         await reps(o.reps, [
           { id: 'raw.pg_dump.fc', slow: true, run: () => measurePipeline([pgDump(['-Fc', '-f', rawFc])], {}, rawFc) },
           { id: 'lib.pg.default', run: () => libBackup('default', {}) },
           { id: 'raw.pg_dump.z0.zstd', run: () => measurePipeline([pgDump(['-Fc', '-Z0']), zstd], { stdoutFile: raw('raw-z0.dump.zst') }) },
+          {
+            id: 'raw.pg_dump.z0.zstd.sync',
+            run: async () => {
+              const file = raw('raw-z0-synced.dump.zst');
+              const dumped = await measurePipeline([pgDump(['-Fc', '-Z0']), zstd], { stdoutFile: file });
+              const synced = await runPipeline([{ cmd: 'sync', args: [file] }]);
+              return { ...dumped, ms: dumped.ms + synced.ms, ...(dumped.cpuMs !== undefined ? { cpuMs: dumped.cpuMs + (synced.cpuMs ?? 0) } : {}) };
+            },
+          },
           { id: 'lib.pg.pg', slow: true, run: () => libBackup('pg', { compression: 'pg' }) },
         ]);
       }

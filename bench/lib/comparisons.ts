@@ -88,6 +88,7 @@ export function compare(measurements: Measurement[], scale: ScalePoint[]): Compa
   ratio('pg-default-size', 1, 'library defaults vs pg_dump -Fc: artifact size ratio', 'lib.pg.default', 'raw.pg_dump.fc', 'size', { op: '<=', value: 1.05 });
   ratio('pg-pg-time', 1, "library with pg_dump's settings (compression 'pg') vs pg_dump -Fc: time ratio", 'lib.pg.pg', 'raw.pg_dump.fc', 'time', { op: '<=', value: 1.05 });
   ratio('pg-default-vs-pipe', 1, 'library defaults vs the same work by hand (pg_dump -Fc -Z0 | zstd -3 -T0): time ratio', 'lib.pg.default', 'raw.pg_dump.z0.zstd', 'time');
+  ratio('pg-default-vs-pipe-synced', 1, 'library defaults vs the same by hand then sync FILE (both on disk at the end): time ratio', 'lib.pg.default', 'raw.pg_dump.z0.zstd.sync', 'time');
   // 2. with sha256 + age
   ratio('pg-age-time', 2, "library 'pg' + age (and sha256) vs pg_dump -Fc | age: time ratio", 'lib.pg.pg.age', 'raw.pg_dump.fc.age', 'time', { op: '<=', value: 1.05 });
   ratio('pg-default-age-vs-pipe', 2, 'library defaults + age vs pg_dump -Fc -Z0 | zstd | age: time ratio', 'lib.pg.default.age', 'raw.pg_dump.z0.zstd.age', 'time');
