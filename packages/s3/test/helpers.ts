@@ -2,10 +2,29 @@ import { randomUUID } from 'node:crypto';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { S3TestServer } from '@scholaria/backup-testkit';
+import { startS3, type S3TestServer } from '@scholaria/backup-testkit';
+import { afterAll, beforeAll } from 'vitest';
 import { createS3Storage, type S3StorageOptions } from '@scholaria/backup-s3';
 
 export const MiB = 1024 * 1024;
+
+/**
+ * Starts one s3rver for the test file and a plain S3 client on it (to check what the storage
+ * wrote), and stops both after the file's tests; `ready` gets them once they are up.
+ */
+export function useS3Server(ready: (s3: S3TestServer, client: S3Client) => void): void {
+  let server: S3TestServer | undefined;
+  let client: S3Client | undefined;
+  beforeAll(async () => {
+    server = await startS3();
+    client = new S3Client(server.clientConfig);
+    ready(server, client);
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await server?.stop();
+  });
+}
 
 export interface RecordedRequest {
   command: string;

@@ -3,20 +3,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { BackupError, isAbortError } from '@scholaria/backup-core';
-import { startS3, type S3TestServer } from '@scholaria/backup-testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlledBody, MiB, recordingClient, storageOn, waitFor } from './helpers.js';
+import type { S3TestServer } from '@scholaria/backup-testkit';
+import { describe, expect, it } from 'vitest';
+import { controlledBody, MiB, recordingClient, storageOn, useS3Server, waitFor } from './helpers.js';
 
 let s3: S3TestServer;
 let raw: S3Client;
-
-beforeAll(async () => {
-  s3 = await startS3();
-  raw = new S3Client(s3.clientConfig);
-});
-afterAll(async () => {
-  raw?.destroy();
-  await s3?.stop();
+useS3Server((server, client) => {
+  s3 = server;
+  raw = client;
 });
 
 /** Open multipart uploads under `prefix`, seen three ways: the S3 API, the data dir, part files. */

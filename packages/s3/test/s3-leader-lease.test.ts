@@ -1,21 +1,18 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startS3, type S3TestServer } from '@scholaria/backup-testkit';
+import { describe, expect, it } from 'vitest';
+import type { S3TestServer } from '@scholaria/backup-testkit';
 import { createS3LeaderElector } from '@scholaria/backup-s3';
 import { BackupError } from '@scholaria/backup-core';
+import { useS3Server } from './helpers.js';
 
 // The S3 lease against s3rver (with the testkit's conditional-write handling, which follows S3's
 // documented If-None-Match / If-Match semantics).
 
 let s3: S3TestServer;
 let client: S3Client;
-beforeAll(async () => {
-  s3 = await startS3();
-  client = new S3Client(s3.clientConfig);
-});
-afterAll(async () => {
-  client?.destroy();
-  await s3?.stop();
+useS3Server((server, plain) => {
+  s3 = server;
+  client = plain;
 });
 
 const storage = (prefix: string) => ({ bucket: s3.bucket, prefix, endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, forcePathStyle: true, checksumMode: 'WHEN_REQUIRED' as const });

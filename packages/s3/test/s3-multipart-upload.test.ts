@@ -2,22 +2,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { BackupError } from '@scholaria/backup-core';
-import { startS3, type S3TestServer } from '@scholaria/backup-testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { S3TestServer } from '@scholaria/backup-testkit';
+import { describe, expect, it } from 'vitest';
 import { StreamUploadError, uploadStream } from '../src/multipart-upload.js';
-import { bodyOf, controlledBody, httpProxy, MiB, readAll, recordingClient, storageOn, waitFor, xml } from './helpers.js';
+import { bodyOf, controlledBody, httpProxy, MiB, readAll, recordingClient, storageOn, useS3Server, waitFor, xml } from './helpers.js';
 
 const PART = 5 * MiB;
 
 let s3: S3TestServer;
 let raw: S3Client;
-beforeAll(async () => {
-  s3 = await startS3();
-  raw = new S3Client(s3.clientConfig);
-});
-afterAll(async () => {
-  raw?.destroy();
-  await s3?.stop();
+useS3Server((server, client) => {
+  s3 = server;
+  raw = client;
 });
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');

@@ -1,21 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { BackupError } from '@scholaria/backup-core';
-import { startS3, type S3TestServer } from '@scholaria/backup-testkit';
+import type { S3TestServer } from '@scholaria/backup-testkit';
 import { createS3Storage, DELETE_BATCH_SIZE } from '@scholaria/backup-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodyOf, MiB, readAll, recordingClient, storageOn } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { bodyOf, MiB, readAll, recordingClient, storageOn, useS3Server } from './helpers.js';
 
 let s3: S3TestServer;
 let raw: S3Client;
-
-beforeAll(async () => {
-  s3 = await startS3();
-  raw = new S3Client(s3.clientConfig);
-});
-afterAll(async () => {
-  raw?.destroy();
-  await s3?.stop();
+useS3Server((server, client) => {
+  s3 = server;
+  raw = client;
 });
 
 async function rawKeys(prefix: string): Promise<string[]> {
