@@ -22,17 +22,16 @@ export interface Preflight {
   /** pg_dumpall looked up beside the others when asked for (its failure is the caller's to judge). */
   pgDumpall?: Promise<FoundTool>;
   /**
-   * The connection the server facts were read on, still open, for the dump of `database` to
-   * reuse (one connection fewer before pg_dump starts). Taken at most once; `release()` ends it
-   * if it was never taken.
+   * The connection the server facts were read on (to the first database), still open, for its
+   * dump to reuse (one connection fewer before pg_dump starts). Taken at most once;
+   * `release()` ends it if it was never taken.
    */
   session: ReusableSession;
 }
 
 /** A connection handed on once; whoever takes it releases it. */
 export interface ReusableSession {
-  database: string;
-  /** The session when `database` matches and it was not taken yet. */
+  /** The session when `database` is the one it is connected to and it was not taken yet. */
   take(database: string): DbSession | undefined;
   /** Ends the session unless it was taken. */
   release(): Promise<void>;
@@ -72,7 +71,6 @@ async function readServerFacts(session: DbSession): Promise<ServerFacts> {
 function reusable(database: string, session: DbSession): ReusableSession {
   let held: DbSession | undefined = session;
   return {
-    database,
     take(db) {
       if (db !== database || !held) return undefined;
       const s = held;

@@ -200,7 +200,7 @@ export async function startStreamedDump(job: DumpJob): Promise<RunningDump> {
         : finished(encoder.output.resume());
       const [encoded, dumpedOk] = await Promise.allSettled([encoding, dumpExit]);
       // A broken pipe into the encryption program: the program's exit says why it stopped.
-      if (encoded.status === 'rejected') throw (input ? await file.inputFailure() : undefined) ?? encoded.reason;
+      if (encoded.status === 'rejected') throw (await file.inputFailure()) ?? encoded.reason;
       if (dumpedOk.status === 'rejected') throw dumpedOk.reason;
       await file.finish();
       toc?.feed.end();
