@@ -1,4 +1,4 @@
-import type { Logger } from '@scholaria/backup-core';
+import { zonedParts, type Logger } from '@scholaria/backup-core';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -37,7 +37,10 @@ export class LogHub implements Logger {
 
 /** Plain lines on stderr for a terminal or a container log: `HH:MM:SS LEVEL message`. */
 export function consoleLogger(write: (line: string) => void, options: { debug: boolean; timeZone: string; skipComponentErrors?: boolean; quiet?: boolean }): Logger {
-  const stamp = () => new Intl.DateTimeFormat('en-GB', { timeZone: options.timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date());
+  const stamp = () => {
+    const p = zonedParts(new Date(), options.timeZone);
+    return `${p.hour}:${p.minute}:${p.second}`;
+  };
   const at = (level: Level) => (message: string, fields?: Record<string, unknown>) => {
     if (level === 'debug' && !options.debug) return;
     if (level === 'info' && options.quiet) return;

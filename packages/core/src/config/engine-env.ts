@@ -33,6 +33,8 @@ const cronValue = z.string().transform((s, ctx) => {
 });
 
 const timeZoneValue = z.string().transform((s, ctx) => {
+  // The usual value, without loading ICU's zone data (see util/time-zone.ts).
+  if (s === 'UTC') return s;
   try {
     return new Intl.DateTimeFormat('en-US', { timeZone: s }).resolvedOptions().timeZone;
   } catch {

@@ -24,8 +24,17 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
+/**
+ * Zones that are UTC by name, the default: their parts come from the Date's own UTC fields.
+ * A process's first Intl.DateTimeFormat loads ICU's zone data (~20 ms, paid by every CLI command
+ * and every engine created), which UTC does not need.
+ */
+function isUtc(timeZone: string): boolean {
+  return timeZone === 'UTC' || timeZone === 'Etc/UTC';
+}
+
 export function assertTimeZone(timeZone: string): void {
-  formatter(timeZone);
+  if (!isUtc(timeZone)) formatter(timeZone);
 }
 
 export interface ZonedParts {
@@ -39,7 +48,21 @@ export interface ZonedParts {
   offsetMinutes: number;
 }
 
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
 export function zonedParts(date: Date, timeZone: string): ZonedParts {
+  if (isUtc(timeZone)) {
+    if (Number.isNaN(date.getTime())) throw new RangeError('Invalid time value');
+    return {
+      year: String(date.getUTCFullYear()),
+      month: pad2(date.getUTCMonth() + 1),
+      day: pad2(date.getUTCDate()),
+      hour: pad2(date.getUTCHours()),
+      minute: pad2(date.getUTCMinutes()),
+      second: pad2(date.getUTCSeconds()),
+      offsetMinutes: 0,
+    };
+  }
   const parts = Object.fromEntries(formatter(timeZone).formatToParts(date).map((p) => [p.type, p.value]));
   const asUtc = Date.UTC(
     Number(parts.year),
