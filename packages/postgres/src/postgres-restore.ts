@@ -107,6 +107,13 @@ function targetName(rt: Runtime, meta: PostgresBackupMetadata, db: DatabaseMetad
   return ro.mode === 'new-database' ? fitName(base, `_${setStamp(setId)}`) : base;
 }
 
+/** The artifact's own stream failed while pg_restore --list read it; `message` is the stream's. */
+class ArtifactReadError extends Error {
+  constructor(cause: Error) {
+    super(cause.message, { cause });
+  }
+}
+
 /**
  * Reads only the head of an archive with `pg_restore --list`: proves this pg_restore can read it.
  * `direct` is true when the archive is a verified local file that pg_restore reads itself.
@@ -129,11 +136,23 @@ async function listArchive(
       if ('decoder' in source) source.decoder.release();
     }
     // pg_restore --list stops reading after the table of contents; the rest of the stream is dropped.
-    const feeding = 'stream' in source ? pipeline(source.stream, tool.child.stdin!).catch(() => undefined) : undefined;
+    let feedError: unknown;
+    const feeding =
+      'stream' in source
+        ? pipeline(source.stream, tool.child.stdin!).catch((error: unknown) => {
+            feedError = error;
+          })
+        : undefined;
     const r = await tool.exited;
     if ('stream' in source) source.stream.destroy();
     await feeding;
-    if (r.code !== 0) throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
+    if (r.code !== 0) {
+      // A stream that failed (a checksum mismatch at its end, a storage error) can cut pg_restore's
+      // input short, even to nothing: its error is the cause, not pg_restore's complaint.
+      const code = (feedError as NodeJS.ErrnoException | undefined)?.code;
+      if (feedError && code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') throw new ArtifactReadError(feedError as Error);
+      throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
+    }
   };
   if (db.format === 'custom') {
     const local = await ctx.localFile?.(db.artifact);
@@ -311,7 +330,11 @@ export async function runRestore(rt: Runtime, ctx: SourceRestoreContext): Promis
             );
           }
         } catch (error) {
-          problems.push(`archive ${db.artifact} cannot be read: ${(error as Error).message}`);
+          problems.push(
+            error instanceof ArtifactReadError
+              ? `reading ${db.artifact} failed: ${error.message}`
+              : `archive ${db.artifact} cannot be read: ${(error as Error).message}`,
+          );
         }
       }
       dbPlans.push(p);

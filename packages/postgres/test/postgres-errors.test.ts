@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComponentManifest } from '@scholaria/backup-core';
 import { backupErrorOf, getFreePort, makeTempDir, startPostgres, type PostgresServer, type TempDir } from '@scholaria/backup-testkit';
@@ -227,6 +228,25 @@ describe('postgres source: bad inputs and failures', () => {
       expect(e.message).toMatch(/reading app\.dump failed: checksum mismatch/);
       expect(await databaseNames(pg)).toEqual(before);
       expect(await pg.query('app', 'SELECT count(*)::int AS n FROM big')).toEqual([{ n: 39000 }]);
+    });
+
+    it("an artifact stream that fails before pg_restore --list got a byte is reported as the read failure, not as pg_restore's complaint", async () => {
+      // What a small damaged artifact can do at random: its checksum error at the end of the
+      // stream destroys pg_restore's stdin before the queued bytes reach it.
+      const ctx = createDirRestoreContext(backup, component);
+      const open = ctx.open.bind(ctx);
+      ctx.open = async (name: string) => {
+        if (name !== 'app.dump') return open(name);
+        const stream = new Readable({ read() {} });
+        setImmediate(() => stream.destroy(new Error('app.dump: checksum mismatch (injected)')));
+        return stream;
+      };
+      const before = await databaseNames(pg);
+      const e = await backupErrorOf(createPostgresSource({ url: pg.url('app') }).restore(ctx));
+      expect(e.code).toBe('RESTORE_FAILED');
+      expect(e.message).toMatch(/restore cannot start:\n {2}- reading app\.dump failed: app\.dump: checksum mismatch \(injected\)/);
+      expect(e.message).not.toMatch(/pg_restore --list/);
+      expect(await databaseNames(pg)).toEqual(before);
     });
   });
 });
