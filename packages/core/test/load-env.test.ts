@@ -58,6 +58,14 @@ describe('loadEnv with a descriptor core does not know', () => {
     expect(loaded.secrets).toEqual(expect.arrayContaining(['s3cret', 'tok-1234', ' two words ']));
   });
 
+  it('BACKUP_TIMEZONE takes the canonical IANA name, UTC without Intl, and refuses an unknown zone', () => {
+    const zone = (value: string) => loadEnv([widgetSource], { BACKUP_TIMEZONE: value }).engine.timeZone;
+    expect(zone('UTC')).toBe('UTC');
+    expect(zone('Etc/UTC')).toBe('UTC');
+    expect(zone('asia/seoul')).toBe('Asia/Seoul');
+    expect(() => zone('Mars/Olympus')).toThrow(/BACKUP_TIMEZONE.*IANA time zone/s);
+  });
+
   it('reports every invalid variable at once, hiding secrets and URL passwords', () => {
     let error: ConfigError | undefined;
     try {

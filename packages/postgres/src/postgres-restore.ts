@@ -107,6 +107,16 @@ function targetName(rt: Runtime, meta: PostgresBackupMetadata, db: DatabaseMetad
   return ro.mode === 'new-database' ? fitName(base, `_${setStamp(setId)}`) : base;
 }
 
+/**
+ * The error a stream feeding pg_restore failed with, when it is the cause of whatever pg_restore
+ * says about a cut-off archive (a checksum mismatch, a storage error); undefined when there was
+ * none or it only means pg_restore stopped reading (EPIPE, premature close).
+ */
+function upstreamFailure(feedError: unknown): Error | undefined {
+  const code = (feedError as NodeJS.ErrnoException | undefined)?.code;
+  return feedError && code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE' ? (feedError as Error) : undefined;
+}
+
 /** The artifact's own stream failed while pg_restore --list read it; `message` is the stream's. */
 class ArtifactReadError extends Error {
   constructor(cause: Error) {
@@ -147,10 +157,9 @@ async function listArchive(
     if ('stream' in source) source.stream.destroy();
     await feeding;
     if (r.code !== 0) {
-      // A stream that failed (a checksum mismatch at its end, a storage error) can cut pg_restore's
-      // input short, even to nothing: its error is the cause, not pg_restore's complaint.
-      const code = (feedError as NodeJS.ErrnoException | undefined)?.code;
-      if (feedError && code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') throw new ArtifactReadError(feedError as Error);
+      // A stream that failed can cut pg_restore's input short, even to nothing.
+      const cause = upstreamFailure(feedError);
+      if (cause) throw new ArtifactReadError(cause);
       throw new Error(`pg_restore --list ${describeExit(r)}: ${tool.stderr.text(rt.secrets())}`);
     }
   };
@@ -583,12 +592,11 @@ async function pgRestoreInto(run: RestoreRun, db: DatabaseMetadata, target: stri
         })
       : Promise.resolve();
     const [r] = await Promise.all([tool.exited, feeding, decoded]);
-    const code = (feedError as NodeJS.ErrnoException | undefined)?.code;
-    // A checksum or decoding error upstream is the real cause, not pg_restore's complaint about a cut-off archive.
-    if (feedError && code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-      throw BackupError.isInstance(feedError)
-        ? feedError
-        : restoreFailed(rt, `reading ${db.artifact} failed: ${(feedError as Error).message}`, 'check the artifact with verify', undefined, feedError);
+    const cause = upstreamFailure(feedError);
+    if (cause) {
+      throw BackupError.isInstance(cause)
+        ? cause
+        : restoreFailed(rt, `reading ${db.artifact} failed: ${cause.message}`, 'check the artifact with verify', undefined, cause);
     }
     // A decoder that lost its reader (SIGPIPE, broken pipe: pg_restore quit, or left trailing
     // bytes unread) says nothing of its own; any other decoder failure is the cause of whatever

@@ -7,6 +7,7 @@ import { retentionFromDays } from '../retention/tier-retention.js';
 import { cronProblem } from '../scheduler/create-scheduler.js';
 import type { EnvGroup, EnvVariable, EnvVariables } from './env-descriptor.js';
 import { envByteSize, envEnumList, envInteger, envIssue } from './env-values.js';
+import { isUtc } from '../util/time-zone.js';
 
 /** The engine's own settings from the environment: no adapter is named here. */
 export interface EngineEnvSettings {
@@ -33,8 +34,8 @@ const cronValue = z.string().transform((s, ctx) => {
 });
 
 const timeZoneValue = z.string().transform((s, ctx) => {
-  // The usual value, without loading ICU's zone data (see util/time-zone.ts).
-  if (s === 'UTC') return s;
+  // The usual value, without loading ICU's zone data; Intl names Etc/UTC "UTC" as well.
+  if (isUtc(s)) return 'UTC';
   try {
     return new Intl.DateTimeFormat('en-US', { timeZone: s }).resolvedOptions().timeZone;
   } catch {

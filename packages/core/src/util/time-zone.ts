@@ -29,7 +29,7 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
  * A process's first Intl.DateTimeFormat loads ICU's zone data (~20 ms, paid by every CLI command
  * and every engine created), which UTC does not need.
  */
-function isUtc(timeZone: string): boolean {
+export function isUtc(timeZone: string): boolean {
   return timeZone === 'UTC' || timeZone === 'Etc/UTC';
 }
 
